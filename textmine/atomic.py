@@ -25,6 +25,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iter
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp_name, 0o644)  # mkstemp creates 0600; outputs are for sharing
         os.replace(tmp_name, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -47,6 +48,6 @@ def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
 
 
 def write_csv_atomic(path: str | os.PathLike, frame: pd.DataFrame, **kwargs: Any) -> None:
-    """UTF-8 CSV with RFC 4180 quoting (minimal quoting, CRLF-free, doubled quotes)."""
+    """UTF-8 CSV as RFC 4180: CRLF row ends, doubled quotes, fields with CR/LF quoted."""
     with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
-        frame.to_csv(handle, index=False, lineterminator="\n", **kwargs)
+        frame.to_csv(handle, index=False, lineterminator="\r\n", **kwargs)

@@ -76,7 +76,7 @@ FAILURE_REASONS = {
     "empty_file": "the file has no bytes",
     "encrypted": "the PDF is encrypted and no (or a wrong) password was given",
     "malformed": "the file could not be parsed, even after repair",
-    "needs_ocr": "the PDF has no text layer (scanned); install the [ocr] extra to OCR it",
+    "needs_ocr": "the PDF has no text layer (scanned); OCR it first (e.g. `ocrmypdf in.pdf out.pdf`) and add the result",
     "unsupported_format": "the bytes are of a format textmine does not read",
     "unreadable_encoding": "the text could not be decoded in any likely encoding",
     "no_text": "the document was read but holds no usable text",

@@ -5,6 +5,11 @@ from textmine.cli.app import app
 # Importing a module registers its commands on `app`.
 from textmine.cli import (  # noqa: E402,F401  isort: skip
     version_command,
+    ingest_command,
+    export_commands,
+    pipeline_commands,
+    coding_commands,
+    topic_commands,
 )
 
 

@@ -1,0 +1,1 @@
+"""Prefect flows over the textmine library: mine-corpus, watch-publications, serve."""

@@ -1,0 +1,222 @@
+"""Prefect flows: mine-corpus (incremental, artifacts, bad documents, task runners),
+watch-publications against a local feed, and the served deployments.
+
+One temporary Prefect API (prefect_test_harness) is shared by the whole session:
+it takes 10-20 s to start.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+# Prefect reads these when it is imported: a throw-away PREFECT_HOME, no analytics,
+# and room for the temporary API server to start on this slow machine.
+_OWN_PREFECT_HOME = None
+if "PREFECT_HOME" not in os.environ:
+    _OWN_PREFECT_HOME = tempfile.mkdtemp(prefix="textmine-prefect-")
+    os.environ["PREFECT_HOME"] = _OWN_PREFECT_HOME
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+from flows.mine_corpus import DaskParameters, batch_size, mine_corpus  # noqa: E402
+from flows.watch_publications import watch_publications  # noqa: E402
+from tests.test_pipeline import CORPUS, SMALL_CORPUS, make_corpus  # noqa: E402
+from textmine.codebook import default_codebook_path  # noqa: E402
+from textmine.pipeline import RunSettings, run_pipeline  # noqa: E402
+from textmine.store import open_store  # noqa: E402
+
+PDF_NAME = "ofsted/schools/ofsted_139305_rough-hay-primary_2016-11.pdf"
+
+
+@pytest.fixture(scope="session")
+def prefect_api():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+    if _OWN_PREFECT_HOME:
+        shutil.rmtree(_OWN_PREFECT_HOME, ignore_errors=True)
+
+
+def _artifact_keys() -> set[str]:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return {a.key for a in client.read_artifacts() if a.key}
+
+
+def test_batch_size_follows_overhead_and_workers():
+    # 10 ms overhead, 0.5 s per document: one document per task is already cheap
+    assert batch_size(100, 0.5, 0.010, 2) == 1
+    # 120 ms (Dask): 5 % overhead needs 5 documents per task
+    assert batch_size(100, 0.5, 0.120, 2) == 5
+    # never fewer than two batches per worker when there is work for them
+    assert batch_size(8, 0.01, 0.120, 2) == 2
+    # coding: 0.4 ms per sentence, 10 ms overhead -> 500 sentences per task
+    assert batch_size(100_000, 0.0004, 0.010, 2) == 500
+    assert batch_size(0, 0.5, 0.01, 2) == 1
+
+
+def test_mine_corpus_flow_is_incremental(prefect_api, tmp_path):
+    corpus = make_corpus(tmp_path / "corpus")
+    (corpus / "empty.txt").write_bytes(b"")  # a bad document must not fail the flow
+    (corpus / "scan.pdf").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+    out = tmp_path / "out"
+
+    first = mine_corpus(corpus_paths=[str(corpus)], out_dir=str(out))
+    assert first["status"] == "finished"
+    assert first["counts"]["documents_read"] == 3
+    assert {f["reason"] for f in first["failures"]} == {"empty_file", "unsupported_format"}
+    assert first["counts"]["sentences_coded"] == first["counts"]["sentences_new"] > 100
+    for name in ("documents.csv", "sentences.csv", "coded_sentences.csv", "failures.csv",
+                 "run.json"):
+        assert (out / name).is_file(), name
+    assert {
+        "textmine-run-summary",
+        "textmine-documents-by-type-and-year",
+        "textmine-output-coded-sentences",
+    } <= _artifact_keys()
+
+    second = mine_corpus(corpus_paths=[str(corpus)], out_dir=str(out))
+    assert second["counts"]["documents_read"] == 0
+    assert second["counts"]["sentences_coded"] == 0
+    assert second["counts"]["known_failures_skipped"] == 2
+    assert not second["outputs_regenerated"] and not second["topics_refit"]
+
+    # a changed codebook re-codes the stored sentences and reads nothing
+    codebook = tmp_path / "codebook.yml"
+    codebook.write_text(
+        default_codebook_path().read_text(encoding="utf-8") + "\n# revised\n", encoding="utf-8"
+    )
+    third = mine_corpus(corpus_paths=[str(corpus)], out_dir=str(out), codebook=str(codebook))
+    assert third["counts"]["documents_read"] == 0
+    assert third["counts"]["sentences_coded"] == first["counts"]["sentences_new"]
+    assert open_store(out).codebook_version == third["codebook_version"]
+
+
+def test_watch_publications_downloads_then_mines_what_is_new(prefect_api, tmp_path):
+    pdf = (CORPUS / PDF_NAME).read_bytes()
+    feed = (
+        b'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+        b"<title>Ofsted</title><id>urn:test</id><updated>2016-11-20T00:00:00Z</updated>"
+        b"<entry><id>urn:rough-hay</id><title>Rough Hay Primary School report</title>"
+        b"<updated>2016-11-20T00:00:00Z</updated>"
+        b'<link rel="enclosure" type="application/pdf" href="/files/rough-hay.pdf"/></entry>'
+        b"<entry><id>urn:broken</id><title>Broken link</title>"
+        b"<updated>2016-11-21T00:00:00Z</updated>"
+        b'<link rel="enclosure" type="application/pdf" href="/files/missing.pdf"/></entry>'
+        b"</feed>"
+    )
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            routes = {"/feed.atom": ("application/atom+xml", feed),
+                      "/files/rough-hay.pdf": ("application/pdf", pdf)}
+            if self.path not in routes:
+                self.send_error(404)
+                return
+            kind, body = routes[self.path]
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        corpus = make_corpus(tmp_path / "corpus", files=SMALL_CORPUS[:2])
+        out = tmp_path / "out"
+        sources = tmp_path / "sources.yml"
+        sources.write_text(
+            "inbox: corpus/inbox\nmanifest: corpus/manifest.csv\nfeeds:\n"
+            f"  - name: local\n    url: http://127.0.0.1:{server.server_address[1]}/feed.atom\n"
+            "    publisher: Ofsted\n    doc_type: inspection_report\n    accept: [pdf]\n",
+            encoding="utf-8",
+        )
+        first = watch_publications(sources=str(sources), corpus_paths=[str(corpus)],
+                                   out_dir=str(out))
+        assert [Path(d["path"]).name for d in first["feeds"]["downloaded"]] == ["rough-hay.pdf"]
+        assert [f["reason"] for f in first["feeds"]["failures"]] == ["http_error"]
+        assert first["mine"]["counts"]["documents_read"] == 3  # two seeds + the download
+        documents = open_store(out).documents()
+        row = documents[documents["path"].str.endswith("rough-hay.pdf")].iloc[0]
+        assert row["title"] == "Rough Hay Primary School report"  # from the feed's manifest row
+        assert row["publisher"] == "Ofsted" and row["published"] == "2016-11-20"
+
+        again = watch_publications(sources=str(sources), corpus_paths=[str(corpus)],
+                                   out_dir=str(out))
+        assert again["feeds"]["downloaded"] == []
+        assert again["mine"]["counts"]["documents_read"] == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_serve_registers_cron_schedules_that_survive_shutdown(monkeypatch, tmp_path):
+    from flows import serve as serve_module
+
+    captured = {}
+
+    def fake_serve(*deployments, **kwargs):
+        captured["deployments"] = deployments
+        captured["kwargs"] = kwargs
+
+    monkeypatch.setattr(serve_module, "serve", fake_serve)
+    serve_module.serve_deployments(
+        sources=tmp_path / "sources.yml", corpus=tmp_path / "corpus", out_dir=tmp_path / "out",
+        watch_cron="0 6 * * *", mine_cron="30 2 * * 1", timezone="Europe/London",
+    )
+    assert captured["kwargs"]["pause_on_shutdown"] is False
+    mine, watch = captured["deployments"]
+    assert (mine.name, watch.name) == ("textmine", "daily")
+    assert watch.schedules[0].schedule.cron == "0 6 * * *"
+    assert watch.schedules[0].schedule.timezone == "Europe/London"
+    assert mine.schedules[0].schedule.cron == "30 2 * * 1"
+    assert watch.parameters["out_dir"] == str((tmp_path / "out").resolve())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runner", ["dask", "process"])
+def test_other_task_runners_give_the_same_corpus(prefect_api, tmp_path, runner):
+    corpus = make_corpus(tmp_path / "corpus", files=SMALL_CORPUS[:2])
+    # the reference: the same corpus through `textmine run`'s pipeline, no Prefect
+    run_pipeline(RunSettings(paths=[corpus], out_dir=tmp_path / "ref", stages=("ingest", "code")))
+    result = mine_corpus(
+        corpus_paths=[str(corpus)],
+        out_dir=str(tmp_path / runner),
+        task_runner=runner,
+        dask=DaskParameters(n_workers=2),
+        max_workers=2,
+        stages=["ingest", "code"],
+    )
+    assert result["status"] == "finished"
+    assert result["counts"]["documents_read"] == 2
+    assert any(f"on {runner}" in n for n in result["notes"])
+    mine = open_store(tmp_path / runner).coded_sentences().drop(columns=["path"])
+    ref = open_store(tmp_path / "ref").coded_sentences().drop(columns=["path"])
+    assert mine.equals(ref)
+
+
+def test_flow_module_keeps_prefect_out_of_the_library():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, textmine.pipeline, textmine.store, textmine.feeds, textmine.cli; "
+        "print('prefect' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "False"

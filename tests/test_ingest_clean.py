@@ -1,0 +1,160 @@
+"""Cleaning rules: characters, running lines, hyphenation, paragraphs, boilerplate."""
+
+from textmine.ingest import boilerplate, clean
+
+
+def test_pdfium_artefacts_are_normalised():
+    raw = "multi\ufffeagency work\r\nline two\u00a0with\u202fspaces \ufb01nal\r\n"
+    text = clean.normalize_characters(raw)
+    assert "\r" not in text and "\ufffe" not in text
+    assert text.split("\n") == ["multi-", "agency work", "line two with spaces final", ""]
+
+
+def test_hyphen_dropped_for_words_and_kept_for_compounds():
+    words = clean.document_vocabulary("no intervention words here")
+    assert clean.join_lines("an inter-", "vention was made", words) == "an intervention was made"
+    assert clean.join_lines("a child-", "centred response", set()) == "a child-centred response"
+    assert clean.join_lines("a multi-", "agency team", set()) == "a multi-agency team"
+    # a capital after the hyphen is a compound name, never joined
+    assert clean.join_lines("the Anglo-", "Saxon period", set()) == "the Anglo-Saxon period"
+    # the hyphenated form written elsewhere in the document wins over the dictionary
+    assert clean.join_lines("co-", "operation", {"co-operation"}) == "co-operation"
+
+
+def test_running_headers_footers_and_page_numbers_removed():
+    topics = ["early help", "children in care", "care leavers", "leadership", "fostering"]
+    pages = []
+    for number, topic in enumerate(topics, start=1):
+        pages.append([
+            "Inspection of Somewhere local authority children's services",
+            f"1 to 5 March 2021 {number}",
+            f"Inspectors found that {topic} services are improving.",
+            f"Another line about {topic} and its findings.",
+            "© Crown copyright 2021" if number == 5 else f"Page {number} of 5",
+        ])
+    pages[0].insert(0, "Cover title that appears once")
+    cleaned = clean.remove_running_lines(pages)
+    for lines, topic in zip(cleaned, topics, strict=True):
+        body = [f"Inspectors found that {topic} services are improving.", f"Another line about {topic} and its findings."]
+        assert [line for line in lines if line in body] == body
+        assert not any(line.startswith("Inspection of Somewhere") for line in lines)
+        assert not any(line.startswith("1 to 5 March") for line in lines)
+        assert not any(line.startswith("Page ") for line in lines)
+    assert cleaned[0][0] == "Cover title that appears once"
+    assert cleaned[4][-1] == "© Crown copyright 2021"  # once only: left to the copyright rule
+
+
+def test_two_page_document_keeps_lines_seen_once():
+    pages = [["Title", "Text on the first page."], ["Different text on page two.", "2"]]
+    assert clean.remove_running_lines(pages) == [["Title", "Text on the first page."], ["Different text on page two."]]
+
+
+def test_wrapped_lines_become_paragraphs_with_bullets_headings_and_footnotes():
+    lines = [
+        "What needs to improve?",
+        "\u25fc The rigour of the local authority\u2019s self-evaluation and the quality and breadth of ",
+        "performance information informing this.",
+        "\uf06e Timely allocation of social workers at the point of transfer between teams.",
+        "The experiences and progress of children who need help and ",
+        "protection: good",
+        "1. The quality of practice with children in need of help and protection remains too ",
+        "variable. In most cases, good work is helping to improve children\u2019s circumstances and ",
+        "no children were found to be at immediate risk of harm, whose work is",
+        "1 The areas for improvement have been cross-referenced with the national framework.",
+    ]
+    paragraphs = clean.lines_to_paragraphs(lines, wrapped=True)
+    assert paragraphs == [
+        "What needs to improve?",
+        "The rigour of the local authority\u2019s self-evaluation and the quality and breadth of "
+        "performance information informing this.",
+        "Timely allocation of social workers at the point of transfer between teams.",
+        "The experiences and progress of children who need help and protection: good",
+        "1. The quality of practice with children in need of help and protection remains too "
+        "variable. In most cases, good work is helping to improve children\u2019s circumstances and "
+        "no children were found to be at immediate risk of harm, whose work is",
+        "1 The areas for improvement have been cross-referenced with the national framework.",
+    ]
+
+
+def test_unwrapped_text_keeps_one_paragraph_per_line():
+    lines = ["A long line of prose that ends here.", "Heading", "Another paragraph of prose."]
+    assert clean.lines_to_paragraphs(lines) == lines
+
+
+def test_paragraph_running_over_a_page_break_is_joined_before_footnotes():
+    pages = [
+        ["First page paragraph that ends in the middle of a", "1 A footnote at the bottom of the page."],
+        ["sentence on the next page.", "A new paragraph."],
+    ]
+    merged = clean.merge_across_pages(pages)
+    assert merged == [
+        (1, "First page paragraph that ends in the middle of a sentence on the next page."),
+        (1, "1 A footnote at the bottom of the page."),
+        (2, "A new paragraph."),
+    ]
+
+
+def test_list_item_on_a_new_page_is_not_joined():
+    pages = [["Improve teaching by:", "planning lessons well"], ["checking understanding"]]
+    merged = clean.merge_across_pages(pages, starts_list_item=[False, True])
+    assert [text for _, text in merged] == ["Improve teaching by:", "planning lessons well", "checking understanding"]
+
+
+def test_web_boilerplate_rules_generalise_beyond_the_seed_texts():
+    lines = [
+        "\u00d7 Close",
+        "The Schools Gazette",
+        "News and views for school leaders",
+        "Search",
+        "Main menu",
+        "",
+        "Federations are growing",
+        "By Sam Writer, 3 June 2019",
+        "Share this article",
+        "Federations of small rural primaries grew again this year.",
+        "|",
+        "Heads said that sharing staff kept schools open.",
+        "Continue reading with a subscription",
+        "You have reached your limit of free articles.",
+        "* Unlimited access to every article",
+        "* Our weekly newsletter",
+        "Copyright 2019 Gazette Media Ltd. All rights reserved.",
+    ]
+    kept = [line for line in boilerplate.remove_boilerplate(lines, title="Federations are growing") if line]
+    assert kept == [
+        "Federations are growing",
+        "Federations of small rural primaries grew again this year.",
+        "Heads said that sharing staff kept schools open.",
+    ]
+    rules = {r.text: r.rule for r in boilerplate.find_boilerplate(lines, title="Federations are growing")}
+    assert rules["\u00d7 Close"] == "navigation"
+    assert rules["The Schools Gazette"] == "masthead"
+    assert rules["By Sam Writer, 3 June 2019"] == "byline"
+    assert rules["|"] == "no_letters"
+    assert rules["* Our weekly newsletter"] == "paywall"
+
+
+def test_prose_mentioning_subscriptions_is_not_a_paywall():
+    lines = [
+        "Schools subscribe to many services.",
+        "Keep reading for just \u00a31 per month",
+        "A long paragraph of real prose follows the marker here and it is far too long to be a "
+        "promotional line, because it carries on about school partnerships for many words.",
+    ]
+    kept = [line for line in boilerplate.remove_boilerplate(lines) if line]
+    assert kept == [lines[0], lines[2]]
+
+
+def test_publication_back_matter_removed():
+    blocks = [
+        (3, "Leaders know their services well."),
+        (4, "You may reuse this information (not including logos) free of charge in any format or "
+            "medium, under the terms of the Open Government Licence."),
+        (4, "Piccadilly Gate"),
+        (4, "Store Street"),
+        (4, "Manchester"),
+        (4, "M1 2WD"),
+        (4, "T: 0300 123 1231"),
+        (4, "E: enquiries@example.gov.uk"),
+    ]
+    assert boilerplate.remove_back_matter(blocks) == [(3, "Leaders know their services well.")]

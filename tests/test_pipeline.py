@@ -1,0 +1,327 @@
+"""`textmine run` / run_pipeline end to end on real files: incremental behaviour,
+changed files and codebooks, crash recovery, the run lock and the CLI."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from textmine import pipeline
+from textmine.codebook import default_codebook_path
+from textmine.columns import CODED_SENTENCE_COLUMNS, DOCUMENT_COLUMNS
+from textmine.pipeline import RunSettings, run_pipeline
+from textmine.store import RunLock, StoreLockedError, open_store
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = REPO / "corpus"
+SMALL_CORPUS = [
+    "seeds/2014-03-20_ioe-blog_survival-of-the-fittest-or-team-effort.txt",
+    "seeds/2017_teachingtimes_school-partnerships-in-england.txt",
+    "ofsted/schools/ofsted_103980_rounds-green-primary_2016-11.pdf",
+]
+NEW_DOCUMENT = "seeds/2013_commons-education-committee_school-partnerships-summary.txt"
+# Topics and figures have their own tests; here they would only add minutes.
+STAGES = ("ingest", "code", "trends", "export")
+
+
+def make_corpus(folder: Path, files=SMALL_CORPUS) -> Path:
+    with open(CORPUS / "manifest.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    fields = list(rows[0])
+    for name in files:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(CORPUS / name, folder / name)
+    with open(folder / "manifest.csv", "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(r for r in rows if r["path"] in files or r["path"] == NEW_DOCUMENT)
+    return folder
+
+
+def run(corpus: Path, out: Path, **kwargs):
+    kwargs.setdefault("stages", STAGES)
+    return run_pipeline(RunSettings(paths=[corpus], out_dir=out, **kwargs))
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    """One real first run over the small corpus; tests start from copies of it."""
+    root = tmp_path_factory.mktemp("first")
+    corpus = make_corpus(root / "corpus")
+    report = run(corpus, root / "out")
+    return root, report
+
+
+@pytest.fixture
+def workspace(first_run, tmp_path):
+    """A copy of the processed corpus and its output folder (nothing is re-read: the
+    store finds every file by its content hash)."""
+    root, _ = first_run
+    shutil.copytree(root / "corpus", tmp_path / "corpus")
+    shutil.copytree(root / "out", tmp_path / "out")
+    # as if the first run had been made here: the store's absolute file paths follow
+    old, new = str((root / "corpus").resolve()), str((tmp_path / "corpus").resolve())
+    with sqlite3.connect(tmp_path / "out" / "textmine.sqlite") as conn:
+        conn.execute("UPDATE files SET path = replace(path, ?, ?)", (old, new))
+    conn.close()
+    moved = run(tmp_path / "corpus", tmp_path / "out")  # the store learns the new paths
+    assert moved.counts["documents_read"] == 0 and moved.counts["sentences_coded"] == 0
+    return tmp_path / "corpus", tmp_path / "out"
+
+
+class Spy:
+    """Wraps a pipeline function and records its calls."""
+
+    def __init__(self, monkeypatch, name, fail_after=None, error=KeyboardInterrupt):
+        self.calls = []
+        self.original = getattr(pipeline, name)
+        self.fail_after = fail_after
+        self.error = error
+        monkeypatch.setattr(pipeline, name, self)
+
+    def __call__(self, *args, **kwargs):
+        if self.fail_after is not None and len(self.calls) >= self.fail_after:
+            raise self.error("simulated crash")
+        self.calls.append(args)
+        return self.original(*args, **kwargs)
+
+
+def test_first_run_outputs(first_run):
+    root, report = first_run
+    out = root / "out"
+    assert report.status == "finished"
+    assert report.counts["documents_read"] == 3
+    assert report.counts["failed"] == 0
+    assert report.counts["sentences_coded"] == report.counts["sentences_new"] > 100
+    assert report.counts["pages_read"] >= 3
+    for name in ("documents.csv", "sentences.csv", "coded_sentences.csv", "failures.csv",
+                 "run.json", "textmine.sqlite"):
+        assert (out / name).is_file(), name
+    for name in ("stance_trends.csv", "partnership_trends.csv", "document_shares.csv"):
+        assert (out / name).is_file(), name
+    documents = pd.read_csv(out / "documents.csv")
+    assert set(DOCUMENT_COLUMNS) <= set(documents.columns)
+    assert len(documents) == 3
+    assert documents["doc_type"].value_counts().to_dict() == {
+        "blog_post": 1, "journal_article": 1, "inspection_report": 1
+    }
+    store = open_store(out)
+    coded = store.coded_sentences()
+    assert list(coded.columns) == CODED_SENTENCE_COLUMNS
+    texts = store.document_texts()
+    for row in coded.sample(50, random_state=1).itertuples():
+        assert texts[row.doc_id][row.start_char : row.end_char] == row.text
+    assert coded["codebook_version"].nunique() == 1
+    assert coded["competition"].sum() > 0 and coded["collaboration"].sum() > 0
+    assert len(pd.read_csv(out / "coded_sentences.csv")) == len(coded)
+
+
+def test_rerun_with_nothing_new_does_no_work(workspace, monkeypatch):
+    corpus, out = workspace
+    extract = Spy(monkeypatch, "extract_files", fail_after=0, error=AssertionError)
+    code = Spy(monkeypatch, "code_batch", fail_after=0, error=AssertionError)
+    before = (out / "coded_sentences.csv").stat().st_mtime_ns
+    report = run(corpus, out)
+    assert extract.calls == [] and code.calls == []
+    assert report.counts["documents_read"] == 0
+    assert report.counts["documents_unchanged"] == 3
+    assert report.counts["sentences_coded"] == 0
+    assert not report.outputs_regenerated and not report.topics_refit
+    assert (out / "coded_sentences.csv").stat().st_mtime_ns == before
+    assert "nothing new" in " ".join(report.notes)
+
+
+def test_new_file_is_processed_alone(workspace, monkeypatch):
+    corpus, out = workspace
+    before = open_store(out).counts()
+    shutil.copy2(CORPUS / NEW_DOCUMENT, corpus / NEW_DOCUMENT)
+    extract = Spy(monkeypatch, "extract_files")
+    report = run(corpus, out)
+    read = [f.display_path for (files, *_rest) in extract.calls for f in files]
+    assert read == [str(corpus / NEW_DOCUMENT)]
+    assert report.counts["documents_read"] == 1
+    assert report.counts["documents_unchanged"] == 3
+    assert report.counts["sentences_coded"] == report.counts["sentences_new"]
+    after = open_store(out).counts()
+    assert after["documents"] == before["documents"] + 1
+    assert after["coded_sentences"] == before["coded_sentences"] + report.counts["sentences_new"]
+    documents = pd.read_csv(out / "documents.csv")
+    row = documents[documents["path"].str.endswith(Path(NEW_DOCUMENT).name)].iloc[0]
+    assert row["doc_type"] == "parliamentary_report"  # manifest metadata joined
+
+
+def test_changed_file_is_read_again_and_old_version_retired(workspace):
+    corpus, out = workspace
+    target = corpus / SMALL_CORPUS[1]
+    old_ids = set(open_store(out).documents()["doc_id"])
+    target.write_text(
+        target.read_text(encoding="utf-8")
+        + "\n\nA new paragraph says that schools compete fiercely for pupils.\n",
+        encoding="utf-8",
+    )
+    report = run(corpus, out)
+    assert report.counts["documents_read"] == 1
+    assert report.counts["documents_changed"] == 1
+    assert report.counts["documents_retired"] == 1
+    store = open_store(out)
+    new_ids = set(store.documents()["doc_id"])
+    assert len(new_ids) == 3 and len(new_ids - old_ids) == 1
+    coded = store.coded_sentences()
+    assert set(coded["doc_id"]) == new_ids
+    assert coded["text"].str.contains("compete fiercely").any()
+
+
+def test_changed_codebook_recodes_without_extracting(workspace, monkeypatch, tmp_path):
+    corpus, out = workspace
+    codebook = tmp_path / "codebook.yml"
+    codebook.write_text(
+        default_codebook_path().read_text(encoding="utf-8") + "\n# edited by a researcher\n",
+        encoding="utf-8",
+    )
+    extract = Spy(monkeypatch, "extract_files", fail_after=0, error=AssertionError)
+    old_version = open_store(out).codebook_version
+    total = open_store(out).counts()["sentences"]
+    report = run(corpus, out, codebook=codebook)
+    assert extract.calls == []
+    assert report.counts["sentences_coded"] == total
+    assert report.codebook_version != old_version
+    assert any("codebook changed" in n for n in report.notes)
+    exported = pd.read_csv(out / "coded_sentences.csv")
+    assert set(exported["codebook_version"]) == {report.codebook_version}
+    # and the next run with the same codebook does nothing
+    assert run(corpus, out, codebook=codebook).counts["sentences_coded"] == 0
+
+
+def test_run_killed_midway_is_finished_by_the_next_run(first_run, tmp_path, monkeypatch):
+    root, clean = first_run
+    corpus = make_corpus(tmp_path / "corpus")
+    out = tmp_path / "out"
+    Spy(monkeypatch, "extract_files", fail_after=1)  # dies reading the second file
+    with pytest.raises(KeyboardInterrupt):
+        run(corpus, out)
+    store = open_store(out)
+    assert store.counts()["documents"] == 1  # the first document, complete
+    assert store.runs()["status"].tolist() == ["failed"]
+    monkeypatch.undo()
+
+    # second crash: while coding, after the first batch
+    Spy(monkeypatch, "code_batch", fail_after=1)
+    with pytest.raises(KeyboardInterrupt):
+        run(corpus, out, code_batch_size=100)
+    store = open_store(out)
+    assert store.counts()["documents"] == 3
+    pending = store.count_pending(pipeline.load_codebook(None).version)
+    assert 0 < pending < store.counts()["sentences"]
+    monkeypatch.undo()
+
+    extract = Spy(monkeypatch, "extract_files")
+    report = run(corpus, out, code_batch_size=100)
+    assert extract.calls == []  # nothing read twice
+    assert report.counts["sentences_coded"] > 0
+    finished = pd.read_csv(out / "coded_sentences.csv").drop(columns=["path"])
+    reference = pd.read_csv(root / "out" / "coded_sentences.csv").drop(columns=["path"])
+    pd.testing.assert_frame_equal(
+        finished.sort_values("sentence_id").reset_index(drop=True),
+        reference.sort_values("sentence_id").reset_index(drop=True),
+    )
+
+
+def test_duplicates_failures_and_deleted_files(workspace, monkeypatch):
+    corpus, out = workspace
+    shutil.copy2(corpus / SMALL_CORPUS[0], corpus / "copy-of-blog.txt")
+    (corpus / "empty.txt").write_bytes(b"")
+    (corpus / "empty-too.md").write_bytes(b"")  # same (no) bytes: a failure too, not a duplicate
+    (corpus / "picture.pdf").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+    report = run(corpus, out)
+    assert report.counts["duplicates"] == 1
+    assert report.duplicates[0]["path"].endswith("copy-of-blog.txt")
+    assert sorted(f["reason"] for f in report.failures) == [
+        "empty_file", "empty_file", "unsupported_format"
+    ]
+    failures = pd.read_csv(out / "failures.csv")
+    assert sorted(Path(p).name for p in failures["path"]) == [
+        "empty-too.md", "empty.txt", "picture.pdf"
+    ]
+    assert len(pd.read_csv(out / "coded_sentences.csv")["doc_id"].unique()) == 3
+
+    # unchanged failures are not retried
+    extract = Spy(monkeypatch, "extract_files", fail_after=0, error=AssertionError)
+    again = run(corpus, out)
+    assert again.counts["known_failures_skipped"] == 3 and extract.calls == []
+    monkeypatch.undo()
+
+    # a deleted document and a deleted failure leave the outputs
+    (corpus / SMALL_CORPUS[1]).unlink()
+    (corpus / "empty.txt").unlink()
+    report = run(corpus, out)
+    assert report.counts["missing"] == 2
+    documents = pd.read_csv(out / "documents.csv")
+    assert not documents["path"].str.contains("teachingtimes").any()
+    assert len(pd.read_csv(out / "failures.csv")) == 2
+
+
+def test_a_second_run_on_the_same_folder_is_refused(workspace):
+    corpus, out = workspace
+    with RunLock(out):
+        with pytest.raises(StoreLockedError, match="in use by another textmine run"):
+            run(corpus, out)
+        # the command line says so and exits with status 3
+        result = subprocess.run(
+            [sys.executable, "-c", "from textmine.cli import main; main()", "run", str(corpus), "--out", str(out)],
+            capture_output=True, text=True, timeout=120,
+        )
+        assert result.returncode == 3, result.stderr
+        assert "in use by another textmine run" in " ".join(result.stderr.split())
+    assert run(corpus, out).status == "finished"  # free again afterwards
+
+
+def test_cli_run_prints_summary(workspace):
+    corpus, out = workspace
+    shutil.copy2(CORPUS / NEW_DOCUMENT, corpus / NEW_DOCUMENT)
+    result = subprocess.run(
+        [sys.executable, "-c", "from textmine.cli import main; main()", "run", str(corpus), "--out", str(out)],
+        capture_output=True, text=True, timeout=300, cwd=REPO,
+    )
+    assert result.returncode == 0, result.stderr
+    for words in ("documents read", "1 new", "3 unchanged", "pages", "sentences", "failures",
+                  "time"):
+        assert words in result.stdout, (words, result.stdout)
+
+
+@pytest.mark.slow
+def test_topics_fitted_once_then_extended_never_refitted_unasked(workspace):
+    corpus, out = workspace
+    fitted = run(corpus, out, stages=pipeline.STAGES)  # no model yet: fitted
+    assert fitted.topics_refit
+    assert (out / "topics.csv").is_file() and (out / "doc_topics.csv").is_file()
+    shutil.copy2(CORPUS / NEW_DOCUMENT, corpus / NEW_DOCUMENT)
+    extended = run(corpus, out, stages=pipeline.STAGES)
+    assert extended.counts["documents_read"] == 1
+    assert "topics" in extended.timings and not extended.topics_refit
+    doc_topics = pd.read_csv(out / "doc_topics.csv")
+    new_id = open_store(out).documents().set_index("path").loc[str(corpus / NEW_DOCUMENT), "doc_id"]
+    assert new_id in set(doc_topics["doc_id"])  # the new document's chunks got topics
+    idle = run(corpus, out, stages=pipeline.STAGES)
+    assert "topics" not in idle.timings and not idle.topics_refit
+    refit = run(corpus, out, stages=pipeline.STAGES, refit_topics=True)
+    assert refit.topics_refit and refit.counts["documents_read"] == 0
+
+
+def test_settings_are_checked():
+    with pytest.raises(ValueError, match="year or quarter"):
+        RunSettings(by="month")
+    with pytest.raises(ValueError, match="auto or a number"):
+        RunSettings(n_topics="many")
+    with pytest.raises(ValueError, match="unknown stages"):
+        RunSettings(stages=("ingest", "dance"))
+    with pytest.raises(ValueError, match="unknown export format"):
+        RunSettings(formats=("csv", "xlsx"))
+    assert RunSettings(n_topics="12").n_topics == 12
+    assert RunSettings(password="secret").to_dict()["password"] == "***"

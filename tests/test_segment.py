@@ -1,0 +1,98 @@
+"""Sentence segmentation: abbreviations, offsets, the lemmatizer switch."""
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from textmine.columns import SENTENCE_COLUMNS
+from textmine.ingest.reader import assemble
+from textmine.segment import LEMMATIZER, build_nlp, segment_document
+from textmine.types import Document
+
+
+@pytest.fixture(scope="module")
+def nlp():
+    return build_nlp()
+
+
+def make_document(paragraphs, pages=None):
+    pages = pages or [1] * len(paragraphs)
+    text, spans = assemble(list(zip(pages, paragraphs, strict=True)))
+    return Document(doc_id="0123456789abcdef", path="corpus/x.txt", format="text", pages=max(pages),
+                    text=text, paragraphs=spans)
+
+
+def sentences(nlp, text):
+    return list(segment_document(make_document([text]), nlp)["text"])
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Dr. Smith chairs the trust. It has five schools.", ["Dr. Smith chairs the trust.", "It has five schools."]),
+        ("See No. 3 in the list. Then stop.", ["See No. 3 in the list.", "Then stop."]),
+        ("Heads, i.e. the leaders, agreed. Others did not.", ["Heads, i.e. the leaders, agreed.", "Others did not."]),
+        ("Networks, e.g. teaching schools, grew. Trusts too.", ["Networks, e.g. teaching schools, grew.", "Trusts too."]),
+        ("This is contested, cf. para. 4 of the report. It matters.",
+         ["This is contested, cf. para. 4 of the report.", "It matters."]),
+        ("Competition rose (Greany et al. 2014). Collaboration fell.",
+         ["Competition rose (Greany et al. 2014).", "Collaboration fell."]),
+        ("Mr. Jones led St. Mary's school. It federated.", ["Mr. Jones led St. Mary's school.", "It federated."]),
+        ("Written by Toby J. Greany in 2014. Read it.", ["Written by Toby J. Greany in 2014.", "Read it."]),
+        ("They said no. Then they agreed.", ["They said no.", "Then they agreed."]),
+        ("Costs rose approx. ten per cent. Budgets fell.", ["Costs rose approx. ten per cent.", "Budgets fell."]),
+    ],
+)
+def test_abbreviations_do_not_end_sentences(nlp, text, expected):
+    assert sentences(nlp, text) == expected
+
+
+def test_rows_carry_provenance_and_never_cross_paragraphs(nlp):
+    document = make_document(["Heading without a full stop", "One. Two two.", "Three on page two."], pages=[1, 1, 2])
+    frame = segment_document(document, nlp)
+    assert list(frame.columns) == SENTENCE_COLUMNS
+    assert list(frame["text"]) == ["Heading without a full stop", "One.", "Two two.", "Three on page two."]
+    assert list(frame["paragraph_index"]) == [0, 1, 1, 2]
+    assert list(frame["page"]) == [1, 1, 1, 2]
+    assert list(frame["sentence_index"]) == [0, 1, 2, 3]
+    assert list(frame["sentence_id"]) == [f"0123456789abcdef-{i:05d}" for i in range(4)]
+    assert set(frame["doc_id"]) == {"0123456789abcdef"} and set(frame["path"]) == {"corpus/x.txt"}
+
+
+def test_lemmatizer_is_present_but_off_by_default():
+    default = build_nlp()
+    assert LEMMATIZER in default.component_names and LEMMATIZER in default.disabled
+    lemmatizing = build_nlp(lemmatize=True)
+    assert [t.lemma_ for t in lemmatizing("schools were competing")] == ["school", "be", "compete"]
+
+
+def test_missing_trained_pipeline_is_a_clear_error():
+    with pytest.raises(OSError, match="not installed.*never downloads"):
+        build_nlp("en_core_web_nonexistent_pipeline")
+
+
+WORDS = st.sampled_from([
+    "Dr.", "No.", "3", "i.e.", "e.g.", "cf.", "para.", "4", "et", "al.", "Mr.", "St.", "school", "trust",
+    "federation", "compete", "collaborate", "!", "?", ".", ",", "(", ")", "\u2019s", "\u201cpartnership\u201d",
+    "2014.", "U.K.", "...", "-", "\u2013", "\u00a31m", "\u00e9l\u00e8ve", "  ", "\t", "A.", "b.",
+])
+PARAGRAPH = st.lists(WORDS, min_size=1, max_size=40).map(" ".join).filter(lambda s: s.strip())
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(PARAGRAPH, min_size=1, max_size=6))
+def test_offsets_always_slice_back_to_the_sentence(nlp, paragraphs):
+    document = make_document([p.strip() for p in paragraphs])
+    frame = segment_document(document, nlp)
+    previous_end = 0
+    for row in frame.itertuples():
+        assert document.text[row.start_char : row.end_char] == row.text
+        assert row.text == row.text.strip() and row.text
+        assert row.start_char >= previous_end
+        previous_end = row.end_char
+
+
+def test_paragraph_numbers_and_brackets_stay_with_their_sentence(nlp):
+    assert sentences(nlp, "34. Children are seen. They are safe.") == ["34. Children are seen.", "They are safe."]
+    assert sentences(nlp, "Act at the earliest opportunity. (Recommendation) Next.") == [
+        "Act at the earliest opportunity.", "(Recommendation) Next."]

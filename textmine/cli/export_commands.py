@@ -1,0 +1,244 @@
+"""`textmine export` and `textmine import-qdpx`: the coded corpus out to CSV, Parquet and
+REFI-QDA, and human codings from QDA software back in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from textmine.cli.app import app
+from textmine.export import CODED_SENTENCES_NAME, EXPORT_FORMATS, write_csv_export, write_exports
+
+console = Console(stderr=True)
+
+
+def _load_codebook(path: Path | None):
+    from textmine.codebook import load_codebook
+
+    return load_codebook(path) if path else load_codebook()
+
+
+def _open_store(corpus_dir: Path):
+    from textmine.store import open_store
+
+    try:
+        return open_store(corpus_dir)
+    except FileNotFoundError as error:
+        console.print(
+            f"[red]error:[/red] no processed corpus in {corpus_dir}: run `textmine run` first, "
+            "or pass --corpus-dir with the folder a run wrote"
+        )
+        raise typer.Exit(1) from error
+
+
+@app.command("export")
+def export_cmd(
+    formats: list[str] = typer.Option(
+        ["csv"],
+        "--format",
+        "-f",
+        help="Export format: csv | parquet | qdpx | qdc (repeat the option for several).",
+    ),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        help="Folder to write into (default: the corpus folder); for a single qdpx or qdc "
+        "format it may also be a file path ending in .qdpx / .qdc.",
+    ),
+    corpus_dir: Path = typer.Option(
+        Path("outputs"),
+        "--corpus-dir",
+        help="Folder of the processed corpus written by `textmine run`.",
+    ),
+    codebook_path: Path | None = typer.Option(
+        None, "--codebook", help="Codebook YAML for qdpx/qdc (default: the packaged codebook)."
+    ),
+    blind: bool = typer.Option(
+        False,
+        "--blind",
+        help="qdpx only: documents and codebook without the machine's codings, for independent "
+        "human coding.",
+    ),
+    validate: bool = typer.Option(
+        True,
+        "--validate/--no-validate",
+        help="Validate project.qde / the .qdc against the REFI-QDA schema before writing.",
+    ),
+) -> None:
+    """Export the processed corpus as CSV, Parquet, a REFI-QDA project (.qdpx) or codebook (.qdc)."""
+    unknown = [f for f in formats if f not in EXPORT_FORMATS]
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown format(s) {unknown}; choose from {', '.join(EXPORT_FORMATS)}",
+            param_hint="--format",
+        )
+    formats = list(dict.fromkeys(formats))
+    needs_codebook = any(f in formats for f in ("qdpx", "qdc"))
+    try:
+        codebook = _load_codebook(codebook_path) if needs_codebook else None
+        written = _export(formats, out, corpus_dir, codebook, blind=blind, validate=validate)
+    except ValueError as error:  # codebook, schema or offset problems, named by the library
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1) from error
+    for path in written:
+        typer.echo(str(path))
+
+
+def _export(formats, out, corpus_dir, codebook, *, blind: bool, validate: bool) -> list[Path]:
+    """Write `formats` from the store in `corpus_dir`; return the written paths."""
+    from textmine import refi_qda
+
+    needs_codebook = codebook is not None
+    single_file = out is not None and len(formats) == 1 and out.suffix.lower() in (".qdpx", ".qdc")
+    if single_file and out.suffix.lower() != f".{formats[0]}":
+        raise typer.BadParameter(f"{out} does not end in .{formats[0]}", param_hint="--out")
+    written: list[Path] = []
+    with console.status("Exporting…"):
+        if formats == ["qdc"]:
+            target = out if single_file else (out or corpus_dir) / "codebook.qdc"
+            written.append(refi_qda.write_qdc(target, codebook, validate=validate))
+        else:
+            with _open_store(corpus_dir) as store:
+                documents = store.documents()
+                coded = store.coded_sentences()
+                texts = store.document_texts() if "qdpx" in formats else None
+            if coded.empty:
+                console.print(
+                    f"[yellow]warning:[/yellow] no coded sentences in {corpus_dir}; "
+                    "the exports hold documents only"
+                )
+            if needs_codebook:
+                stored = sorted(set(coded.get("codebook_version", [])))
+                version = str(getattr(codebook, "version", ""))
+                if stored and version and stored != [version]:
+                    console.print(
+                        f"[yellow]warning:[/yellow] the corpus was coded with codebook {stored}, "
+                        f"the codebook given is {version}"
+                    )
+            if single_file:
+                written.append(
+                    refi_qda.write_qdpx(
+                        out,
+                        documents,
+                        coded,
+                        texts,
+                        codebook,
+                        include_codings=not blind,
+                        validate=validate,
+                    )
+                )
+            else:
+                written += write_exports(
+                    documents,
+                    coded,
+                    out or corpus_dir,
+                    formats,
+                    doc_texts=texts,
+                    codebook=codebook,
+                    validate=validate,
+                    include_codings=not blind,
+                )
+    return written
+
+
+@app.command("import-qdpx")
+def import_qdpx_cmd(
+    file: Path = typer.Argument(
+        ...,
+        exists=True,
+        dir_okay=False,
+        help="A .qdpx project exported by QDA software (or a project.qde).",
+    ),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        help="CSV to write the human coded set to (default: <corpus-dir>/<file>_human_coded.csv).",
+    ),
+    corpus_dir: Path = typer.Option(
+        Path("outputs"),
+        "--corpus-dir",
+        help="Folder of the processed corpus the project was exported from.",
+    ),
+    evaluate: bool = typer.Option(
+        False,
+        "--evaluate",
+        help="Also compare the human codes with the machine codes (kappa, Krippendorff's alpha per code).",
+    ),
+) -> None:
+    """Read human codings from a REFI-QDA project into a coded set CSV (codebook format)."""
+    from textmine.refi_qda import RefiQdaError, read_qdpx
+
+    with _open_store(corpus_dir) as store:
+        coded = store.coded_sentences()
+        sentences = store.sentences() if hasattr(store, "sentences") else coded
+        texts = store.document_texts()
+    try:
+        with console.status(f"Reading {file}…"):
+            result = read_qdpx(file, sentences, texts)
+    except RefiQdaError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1) from error
+    target = out or corpus_dir / f"{file.stem}_human_coded.csv"
+    write_csv_export(target, result.coded_set)
+
+    summary = Table(title=f"{file.name} → {target}", show_header=False)
+    summary.add_row("documents matched", str(len(result.sources_matched)))
+    summary.add_row("sentences in coded set", str(len(result.coded_set)))
+    summary.add_row("coded selections", str(result.n_selections))
+    summary.add_row("selections matched to sentences", str(result.n_selections_matched))
+    for user, n in sorted(result.codings_by_user.items()):
+        summary.add_row(f"codings by {user}", str(n))
+    console.print(summary)
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+    if result.coded_set.empty:
+        console.print("[red]error:[/red] no source of the project matches a document of the corpus")
+        raise typer.Exit(1)
+
+    machine_csv = corpus_dir / f"{CODED_SENTENCES_NAME}.csv"
+    if not machine_csv.is_file():
+        console.print(
+            f"Write the machine codes first: textmine export --format csv --corpus-dir {corpus_dir}"
+        )
+    console.print("Compare with the machine codes:")
+    typer.echo(f"textmine evaluate {target} --pred {machine_csv}")
+    if evaluate:
+        _evaluate(result.coded_set, coded, target)
+
+
+def _evaluate(human, machine, human_csv: Path) -> None:
+    """Agreement of the human coded set with the machine codes (textmine.evaluate)."""
+    from textmine.atomic import write_csv_atomic
+    from textmine.columns import CODE_COLUMNS
+    from textmine.evaluate import evaluate_coding
+
+    try:
+        table, diffs = evaluate_coding(human, machine, CODE_COLUMNS)
+    except ValueError as error:
+        console.print(f"[red]error:[/red] cannot compare with the machine codes: {error}")
+        raise typer.Exit(1) from error
+    shown = Table(title=f"human ({human_csv.name}) vs machine: {len(human)} sentences")
+    columns = ["code", "gold_pos", "pred_pos", "precision", "recall", "f1", "kappa", "alpha"]
+    for column in columns:
+        shown.add_column(column, justify="left" if column == "code" else "right", no_wrap=True)
+    for row in table.to_dict("records"):
+        shown.add_row(
+            *(
+                ""
+                if pd.isna(row[c])
+                else f"{row[c]:.3f}"
+                if isinstance(row[c], float)
+                else str(row[c])
+                for c in columns
+            )
+        )
+    console.print(shown)
+    table_path = human_csv.with_name(f"{human_csv.stem}_agreement.csv")
+    diffs_path = human_csv.with_name(f"{human_csv.stem}_disagreements.csv")
+    write_csv_atomic(table_path, table)
+    write_csv_export(diffs_path, diffs)
+    console.print(f"{len(diffs)} disagreement(s) -> {diffs_path}; table -> {table_path}")

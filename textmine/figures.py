@@ -1,0 +1,281 @@
+"""Figures of topics and code trends over time: PNG (matplotlib) and interactive HTML (plotly).
+
+Each figure is written twice, as `<name>.png` and `<name>.html`; the HTML files
+share one `plotly.min.js` in the same folder, so they open offline.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.dates as mdates  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from textmine.atomic import write_bytes_atomic, write_text_atomic  # noqa: E402
+from textmine.columns import PARTNERSHIP_CODES, STANCE_CODES  # noqa: E402
+from textmine.trends import over_time  # noqa: E402
+
+MAX_TOPIC_SERIES = 15  # the largest topics are drawn; the others are named in the subtitle
+STANCE_COLOURS = {"competition": "#d62728", "collaboration": "#2ca02c"}
+LINESTYLES = ["-", "--", "-.", ":"]
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+
+FIGURE_NAMES = ("topics_over_time", "stance_over_time", "partnerships_over_time")
+
+
+def palette(n: int) -> list[str]:
+    """n distinct colours: tab10, then tab20's lighter shades, then evenly spaced hues."""
+    colours = list(plt.get_cmap("tab10").colors) + list(plt.get_cmap("tab20").colors[1::2])
+    if n > len(colours):
+        extra = plt.get_cmap("hsv")
+        colours += [extra(i / (n - len(colours) + 1)) for i in range(n - len(colours))]
+    return [matplotlib.colors.to_hex(c) for c in colours[:n]]
+
+
+def label(code: str) -> str:
+    return code.replace("_", " ").capitalize()
+
+
+def write_figures(trends: dict, topic_outputs, fig_dir: str | os.PathLike, by: str = "year") -> list[Path]:
+    """Write every figure the inputs allow into `fig_dir`; return the files written.
+
+    `trends` is `compute_trends(...)`'s dict (or None); `topic_outputs` a
+    `TopicOutputs` (or None). Figures without data (e.g. an undated corpus)
+    are skipped.
+    """
+    fig_dir = Path(fig_dir)
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    if topic_outputs is not None and not topic_outputs.topics_over_time.empty:
+        written += _topics_over_time(topic_outputs.topics_over_time, fig_dir, by)
+    if trends:
+        stance = trends.get("stance_trends")
+        if stance is not None and not over_time(stance).empty:
+            written += _stance_over_time(over_time(stance), fig_dir, by)
+        partnership = trends.get("partnership_trends")
+        if partnership is not None and not over_time(partnership).empty:
+            written += _partnerships_over_time(over_time(partnership), fig_dir, by)
+    if any(p.suffix == ".html" for p in written):
+        written.append(_write_plotly_js(fig_dir))
+    return written
+
+
+# shared helpers -------------------------------------------------------------------
+
+
+def _x_label(by: str) -> str:
+    return "Publication quarter" if by == "quarter" else "Publication year"
+
+
+def _format_dates(ax, dates: pd.Series, by: str) -> None:
+    years = sorted({d.year for d in dates})
+    span = (years[-1] - years[0]) if years else 0
+    if by == "quarter" and span <= 4:
+        ax.xaxis.set_major_locator(mdates.MonthLocator(bymonth=[1, 4, 7, 10]))
+        ax.xaxis.set_major_formatter(
+            matplotlib.ticker.FuncFormatter(
+                lambda x, _: f"{mdates.num2date(x).year}-Q{(mdates.num2date(x).month - 1) // 3 + 1}"
+            )
+        )
+    else:
+        ax.xaxis.set_major_locator(mdates.YearLocator(base=max(1, span // 12 + (span > 12))))
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
+    if len(dates):
+        low, high = dates.min(), dates.max()
+        pad = pd.Timedelta(days=120 if by == "year" else 45)
+        ax.set_xlim(low - pad, high + pad + (pd.Timedelta(days=90) if by == "quarter" else pd.Timedelta(0)))
+    ax.grid(True, alpha=0.3)
+    for tick in ax.get_xticklabels():
+        tick.set_rotation(45 if by == "quarter" else 0)
+
+
+def _with_gaps(table: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Add empty rows for periods without documents, so lines break there instead of bridging."""
+    dates = pd.to_datetime(table["period_start"])
+    if dates.empty:
+        return table.assign(date=dates)
+    step = pd.DateOffset(years=1) if by == "year" else pd.DateOffset(months=3)
+    full = pd.date_range(dates.min(), dates.max(), freq=step)
+    if not set(dates) <= set(full):  # custom bins (nr_bins): no regular periods to fill
+        return table.assign(date=dates).sort_values("date").reset_index(drop=True)
+    framed = table.assign(date=dates).set_index("date")
+    framed = framed[~framed.index.duplicated()].reindex(full)
+    framed.index.name = "date"
+    missing = framed["period"].isna()
+    framed.loc[missing, "period"] = [
+        str(d.year) if by == "year" else f"{d.year}-Q{(d.month - 1) // 3 + 1}" for d in framed.index[missing]
+    ]
+    return framed.reset_index()
+
+
+def _save_png(fig, path: Path) -> Path:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    write_bytes_atomic(path, buffer.getvalue())
+    return path
+
+
+def _save_html(figure, path: Path) -> Path:
+    html = figure.to_html(include_plotlyjs="directory", full_html=True)
+    write_text_atomic(path, html)
+    return path
+
+
+def _write_plotly_js(fig_dir: Path) -> Path:
+    from plotly.offline import get_plotlyjs
+
+    path = fig_dir / "plotly.min.js"
+    if not path.exists():
+        write_text_atomic(path, get_plotlyjs())
+    return path
+
+
+def _legend_right(ax, title: str | None = None, n: int = 1) -> None:
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title=title,
+              fontsize=9 if n > 8 else 10, title_fontsize=10)
+
+
+# figures --------------------------------------------------------------------------
+
+
+def _topics_over_time(table: pd.DataFrame, fig_dir: Path, by: str) -> list[Path]:
+    import plotly.graph_objects as go
+
+    table = table[table["topic"] != -1].copy()
+    if table.empty:
+        return []
+    table["date"] = pd.to_datetime(table["period_start"])
+    sizes = table.groupby("topic")["n_chunks"].sum().sort_values(ascending=False, kind="stable")
+    shown = sizes.index[:MAX_TOPIC_SERIES].tolist()
+    periods = _with_gaps(table.drop_duplicates("period")[["period", "period_start", "period_chunks"]], by)
+    names = table.drop_duplicates("topic").set_index("topic")["name"]
+    colours = palette(len(shown))
+    title = "Topics over time: share of each period's paragraphs"
+    subtitle = (f"the {len(shown)} largest of {len(sizes)} topics" if len(sizes) > len(shown)
+                else f"all {len(sizes)} topics")
+    fig, ax = plt.subplots(figsize=(12, 6.5))
+    plotly_fig = go.Figure()
+    for i, topic in enumerate(shown):
+        rows = table[table["topic"] == topic].set_index("period")
+        # a topic absent from a period with documents is 0%; a period without documents is a gap
+        share = periods["period"].map(rows["share_of_period"])
+        series = periods.assign(share=share.where(periods["period_chunks"].isna(), share.fillna(0.0)))
+        text = f"{topic}: {names[topic]}"
+        ax.plot(series["date"], 100 * series["share"], color=colours[i],
+                linestyle=LINESTYLES[(i // 10) % len(LINESTYLES)], marker=MARKERS[i % len(MARKERS)],
+                markersize=4, linewidth=1.6, label=_shorten(text, 60))
+        plotly_fig.add_trace(go.Scatter(
+            x=series["date"], y=100 * series["share"], mode="lines+markers", name=_shorten(text, 60),
+            line={"color": colours[i]}, customdata=series["period"],
+            hovertemplate=f"{text}<br>%{{customdata}}: %{{y:.1f}}%<extra></extra>",
+        ))
+    ax.set_title(f"{title}\n({subtitle})", fontsize=12)
+    ax.set_xlabel(_x_label(by))
+    ax.set_ylabel("Share of the period's paragraphs (%)")
+    ax.set_ylim(bottom=0)
+    _format_dates(ax, periods["date"], by)
+    _legend_right(ax, "Topic", len(shown))
+    plotly_fig.update_layout(title=f"{title} ({subtitle})", xaxis_title=_x_label(by),
+                             yaxis_title="Share of the period's paragraphs (%)",
+                             legend_title_text="Topic", template="plotly_white")
+    return [_save_png(fig, fig_dir / "topics_over_time.png"),
+            _save_html(plotly_fig, fig_dir / "topics_over_time.html")]
+
+
+def _stance_over_time(table: pd.DataFrame, fig_dir: Path, by: str) -> list[Path]:
+    import plotly.graph_objects as go
+
+    table = _with_gaps(table, by)
+    fig, ax = plt.subplots(figsize=(11, 5.5))
+    plotly_fig = go.Figure()
+    for position, code in enumerate(STANCE_CODES):
+        if f"share_{code}" not in table.columns:
+            continue
+        colour = STANCE_COLOURS.get(code, "#1f77b4")
+        share = 100 * table[f"share_{code}"]
+        low, high = 100 * table[f"{code}_ci_low"], 100 * table[f"{code}_ci_high"]
+        ax.fill_between(table["date"], low, high, color=colour, alpha=0.18, linewidth=0,
+                        label=f"{label(code)}: 95% Wilson interval")
+        ax.plot(table["date"], share, color=colour, marker="o", linewidth=2, label=label(code))
+        # a period without neighbours has no band to shade: show its interval as a whisker
+        alone = share.notna() & share.shift(1).isna() & share.shift(-1).isna()
+        if alone.any():
+            nudge = pd.Timedelta(days=20 if by == "year" else 5) * (2 * position - 1)  # side by side
+            ax.errorbar(table["date"][alone] + nudge, share[alone],
+                        yerr=[(share - low)[alone], (high - share)[alone]],
+                        fmt="none", ecolor=colour, alpha=0.5, capsize=4, linewidth=1.5)
+        plotly_fig.add_trace(go.Scatter(
+            x=table["date"], y=low, mode="lines", line={"width": 0}, hoverinfo="skip",
+            showlegend=False, legendgroup=f"{code}-ci",
+        ))
+        plotly_fig.add_trace(go.Scatter(
+            x=table["date"], y=high, mode="lines", line={"width": 0}, fill="tonexty",
+            fillcolor=_rgba(colour, 0.18), hoverinfo="skip", legendgroup=f"{code}-ci",
+            name=f"{label(code)}: 95% Wilson interval",
+        ))
+        plotly_fig.add_trace(go.Scatter(
+            x=table["date"], y=share, mode="lines+markers", name=label(code), line={"color": colour},
+            customdata=list(zip(table["period"], table["n_sentences"], low, high, strict=True)),
+            hovertemplate="%{customdata[0]}: %{y:.1f}% of %{customdata[1]} sentences"
+                          "<br>95% CI %{customdata[2]:.1f}–%{customdata[3]:.1f}%<extra></extra>",
+        ))
+    title = "Competition and collaboration language over time"
+    ax.set_title(f"{title}\n(share of sentences coded; bands: 95% Wilson intervals)", fontsize=12)
+    ax.set_xlabel(_x_label(by))
+    ax.set_ylabel("Share of sentences (%)")
+    ax.set_ylim(bottom=0)
+    _format_dates(ax, table["date"], by)
+    _legend_right(ax, "Code")
+    plotly_fig.update_layout(title=title, xaxis_title=_x_label(by), yaxis_title="Share of sentences (%)",
+                             legend_title_text="Code", template="plotly_white")
+    return [_save_png(fig, fig_dir / "stance_over_time.png"),
+            _save_html(plotly_fig, fig_dir / "stance_over_time.html")]
+
+
+def _partnerships_over_time(table: pd.DataFrame, fig_dir: Path, by: str) -> list[Path]:
+    import plotly.graph_objects as go
+
+    table = _with_gaps(table, by)
+    codes = [c for c in PARTNERSHIP_CODES if f"{c}_per_1000" in table.columns]
+    colours = palette(len(codes))
+    fig, ax = plt.subplots(figsize=(11, 5.5))
+    plotly_fig = go.Figure()
+    for i, code in enumerate(codes):
+        rate = table[f"{code}_per_1000"]
+        ax.plot(table["date"], rate, color=colours[i], marker=MARKERS[i % len(MARKERS)],
+                linestyle=LINESTYLES[i % len(LINESTYLES)], linewidth=1.8, markersize=5, label=label(code))
+        plotly_fig.add_trace(go.Scatter(
+            x=table["date"], y=rate, mode="lines+markers", name=label(code), line={"color": colours[i]},
+            customdata=list(zip(table["period"], table[f"n_{code}"], table["n_sentences"], strict=True)),
+            hovertemplate=f"{label(code)} %{{customdata[0]}}: %{{y:.2f}} per 1,000 "
+                          "(%{customdata[1]} of %{customdata[2]} sentences)<extra></extra>",
+        ))
+    title = "Partnership types over time"
+    ax.set_title(f"{title}\n(sentences mentioning each type per 1,000 sentences)", fontsize=12)
+    ax.set_xlabel(_x_label(by))
+    ax.set_ylabel("Sentences per 1,000 sentences")
+    ax.set_ylim(bottom=0)
+    _format_dates(ax, table["date"], by)
+    _legend_right(ax, "Partnership type", len(codes))
+    plotly_fig.update_layout(title=title, xaxis_title=_x_label(by),
+                             yaxis_title="Sentences per 1,000 sentences",
+                             legend_title_text="Partnership type", template="plotly_white")
+    return [_save_png(fig, fig_dir / "partnerships_over_time.png"),
+            _save_html(plotly_fig, fig_dir / "partnerships_over_time.html")]
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip(", ") + "…"
+
+
+def _rgba(hex_colour: str, alpha: float) -> str:
+    r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"

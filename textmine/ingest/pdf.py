@@ -1,0 +1,294 @@
+"""PDF text per page with pypdfium2 (fast); pdfplumber only to repair broken files.
+
+PDFium returns text in content-stream order, which keeps the reading order of
+multi-column pages produced by ordinary publishing tools; pages whose text is
+stored across columns are found from PDFium's text-run boxes and only those are
+re-read with pdfplumber. PDFium is not thread-safe: read PDFs in one thread per
+process (every document, page and text page here is closed after use).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+from dataclasses import dataclass, field
+
+import pypdfium2 as pdfium
+
+from textmine.types import IngestError
+
+# A page with fewer visible characters than this and an image is treated as scanned.
+MIN_TEXT_CHARS = 25
+# A document whose share of scanned pages reaches this needs OCR as a whole.
+NEEDS_OCR_SHARE = 0.5
+PDF_DATE = re.compile(r"D?:?(\d{4})(\d{2})?(\d{2})?")
+
+
+# Column check: consecutive text runs on one baseline separated by a gap wider than
+# this share of the page, each at least COLUMN_RUN_SHARE wide, are read across columns.
+COLUMN_GAP_SHARE = 0.03
+COLUMN_RUN_SHARE = 0.2
+# A page is re-read column by column when at least this many such pairs occur
+# and they make up this share of its text lines.
+INTERLEAVED_MIN_PAIRS = 4
+INTERLEAVED_LINE_SHARE = 0.3
+# Only the first text runs of a page are checked (interleaving runs through a page):
+# a small sample, then more when the sample shows two or more cross-column steps.
+COLUMN_SAMPLE_RUNS = 16
+COLUMN_CHECK_RUNS = 80
+
+
+@dataclass
+class PdfText:
+    """Raw text of each page plus the document information dictionary."""
+
+    pages: list[str]
+    metadata: dict[str, str] = field(default_factory=dict)
+    scanned_pages: list[int] = field(default_factory=list)  # 1-based
+    repaired: bool = False
+    reordered_pages: list[int] = field(default_factory=list)  # 1-based, re-read by columns
+
+
+def extract_pdf_text(data: bytes, *, password: str | None = None) -> PdfText:
+    """Extract every page's text; raise IngestError for encrypted, malformed or scanned PDFs."""
+    try:
+        document = pdfium.PdfDocument(data, password=password)
+    except pdfium.PdfiumError as error:
+        if "password" in str(error).lower():
+            detail = "a wrong password was given" if password else "no password was given"
+            raise IngestError(
+                "encrypted", f"the PDF is encrypted and {detail} (use --password)"
+            ) from error
+        return _repaired_text(data, password=password, cause=str(error))
+    try:
+        result, interleaved = _document_text(document)
+    finally:
+        document.close()
+    if interleaved:
+        for index, text in reread_by_columns(data, interleaved, password=password).items():
+            result.pages[index] = text
+    try:
+        _check_text_layer(result)
+    except IngestError as error:
+        if error.reason != "needs_ocr" or not ghostscript():
+            raise
+        # Text may be hidden by a broken file (e.g. fonts without a Unicode map): repair, re-read.
+        return _repaired_text(data, password=password, cause=error.message, repair_only=True)
+    return result
+
+
+def ghostscript() -> str | None:
+    """Path of the Ghostscript executable that pdfplumber's repair needs, if installed."""
+    return shutil.which("gs") or shutil.which("gswin64c") or shutil.which("gswin32c")
+
+
+def _document_text(document: pdfium.PdfDocument) -> PdfText:
+    pages: list[str] = []
+    scanned: list[int] = []
+    interleaved: dict[int, list[float]] = {}
+    for index in range(len(document)):
+        page = document[index]
+        try:
+            textpage = page.get_textpage()
+            try:
+                text = textpage.get_text_range()
+                splits = column_splits(textpage, page.get_width())
+                if splits:
+                    interleaved[index] = splits
+            finally:
+                textpage.close()
+            if len(re.sub(r"\s", "", text)) < MIN_TEXT_CHARS and _has_image(page):
+                scanned.append(index + 1)
+        finally:
+            page.close()
+        pages.append(text)
+    metadata = {k: v for k, v in document.get_metadata_dict(skip_empty=True).items() if v}
+    return PdfText(pages=pages, metadata=metadata, scanned_pages=scanned,
+                   reordered_pages=[i + 1 for i in interleaved]), interleaved
+
+
+def column_splits(textpage: pdfium.PdfTextPage, width: float) -> list[float]:
+    """x positions between columns when the page's text runs go across columns
+    line by line (content order not reading order); [] for a page in reading order.
+
+    Cheap: it looks only at PDFium's text-run rectangles, in content order, first
+    at a small sample and at more of the page only when the sample is suspicious.
+    """
+    total = textpage.count_rects()
+    if total < 2 * INTERLEAVED_MIN_PAIRS or width <= 0:
+        return []
+    sample = _interleaved_gaps(_rects(textpage, min(total, COLUMN_SAMPLE_RUNS)), width)[0]
+    if len(sample) < 2:
+        return []
+    gaps, lines = _interleaved_gaps(_rects(textpage, min(total, COLUMN_CHECK_RUNS)), width)
+    if len(gaps) < INTERLEAVED_MIN_PAIRS or len(gaps) < INTERLEAVED_LINE_SHARE * lines:
+        return []
+    # cluster gap positions (within 5% of the page width) into column boundaries
+    splits: list[list[float]] = []
+    for x in sorted(gaps):
+        if splits and x - splits[-1][-1] < 0.05 * width:
+            splits[-1].append(x)
+        else:
+            splits.append([x])
+    return [sorted(group)[len(group) // 2] for group in splits if len(group) >= INTERLEAVED_MIN_PAIRS]
+
+
+def _interleaved_gaps(rects: list[tuple[float, float, float, float]], width: float) -> tuple[list[float], int]:
+    """Gap midpoints between consecutive wide runs on one baseline, and the number of baselines."""
+    gaps = []
+    baselines = set()
+    for (l1, b1, r1, t1), (l2, b2, r2, _t2) in zip(rects, rects[1:], strict=False):
+        baselines.add(round(b1))
+        if (
+            abs(b1 - b2) < 0.5 * max(t1 - b1, 1.0)
+            and l2 - r1 > COLUMN_GAP_SHARE * width
+            and r1 - l1 > COLUMN_RUN_SHARE * width
+            and r2 - l2 > COLUMN_RUN_SHARE * width
+        ):
+            gaps.append((r1 + l2) / 2)
+    return gaps, len(baselines)
+
+
+def _rects(textpage: pdfium.PdfTextPage, count: int) -> list[tuple[float, float, float, float]]:
+    """The first `count` text-run rectangles, via the raw PDFium call (the helper is slower)."""
+    import ctypes
+
+    left, top, right, bottom = (ctypes.c_double() for _ in range(4))
+    refs = [ctypes.byref(v) for v in (left, top, right, bottom)]
+    get_rect = pdfium.raw.FPDFText_GetRect
+    rects = []
+    for index in range(count):
+        get_rect(textpage.raw, index, *refs)
+        rects.append((left.value, bottom.value, right.value, top.value))
+    return rects
+
+
+def reread_by_columns(data: bytes, interleaved: dict[int, list[float]], *, password: str | None) -> dict[int, str]:
+    """Text of the given pages (0-based) in reading order, from pdfplumber's words.
+
+    The page is cut into horizontal bands: lines that run across a column split
+    (titles, full-width paragraphs) are read as they are; runs of column lines are
+    read column by column, left to right.
+    """
+    import io
+
+    import pdfplumber
+
+    texts = {}
+    with pdfplumber.open(io.BytesIO(data), password=password or "") as pdf:
+        for index, splits in interleaved.items():
+            page = pdf.pages[index]
+            texts[index] = "\n".join(_column_ordered_lines(page.extract_words(), splits, float(page.width)))
+            page.close()
+    return texts
+
+
+def _column_ordered_lines(words: list[dict], splits: list[float], width: float) -> list[str]:
+    lines: list[list[dict]] = []
+    for word in sorted(words, key=lambda w: (round(w["top"]), w["x0"])):
+        if lines and abs(lines[-1][0]["top"] - word["top"]) < 0.5 * (word["bottom"] - word["top"]):
+            lines[-1].append(word)
+        else:
+            lines.append([word])
+    edges = [float("-inf"), *splits, float("inf")]
+
+    def spans(line: list[dict]) -> bool:
+        line = sorted(line, key=lambda w: w["x0"])
+        for split in splits:
+            if any(w["x0"] < split < w["x1"] for w in line):
+                return True
+            if any(a["x1"] <= split <= b["x0"] and b["x0"] - a["x1"] < COLUMN_GAP_SHARE * width
+                   for a, b in zip(line, line[1:], strict=False)):
+                return True
+        return False
+
+    out: list[str] = []
+    band: list[list[dict]] = []
+
+    def flush() -> None:
+        if not band:
+            return
+        out.append("")  # a change of layout ends a paragraph
+        for left, right in zip(edges, edges[1:], strict=False):
+            for line in band:
+                cell = [w["text"] for w in sorted(line, key=lambda w: w["x0"]) if left <= w["x0"] < right]
+                if cell:
+                    out.append(" ".join(cell))
+            if out[-1] and out[-1].rstrip()[-1:] in ".!?:":
+                out.append("")  # the column ends with its paragraph
+        band.clear()
+        out.append("")
+
+    for line in lines:
+        if spans(line):
+            flush()
+            out.append(" ".join(w["text"] for w in sorted(line, key=lambda w: w["x0"])))
+        else:
+            band.append(line)
+    flush()
+    return out
+
+
+def _has_image(page: pdfium.PdfPage) -> bool:
+    return any(obj.type == pdfium.raw.FPDF_PAGEOBJ_IMAGE for obj in page.get_objects(max_depth=2))
+
+
+def _check_text_layer(result: PdfText) -> None:
+    n_pages = len(result.pages)
+    if n_pages == 0:
+        raise IngestError("malformed", "the PDF has no pages")
+    if result.scanned_pages and len(result.scanned_pages) >= NEEDS_OCR_SHARE * n_pages:
+        pages = _page_list(result.scanned_pages)
+        raise IngestError(
+            "needs_ocr",
+            f"{len(result.scanned_pages)} of {n_pages} pages are images with no extractable text "
+            f"(pages {pages}): scanned, or fonts without a Unicode map; OCR it first, "
+            "e.g. `ocrmypdf in.pdf out.pdf`",
+        )
+
+
+def _page_list(pages: list[int]) -> str:
+    return ", ".join(map(str, pages[:10])) + (", ..." if len(pages) > 10 else "")
+
+
+def _repaired_text(data: bytes, *, password: str | None, cause: str, repair_only: bool = False) -> PdfText:
+    """Second chance for files PDFium rejects or finds no text in: pdfplumber
+    (pdfminer), then pdfplumber's Ghostscript repair when Ghostscript is installed."""
+    import io
+
+    import pdfplumber
+
+    attempts = ([] if repair_only else [False]) + ([True] if ghostscript() else [])
+    errors = [f"PDFium: {cause}"]
+    for repair in attempts:
+        try:
+            with pdfplumber.open(io.BytesIO(data), password=password or "", repair=repair) as pdf:
+                pages = [page.extract_text() or "" for page in pdf.pages]
+                metadata = {k: str(v) for k, v in (pdf.metadata or {}).items() if isinstance(v, str | bytes)}
+                scanned = [
+                    i + 1
+                    for i, (page, text) in enumerate(zip(pdf.pages, pages, strict=True))
+                    if len(re.sub(r"\s", "", text)) < MIN_TEXT_CHARS and page.images
+                ]
+        except Exception as error:  # pdfminer raises many unrelated exception types
+            errors.append(f"pdfplumber{' with repair' if repair else ''}: {type(error).__name__}: {error}")
+            continue
+        result = PdfText(pages=pages, metadata=metadata, scanned_pages=scanned, repaired=True)
+        _check_text_layer(result)
+        return result
+    if not ghostscript():
+        errors.append("Ghostscript repair not tried: `gs` is not installed")
+    raise IngestError("malformed", "; ".join(e.strip()[:200] for e in errors))
+
+
+def pdf_date(value: str) -> str:
+    """ISO date from a PDF date string ("D:20260511150224+01'00'" -> "2026-05-11")."""
+    match = PDF_DATE.match(value.strip()) if value else None
+    if not match or not 1900 < int(match.group(1)) < 2100:
+        return ""
+    parts = [match.group(1)] + [g for g in match.groups()[1:] if g]
+    with contextlib.suppress(ValueError):
+        if len(parts) > 1 and not 1 <= int(parts[1]) <= 12:
+            return parts[0]
+    return "-".join(parts)

@@ -1,0 +1,149 @@
+"""Sentences with spaCy, offline: blank English + sentencizer + abbreviation fix,
+with a lookup lemmatizer (spacy-lookups-data) that callers can enable."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pandas as pd
+import spacy
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from textmine.columns import SENTENCE_COLUMNS
+from textmine.types import Document
+
+# Abbreviations after which "." never ends a sentence (the tokenizer splits them from their dot).
+ALWAYS_CONTINUE = frozenset(["cf", "al", "eg", "ie", "viz", "vs", "approx", "ibid", "cp"])
+# Abbreviations that keep the sentence going before a number ("No. 3", "para. 4", "pp. 6-7").
+BEFORE_NUMBER = frozenset([
+    "no", "nos", "para", "paras", "p", "pp", "art", "arts", "ch", "chap", "sec", "secs",
+    "fig", "figs", "vol", "vols", "cl", "reg", "regs", "sch", "ref", "refs", "ed",
+])
+SENTENCE_FIX = "textmine_abbreviations"
+LEMMATIZER = "lemmatizer"
+
+
+def _continues_sentence(doc: Doc, token_index: int) -> bool:
+    token, dot, word = doc[token_index], doc[token_index - 1], doc[token_index - 2]
+    if dot.text != "." or word.whitespace_:
+        return False
+    lower = word.lower_
+    if lower in ALWAYS_CONTINUE:
+        return True
+    if lower in BEFORE_NUMBER and token.text[:1].isdigit():
+        return True
+    if token.text[:1].islower():
+        return True
+    # An initial inside a name: "Toby J. Greany"
+    return (
+        len(word.text) == 1
+        and word.text.isupper()
+        and token.text[:1].isupper()
+        and token_index >= 3
+        and doc[token_index - 3].text[:1].isupper()
+    )
+
+
+OPENING = frozenset("([{\"'\u201c\u2018")
+
+
+@Language.component(SENTENCE_FIX)
+def fix_abbreviation_boundaries(doc: Doc) -> Doc:
+    """Undo sentence starts that follow an abbreviation's dot ("cf. para. 4",
+    "No. 3", "et al."), an initial ("J. Smith"), a paragraph number ("12. The ...")
+    or that begin in lower case; start a sentence at its opening bracket or quote."""
+    for index in range(2, len(doc)):
+        token, before = doc[index], doc[index - 1]
+        if not token.is_sent_start:
+            continue
+        paragraph_number = index == 2 and doc[0].text.isdigit() and before.text in {".", ")"}
+        if paragraph_number or _continues_sentence(doc, index):
+            token.is_sent_start = False
+        elif before.text in OPENING and not before.whitespace_ and doc[index - 2].is_punct:
+            before.is_sent_start = True  # "... opportunity. (Recommendation)"
+            token.is_sent_start = False
+    return doc
+
+
+def build_nlp(model: str | None = None, *, lemmatize: bool = False) -> Language:
+    """The sentence pipeline.
+
+    Default: spacy.blank("en") + sentencizer + abbreviation fix + a lookup
+    lemmatizer, disabled unless `lemmatize` (enable later with
+    nlp.enable_pipe("lemmatizer")). `model` names an installed trained pipeline
+    (e.g. "en_core_web_sm"); it is never downloaded.
+    """
+    if model:
+        if not (spacy.util.is_package(model) or spacy.util.ensure_path(model).exists()):
+            raise OSError(
+                f"spaCy pipeline {model!r} is not installed. textmine never downloads models; "
+                f"install it yourself (python -m spacy download {model}) or leave the model unset "
+                "to use the built-in blank English pipeline."
+            )
+        nlp = spacy.load(model)
+        if not any(nlp.has_pipe(name) for name in ("parser", "senter", "sentencizer")):
+            nlp.add_pipe("sentencizer", first=True)
+        if not lemmatize and nlp.has_pipe(LEMMATIZER):
+            nlp.disable_pipe(LEMMATIZER)
+        return nlp
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    nlp.add_pipe(SENTENCE_FIX)
+    nlp.add_pipe(LEMMATIZER, config={"mode": "lookup"})
+    nlp.initialize()
+    if not lemmatize:
+        nlp.disable_pipe(LEMMATIZER)
+    return nlp
+
+
+def _sentence_spans(nlp: Language, texts: list[str]) -> Iterable[list[tuple[int, int]]]:
+    with nlp.select_pipes(disable=[LEMMATIZER] if LEMMATIZER in nlp.pipe_names else []):
+        for doc in nlp.pipe(texts, batch_size=256):
+            spans = []
+            for sent in doc.sents:
+                start, end = sent.start_char, sent.end_char
+                text = sent.text
+                stripped = text.strip()
+                if not stripped:
+                    continue
+                start += len(text) - len(text.lstrip())
+                end = start + len(stripped)
+                spans.append((start, end))
+            yield spans
+
+
+def segment_document(document: Document, nlp: Language) -> pd.DataFrame:
+    """Sentences of one document (SENTENCE_COLUMNS), never crossing a paragraph.
+
+    Offsets are into document.text: text == document.text[start_char:end_char].
+    The lemmatizer is not run here.
+    """
+    paragraphs = document.paragraphs
+    texts = [document.text[p.start : p.end] for p in paragraphs]
+    rows = []
+    index = 0
+    for paragraph, spans in zip(paragraphs, _sentence_spans(nlp, texts), strict=True):
+        for start, end in spans:
+            absolute_start, absolute_end = paragraph.start + start, paragraph.start + end
+            rows.append((
+                f"{document.doc_id}-{index:05d}",
+                document.doc_id,
+                document.path,
+                paragraph.page,
+                paragraph.index,
+                index,
+                absolute_start,
+                absolute_end,
+                document.text[absolute_start:absolute_end],
+            ))
+            index += 1
+    return pd.DataFrame(rows, columns=SENTENCE_COLUMNS)
+
+
+def segment_documents(documents: Iterable[Document], nlp: Language) -> pd.DataFrame:
+    """segment_document for many documents, concatenated."""
+    frames = [segment_document(document, nlp) for document in documents]
+    if not frames:
+        return pd.DataFrame(columns=SENTENCE_COLUMNS)
+    return pd.concat(frames, ignore_index=True)
