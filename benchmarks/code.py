@@ -95,7 +95,7 @@ def main() -> None:
     for name, run in (("blank sentencizer (baseline)", sentencizer_only),
                       ("tagger on every sentence, no segmentation (baseline)",
                        tagger_on_every_sentence),
-                      ("textmine segment only (helper A's segment_document)",
+                      ("textmine segment only (segment_document)",
                        textmine_segment_only),
                       ("textmine code only (code_sentences on the sentences)",
                        textmine_code_only),

@@ -75,6 +75,11 @@ def test_added_code_becomes_an_extra_column(tmp_path, default_yaml):
             {"tokens": [{"LOWER": {"NOT_AN_OP": ["a"]}}]}), "unknown operator(s) NOT_AN_OP"),
         (lambda d: d["codes"]["faith"]["patterns"].append(
             {"tokens": [{"LENGTH": "long"}]}), "invalid token pattern"),
+        (lambda d: d["codes"]["faith"]["patterns"].append(
+            {"phrase": "x", "prefilter": [{"regex": "(unclosed"}]}),
+         "codes.faith.patterns[4].prefilter[0]: bad regex"),
+        (lambda d: d["codes"]["faith"]["patterns"].append(
+            {"phrase": "x", "prefilter": [{"regx": "a"}]}), "prefilter[0]: a prefilter item"),
         (lambda d: d["codes"]["faith"].update(fallback=True), "only one code may be the fallback"),
         (lambda d: d["context"].update(negation_window="four"), "context.negation_window"),
         (lambda d: d["context"].update(surprise=[]), "unknown entry(ies) surprise"),

@@ -155,3 +155,23 @@ def test_bundled_ofsted_set_is_a_coded_set():
     assert len(gold) == 200 and gold["id"].is_unique
     assert set(gold.stratum) == {"random", "vocabulary"}
     assert gold[CODE_COLUMNS].isin([0, 1]).all().all()
+
+
+def test_prefilter_never_hides_a_match_on_real_reports(codebook):
+    """On real bundled text (an Ofsted report per era and the seed texts), prefilter == no prefilter."""
+    from tests.conftest import CORPUS
+    from textmine.ingest import read_document
+    from textmine.segment import build_nlp, segment_document
+
+    nlp = build_nlp()
+    paths = sorted(CORPUS.glob("seeds/*.txt"))
+    paths += sorted(CORPUS.glob("ofsted/childrens-services/*.pdf"))[::9]
+    texts = []
+    for path in paths:
+        texts += segment_document(read_document(path), nlp)["text"].tolist()
+    coder = get_coder(codebook)
+    coded = code_texts(texts, codebook)
+    assert 0 < sum(map(coder.is_candidate, texts)) < len(texts)
+    for text, (_, row) in zip(texts, coded.iterrows(), strict=True):
+        labels, _ = coder.tagger.label(coder.nlp(text))
+        assert labels == {c: int(row[c]) for c in CODE_COLUMNS}, text

@@ -250,6 +250,9 @@ def test_duplicates_failures_and_deleted_files(workspace, monkeypatch):
         "empty-too.md", "empty.txt", "picture.pdf"
     ]
     assert len(pd.read_csv(out / "coded_sentences.csv")["doc_id"].unique()) == 3
+    listed = pd.read_csv(out / "documents.csv", keep_default_na=False)
+    copy = listed[listed["path"].str.endswith("copy-of-blog.txt")].iloc[0]
+    assert copy["duplicate_of"] == copy["doc_id"] and copy["n_sentences"] == 0
 
     # unchanged failures are not retried
     extract = Spy(monkeypatch, "extract_files", fail_after=0, error=AssertionError)

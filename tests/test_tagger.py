@@ -186,3 +186,18 @@ def test_mat_means_multi_academy_trust_unless_multi_agency(codebook):
     assert codes_of(codebook, "Some MATs have grown too quickly.") == {"academy_trust"}
     codes = codes_of(codebook, "Families are supported by locally based Multi-Agency teams (MAT).")
     assert "academy_trust" not in codes and "cross_sector" in codes
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        ("Staff from the two schools plan lessons together and moderate each other's work.",
+         {"collaboration"}),
+        ("Teachers in the mathematics department plan lessons together every week.", set()),
+        ("Pupils plan their projects together in small groups.", set()),
+        ("The council and the NHS jointly commission services for care leavers.",
+         {"collaboration", "cross_sector"}),
+    ],
+)
+def test_doing_things_together_counts_only_between_institutions(codebook, sentence, expected):
+    assert codes_of(codebook, sentence) == expected

@@ -57,6 +57,7 @@ class Pattern:
     needs_institution: bool = False
     grouping: bool = False
     prefilter: tuple[str, ...] = ()
+    prefilter_regex: tuple[str, ...] = ()  # searched in the lower-case, space-normalised text
     requires: tuple[str, ...] = ()  # the sentence must contain one of these words
     exclusion: bool = False
 
@@ -258,10 +259,22 @@ def _parse_pattern(code: str, raw: Any, where: str, fail, *, exclusion: bool) ->
     if attr not in PATTERN_ATTRS:
         raise fail(where, f"attr {attr!r} is not one of {', '.join(PATTERN_ATTRS)}")
     prefilter = raw.get("prefilter", [])
-    if isinstance(prefilter, str):
+    if isinstance(prefilter, (str, dict)):
         prefilter = [prefilter]
-    if not isinstance(prefilter, list) or not all(isinstance(p, str) and p for p in prefilter):
-        raise fail(where, "prefilter must be a list of non-empty strings")
+    if not isinstance(prefilter, list):
+        raise fail(where, "prefilter must be a list of strings or {regex: ...} mappings")
+    prefilter_regex = []
+    for k, item in enumerate(prefilter):
+        if isinstance(item, dict) and set(item) == {"regex"} and isinstance(item["regex"], str):
+            try:
+                re.compile(item["regex"])
+            except re.error as exc:
+                raise fail(f"{where}.prefilter[{k}]", f"bad regex: {exc}") from None
+            prefilter_regex.append(item["regex"])
+        elif not (isinstance(item, str) and item):
+            raise fail(f"{where}.prefilter[{k}]",
+                       "a prefilter item is a non-empty string or a {regex: ...} mapping")
+    prefilter = [p for p in prefilter if isinstance(p, str)]
     requires = raw.get("requires", [])
     if isinstance(requires, str):
         requires = [requires]
@@ -289,6 +302,7 @@ def _parse_pattern(code: str, raw: Any, where: str, fail, *, exclusion: bool) ->
         needs_institution=bool(raw.get("needs_institution", False)),
         grouping=bool(raw.get("grouping", False)),
         prefilter=tuple(p.lower() for p in prefilter),
+        prefilter_regex=tuple(prefilter_regex),
         requires=tuple(p.lower() for p in requires),
         exclusion=exclusion,
     )

@@ -125,9 +125,10 @@ class Prefilter:
     lower-case, whitespace-normalised text.
     """
 
-    def __init__(self, words: set[str], substrings: set[str]):
+    def __init__(self, words: set[str], substrings: set[str], regexes: set[str] = frozenset()):
         self.words = frozenset(words)
         self.substrings = tuple(sorted(substrings))
+        self.regex = re.compile("|".join(f"(?:{r})" for r in sorted(regexes))) if regexes else None
 
     def is_candidate(self, text: str) -> bool:
         low = text.lower()
@@ -135,9 +136,11 @@ class Prefilter:
             return True
         if "-" in low and not self.words.isdisjoint(_HYPHENATED.findall(low)):
             return True
-        if self.substrings:
+        if self.substrings or self.regex is not None:
             flat = " ".join(low.split())
-            return any(s in flat for s in self.substrings)
+            if any(s in flat for s in self.substrings):
+                return True
+            return self.regex is not None and self.regex.search(flat) is not None
         return False
 
 
@@ -167,10 +170,13 @@ def build_prefilter(codebook: Codebook, tagger: TextmineTagger) -> Prefilter:
             forms[low].add(form.lower())
     words: set[str] = set()
     substrings: set[str] = set()
+    regexes: set[str] = set()
     for anchor in anchors:
         for kind, value in anchor:
             if kind == "explicit":
                 substrings.add(" ".join(value.split()))
+            elif kind == "regex":
+                regexes.add(value)
             else:
                 for form in (forms[value] if kind == "lemma" else {value}):
                     # the word as the prefilter splits it: hyphenated whole, else pieces
@@ -178,4 +184,4 @@ def build_prefilter(codebook: Codebook, tagger: TextmineTagger) -> Prefilter:
                         words.add(form)
                     else:  # "children's": spaCy splits off "'s", the stem is the token
                         words.update(w for w in _WORD.findall(form) if len(w) > 2)
-    return Prefilter(words, substrings)
+    return Prefilter(words, substrings, regexes)

@@ -514,16 +514,16 @@ def write_outputs(
     out = settings.out_dir
     written: list[Path] = []
     tables = tables or CorpusTables(store)
-    documents, coded = tables.documents, tables.coded_sentences
+    coded = tables.coded_sentences
+    listing = store.documents(include_duplicates=True)  # duplicate files listed, zero counts
     if "export" not in settings.stages:
-        listing = store.documents(include_duplicates=True)
         write_csv_atomic(out / "documents.csv", listing[DOCUMENT_COLUMNS])
         written.append(out / "documents.csv")
     else:
         from textmine.export import write_exports
 
         written += write_exports(
-            documents,
+            listing,
             coded,
             out,
             formats=settings.formats,

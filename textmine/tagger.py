@@ -78,15 +78,16 @@ def _single_token_values(tokens) -> tuple[str, list[str]] | None:
 
 
 def choose_anchor(pattern: Pattern, lemma_doc, avoid: set[str]) -> list[tuple[str, str]] | None:
-    """One required token of a pattern, as [(kind, value)], kind in lemma/lower/explicit.
+    """One required token of a pattern, as [(kind, value)], kind in lemma/lower/explicit/regex.
 
     Every match of the pattern has a token whose lemma (kind "lemma") or lower-case
     text (kind "lower") is one of the values, or contains an explicit `prefilter`
     string. Prefers anchors without frequent words (`avoid`), then longer ones.
     None when the pattern has no usable required token (only REGEX, wildcards...).
     """
-    if pattern.prefilter:
-        return [("explicit", p) for p in pattern.prefilter]
+    if pattern.prefilter or pattern.prefilter_regex:
+        return ([("explicit", p) for p in pattern.prefilter]
+                + [("regex", r) for r in pattern.prefilter_regex])
     if pattern.phrase is not None:
         doc = lemma_doc(pattern.phrase)
         options = [[("lemma", t.lemma_)] if pattern.attr == "LEMMA" else [("lower", t.lower_)]
@@ -150,6 +151,7 @@ class TextmineTagger:
         self.by_lemma: dict[int, set[int]] = defaultdict(set)  # lemma hash -> matchers
         self.by_lower: dict[int, set[int]] = defaultdict(set)  # lower-case hash -> matchers
         self.by_substring: dict[str, set[int]] = defaultdict(set)
+        self.by_regex: dict[str, set[int]] = defaultdict(set)
         self.always: set[int] = set()
         # single-token patterns: attribute -> value hash -> match ids
         self.single: dict[str, dict[int, list[int]]] = {
@@ -178,6 +180,8 @@ class TextmineTagger:
                 for kind, value in anchor or ():
                     if kind == "explicit":
                         self.by_substring[value].add(match_id)
+                    elif kind == "regex":
+                        self.by_regex[value].add(match_id)
                     else:
                         index = self.by_lemma if kind == "lemma" else self.by_lower
                         index[vocab.strings.add(value)].add(match_id)
@@ -244,6 +248,9 @@ class TextmineTagger:
             for string, ids in self.by_substring.items():
                 if string in lower_text:
                     active |= ids
+        for regex, ids in self.by_regex.items():
+            if not ids <= active and re.search(regex, lower_text):
+                active |= ids
         return active
 
     def _lemmatize(self, doc: Doc) -> Doc:

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from textmine import __version__
 from textmine.atomic import write_csv_atomic, write_json_atomic, write_text_atomic
@@ -593,12 +594,16 @@ def run_topics(
         return TopicOutputs(_empty(TOPIC_COLUMNS), _empty(DOC_TOPIC_COLUMNS),
                             _empty(TOPICS_OVER_TIME_COLUMNS), notes, refitted=False)
     _quiet_libraries()
-    if not refit and (model_dir / "bertopic").is_dir() and (model_dir / "settings.json").is_file():
-        try:
-            return _assign_with_saved_model(chunks, settings, model_dir, notes)
-        except TopicModelError as exc:
-            notes.append(f"the saved topic model could not be used ({exc}); refitted")
-    return _fit_and_save(chunks, settings, model_dir, codebook, notes)
+    # One BLAS thread: floating-point sums then do not depend on the machine's
+    # thread count (or on OMP/OPENBLAS_NUM_THREADS set by e.g. Dask), so the
+    # same corpus and settings give the same topics everywhere.
+    with threadpool_limits(limits=1):
+        if not refit and (model_dir / "bertopic").is_dir() and (model_dir / "settings.json").is_file():
+            try:
+                return _assign_with_saved_model(chunks, settings, model_dir, notes)
+            except TopicModelError as exc:
+                notes.append(f"the saved topic model could not be used ({exc}); refitted")
+        return _fit_and_save(chunks, settings, model_dir, codebook, notes)
 
 
 def _quiet_libraries() -> None:
