@@ -31,9 +31,8 @@ from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner  # 
 from prefect.tasks import exponential_backoff  # noqa: E402
 from pydantic import BaseModel, Field  # noqa: E402
 
-from textmine import __version__  # noqa: E402
 from textmine import pipeline as tp  # noqa: E402
-from textmine.store import STORE_FILENAME, RunLock, Store  # noqa: E402
+from textmine.store import Store  # noqa: E402
 
 TaskRunnerName = Literal["thread", "process", "dask"]
 # Work per task should dwarf Prefect's overhead per task: aim for overhead <= 5 %.
@@ -226,27 +225,14 @@ def mine_batches(settings: tp.RunSettings, runner_name: str = "thread") -> dict:
     """The body of mine-corpus, run on the chosen task runner."""
     logger = get_run_logger()
     report = tp.RunReport(out_dir=str(settings.out_dir))
-    settings.out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    with RunLock(settings.out_dir, wait_seconds=600):
-        store = Store(settings.out_dir / STORE_FILENAME)
-        try:
-            run_id = store.start_run(settings.to_dict() | {"task_runner": runner_name}, __version__)
-            report.run_id = run_id
-            try:
-                _mine(store, settings, report, run_id, runner_name, logger)
-            except BaseException as exc:
-                report.status = "failed"
-                report.notes.append(f"run stopped: {type(exc).__name__}: {exc}")
-                store.finish_run(run_id, "failed", report.to_dict(), report.codebook_version)
-                raise
-            report.status = "finished"
-            report.timings["total"] = round(time.perf_counter() - started, 3)
-            store.finish_run(run_id, "finished", report.to_dict(), report.codebook_version)
-            tp.write_run_json(settings, report)
-            _artifacts(store, settings, report)
-        finally:
-            store.close()
+    with tp.recorded_run(settings, report, wait_seconds=600,
+                         extra_settings={"task_runner": runner_name}) as (store, run_id):
+        _mine(store, settings, report, run_id, runner_name, logger)
+        report.timings["total"] = round(time.perf_counter() - started, 3)
+        documents = store.documents()
+    tp.write_run_json(settings, report)
+    _artifacts(documents, settings, report)
     return report.to_dict()
 
 
@@ -329,7 +315,7 @@ def _workers(runner_name: str) -> int:
     return max(1, os.cpu_count() or 1) if runner_name != "dask" else 2
 
 
-def _artifacts(store: Store, settings: tp.RunSettings, report: tp.RunReport) -> None:
+def _artifacts(documents, settings: tp.RunSettings, report: tp.RunReport) -> None:
     """Run summary for the Prefect UI: markdown, counts by doc_type and year, output links."""
     c = report.counts
     lines = [
@@ -361,7 +347,6 @@ def _artifacts(store: Store, settings: tp.RunSettings, report: tp.RunReport) -> 
     create_markdown_artifact(
         "\n".join(lines), key="textmine-run-summary", description="textmine run summary"
     )
-    documents = store.documents()
     if len(documents):
         year = documents["published"].fillna("").astype(str).str[:4].replace("", "unknown")
         table = (

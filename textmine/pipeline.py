@@ -20,6 +20,7 @@ Incremental rules (the store remembers everything by content hash):
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -740,14 +741,29 @@ def run_pipeline(
 ) -> RunReport:
     """Run every stage incrementally; return the report (also written to run.json)."""
     report = RunReport(out_dir=str(settings.out_dir))
+    with recorded_run(settings, report, wait_seconds=settings.lock_wait_seconds) as (store, run_id):
+        _run_stages(store, settings, report, run_id, progress)
+    write_run_json(settings, report)
+    return report
+
+
+@contextlib.contextmanager
+def recorded_run(settings: RunSettings, report: RunReport, *, wait_seconds: float,
+                 extra_settings: dict | None = None):
+    """Lock the output folder, open the store and record the run in it.
+
+    Yields (store, run_id). The run is recorded as finished when the body returns,
+    as failed (with the exception in the notes) when it raises; the store is closed
+    and the lock released either way. `textmine run` and the Prefect flow share it.
+    """
     settings.out_dir.mkdir(parents=True, exist_ok=True)
-    with RunLock(settings.out_dir, wait_seconds=settings.lock_wait_seconds):
+    with RunLock(settings.out_dir, wait_seconds=wait_seconds):
         store = Store(settings.out_dir / STORE_FILENAME)
         try:
-            run_id = store.start_run(settings.to_dict(), __version__)
+            run_id = store.start_run(settings.to_dict() | (extra_settings or {}), __version__)
             report.run_id = run_id
             try:
-                _run_stages(store, settings, report, run_id, progress)
+                yield store, run_id
             except BaseException as exc:
                 report.status = "failed"
                 report.notes.append(f"run stopped: {type(exc).__name__}: {exc}")
@@ -755,10 +771,8 @@ def run_pipeline(
                 raise
             report.status = "finished"
             store.finish_run(run_id, "finished", report.to_dict(), report.codebook_version)
-            write_run_json(settings, report)
         finally:
             store.close()
-    return report
 
 
 class stage_timer:  # noqa: N801  (used like a function)
