@@ -315,6 +315,16 @@ def test_topics_and_trends_commands_over_a_processed_corpus(tmp_path):
     again = runner.invoke(app, ["topics", "--out", str(out), "--n-topics", "4"])
     assert "without refitting" in again.output
     missing = runner.invoke(app, ["topics", "--out", str(tmp_path / "nothing")])
-    assert missing.exit_code == 2 and "textmine run" in missing.output
+    assert missing.exit_code == 1 and "textmine run" in missing.output
     bad = runner.invoke(app, ["trends", "--out", str(out), "--by", "month"])
     assert bad.exit_code != 0
+
+
+def test_a_fit_does_not_depend_on_earlier_fits_in_the_process(tmp_path):
+    """Library loading, BLAS threads and random streams left by one fit do not change the next."""
+    sentences, documents = ofsted_corpus(limit=3)
+    chunks = _first_chunks(sentences, documents, 200)
+    first = run_topics(chunks, documents, TopicSettings(), tmp_path / "a")
+    run_topics(sentences, documents, TopicSettings(n_topics=3), tmp_path / "other")
+    again = run_topics(chunks, documents, TopicSettings(), tmp_path / "b")
+    assert first.doc_topics["topic"].tolist() == again.doc_topics["topic"].tolist()

@@ -50,20 +50,8 @@ STORE_FILENAME = "textmine.sqlite"
 LOCK_FILENAME = ".textmine.lock"
 SCHEMA_VERSION = "1"
 
-# Columns of the documents table besides DOCUMENT_COLUMNS' metadata.
-_DOC_META_COLUMNS = [
-    "doc_id",
-    "path",
-    "format",
-    "pages",
-    "title",
-    "publisher",
-    "doc_type",
-    "published",
-    "date_source",
-    "licence",
-    "source",
-]
+# Metadata columns of the documents table: DOCUMENT_COLUMNS up to `source`.
+_DOC_META_COLUMNS = DOCUMENT_COLUMNS[: DOCUMENT_COLUMNS.index("source") + 1]
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (

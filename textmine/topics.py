@@ -597,13 +597,41 @@ def run_topics(
     # One BLAS thread: floating-point sums then do not depend on the machine's
     # thread count (or on OMP/OPENBLAS_NUM_THREADS set by e.g. Dask), so the
     # same corpus and settings give the same topics everywhere.
+    _import_model_libraries()  # load every BLAS/OpenMP library first, so the limit reaches it
     with threadpool_limits(limits=1):
+        seed_random_generators(settings.random_state)
         if not refit and (model_dir / "bertopic").is_dir() and (model_dir / "settings.json").is_file():
             try:
                 return _assign_with_saved_model(chunks, settings, model_dir, notes)
             except TopicModelError as exc:
                 notes.append(f"the saved topic model could not be used ({exc}); refitted")
         return _fit_and_save(chunks, settings, model_dir, codebook, notes)
+
+
+def _import_model_libraries() -> None:
+    """Import the modelling libraries (and the BLAS/OpenMP runtimes they load)."""
+    import bertopic  # noqa: F401
+    import hdbscan  # noqa: F401
+    import scipy.sparse.linalg  # noqa: F401
+    import sklearn.cluster  # noqa: F401
+    import sklearn.decomposition  # noqa: F401
+    import umap  # noqa: F401
+
+
+def seed_random_generators(seed: int) -> None:
+    """Seed NumPy's global generator and numba's own (used inside UMAP's compiled code).
+
+    Without this a second fit in the same process continues numba's random stream
+    and can give other topics than the same fit in a fresh process.
+    """
+    import numba
+
+    @numba.njit(cache=False)
+    def _seed_numba(value):
+        np.random.seed(value)
+
+    _seed_numba(seed)
+    np.random.seed(seed)
 
 
 def _quiet_libraries() -> None:

@@ -1,6 +1,9 @@
-"""The typer application that every command module registers on."""
+"""The typer application that every command module registers on, and helpers they share."""
+
+from pathlib import Path
 
 import typer
+from rich.console import Console
 
 app = typer.Typer(
     name="textmine",
@@ -14,3 +17,16 @@ app = typer.Typer(
 @app.callback()
 def _root() -> None:
     """Mine education-policy documents: ingest, code sentences, model topics and trends, export."""
+
+
+def open_processed_corpus(folder: Path, option: str = "--out"):
+    """The store of the corpus a run wrote to `folder`; exit 1 with the reason if there is none."""
+    from textmine.store import open_store
+
+    try:
+        return open_store(folder)
+    except FileNotFoundError as error:
+        Console(stderr=True).print(
+            f"[red]error:[/red] no processed corpus in {folder}: run `textmine run` first, "
+            f"or pass {option} with the folder a run wrote")
+        raise typer.Exit(1) from error

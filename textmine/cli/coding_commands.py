@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from textmine.cli.app import app
+from textmine.cli.app import app, open_processed_corpus
 
 console = Console()
 err_console = Console(stderr=True)
@@ -173,19 +173,8 @@ def kwic_cmd(
     """Keyword in context over the processed corpus's sentences, written to CSV."""
     from textmine.atomic import write_csv_atomic
     from textmine.kwic import kwic
-    from textmine.store import open_store
-
-    try:
-        store = open_store(out)
-    except FileNotFoundError as error:
-        err_console.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(1) from error
-    try:
+    with open_processed_corpus(out) as store:
         sentences = store.coded_sentences()
-    finally:
-        close = getattr(store, "close", None)
-        if close:
-            close()
     try:
         hits = kwic(sentences, term, window=window)
     except ValueError as error:

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from textmine.cli.app import app
+from textmine.cli.app import app, open_processed_corpus
 from textmine.export import CODED_SENTENCES_NAME, EXPORT_FORMATS, write_csv_export, write_exports
 
 console = Console(stderr=True)
@@ -23,16 +23,7 @@ def _load_codebook(path: Path | None):
 
 
 def _open_store(corpus_dir: Path):
-    from textmine.store import open_store
-
-    try:
-        return open_store(corpus_dir)
-    except FileNotFoundError as error:
-        console.print(
-            f"[red]error:[/red] no processed corpus in {corpus_dir}: run `textmine run` first, "
-            "or pass --corpus-dir with the folder a run wrote"
-        )
-        raise typer.Exit(1) from error
+    return open_processed_corpus(corpus_dir, option="--corpus-dir")
 
 
 @app.command("export")

@@ -7,24 +7,15 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from textmine.cli.app import app
+from textmine.cli.app import app, open_processed_corpus
 
 console = Console()
 err_console = Console(stderr=True)
 
 
 def _load_corpus(out: Path):
-    from textmine.store import open_store
-
-    try:
-        store = open_store(out)
-    except FileNotFoundError as error:
-        err_console.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(2) from error
-    try:
+    with open_processed_corpus(out) as store:
         return store.coded_sentences(), store.documents()
-    finally:
-        store.close()
 
 
 def _by(value: str) -> str:
