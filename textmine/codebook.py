@@ -196,16 +196,20 @@ def parse_codebook(raw: bytes | str, *, source: str = "<string>") -> Codebook:
     )
 
 
+def _reject_unknown(raw: dict, allowed: set[str], noun: str, where: str, fail) -> None:
+    unknown = set(raw) - allowed
+    if unknown:
+        raise fail(where, f"unknown {noun} {', '.join(sorted(map(str, unknown)))}; "
+                          f"allowed: {', '.join(sorted(allowed))}")
+
+
 def _parse_code(key: Any, entry: Any, fail) -> Code:
     where = f"codes.{key}"
     if not isinstance(key, str) or not _CODE_KEY.match(key):
         raise fail(where, "a code name must be lower-case letters, digits and underscores")
     if not isinstance(entry, dict):
         raise fail(where, "must be a mapping with name, kind, colour, description, patterns")
-    unknown = set(entry) - _CODE_FIELDS
-    if unknown:
-        raise fail(where, f"unknown field(s) {', '.join(sorted(map(str, unknown)))}; "
-                          f"allowed: {', '.join(sorted(_CODE_FIELDS))}")
+    _reject_unknown(entry, _CODE_FIELDS, "field(s)", where, fail)
     for name in ("name", "kind", "colour", "description", "patterns"):
         if name not in entry or entry[name] in (None, "", []):
             raise fail(where, f"missing field `{name}`")
@@ -249,10 +253,7 @@ def _parse_pattern(code: str, raw: Any, where: str, fail, *, exclusion: bool) ->
         raw = {"phrase": raw}
     if not isinstance(raw, dict):
         raise fail(where, "a pattern is a phrase string or a mapping with `phrase` or `tokens`")
-    unknown = set(raw) - _PATTERN_FIELDS
-    if unknown:
-        raise fail(where, f"unknown key(s) {', '.join(sorted(map(str, unknown)))}; "
-                          f"allowed: {', '.join(sorted(_PATTERN_FIELDS))}")
+    _reject_unknown(raw, _PATTERN_FIELDS, "key(s)", where, fail)
     if ("phrase" in raw) == ("tokens" in raw):
         raise fail(where, "give exactly one of `phrase` or `tokens`")
     attr = raw.get("attr", "LEMMA")

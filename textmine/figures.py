@@ -143,6 +143,22 @@ def _legend_right(ax, title: str | None = None, n: int = 1) -> None:
               fontsize=9 if n > 8 else 10, title_fontsize=10)
 
 
+def _label_and_save(fig, ax, plotly_fig, dates: pd.Series, *, by: str, title: str, subtitle: str,
+                    y_label: str, legend_title: str, n_series: int, fig_dir: Path,
+                    stem: str, plotly_title: str | None = None) -> list[Path]:
+    """Title, axis labels, dates and legend on both figures; write `stem`.png and .html."""
+    ax.set_title(f"{title}\n({subtitle})", fontsize=12)
+    ax.set_xlabel(_x_label(by))
+    ax.set_ylabel(y_label)
+    ax.set_ylim(bottom=0)
+    _format_dates(ax, dates, by)
+    _legend_right(ax, legend_title, n_series)
+    plotly_fig.update_layout(title=plotly_title or title, xaxis_title=_x_label(by),
+                             yaxis_title=y_label, legend_title_text=legend_title,
+                             template="plotly_white")
+    return [_save_png(fig, fig_dir / f"{stem}.png"), _save_html(plotly_fig, fig_dir / f"{stem}.html")]
+
+
 # figures --------------------------------------------------------------------------
 
 
@@ -177,17 +193,10 @@ def _topics_over_time(table: pd.DataFrame, fig_dir: Path, by: str) -> list[Path]
             line={"color": colours[i]}, customdata=series["period"],
             hovertemplate=f"{text}<br>%{{customdata}}: %{{y:.1f}}%<extra></extra>",
         ))
-    ax.set_title(f"{title}\n({subtitle})", fontsize=12)
-    ax.set_xlabel(_x_label(by))
-    ax.set_ylabel("Share of the period's paragraphs (%)")
-    ax.set_ylim(bottom=0)
-    _format_dates(ax, periods["date"], by)
-    _legend_right(ax, "Topic", len(shown))
-    plotly_fig.update_layout(title=f"{title} ({subtitle})", xaxis_title=_x_label(by),
-                             yaxis_title="Share of the period's paragraphs (%)",
-                             legend_title_text="Topic", template="plotly_white")
-    return [_save_png(fig, fig_dir / "topics_over_time.png"),
-            _save_html(plotly_fig, fig_dir / "topics_over_time.html")]
+    return _label_and_save(fig, ax, plotly_fig, periods["date"], by=by, title=title,
+                           subtitle=subtitle, y_label="Share of the period's paragraphs (%)",
+                           legend_title="Topic", n_series=len(shown), fig_dir=fig_dir,
+                           stem="topics_over_time", plotly_title=f"{title} ({subtitle})")
 
 
 def _stance_over_time(table: pd.DataFrame, fig_dir: Path, by: str) -> list[Path]:
@@ -228,16 +237,10 @@ def _stance_over_time(table: pd.DataFrame, fig_dir: Path, by: str) -> list[Path]
                           "<br>95% CI %{customdata[2]:.1f}–%{customdata[3]:.1f}%<extra></extra>",
         ))
     title = "Competition and collaboration language over time"
-    ax.set_title(f"{title}\n(share of sentences coded; bands: 95% Wilson intervals)", fontsize=12)
-    ax.set_xlabel(_x_label(by))
-    ax.set_ylabel("Share of sentences (%)")
-    ax.set_ylim(bottom=0)
-    _format_dates(ax, table["date"], by)
-    _legend_right(ax, "Code")
-    plotly_fig.update_layout(title=title, xaxis_title=_x_label(by), yaxis_title="Share of sentences (%)",
-                             legend_title_text="Code", template="plotly_white")
-    return [_save_png(fig, fig_dir / "stance_over_time.png"),
-            _save_html(plotly_fig, fig_dir / "stance_over_time.html")]
+    return _label_and_save(fig, ax, plotly_fig, table["date"], by=by, title=title,
+                           subtitle="share of sentences coded; bands: 95% Wilson intervals",
+                           y_label="Share of sentences (%)", legend_title="Code", n_series=1,
+                           fig_dir=fig_dir, stem="stance_over_time")
 
 
 def _partnerships_over_time(table: pd.DataFrame, fig_dir: Path, by: str) -> list[Path]:
@@ -259,17 +262,10 @@ def _partnerships_over_time(table: pd.DataFrame, fig_dir: Path, by: str) -> list
                           "(%{customdata[1]} of %{customdata[2]} sentences)<extra></extra>",
         ))
     title = "Partnership types over time"
-    ax.set_title(f"{title}\n(sentences mentioning each type per 1,000 sentences)", fontsize=12)
-    ax.set_xlabel(_x_label(by))
-    ax.set_ylabel("Sentences per 1,000 sentences")
-    ax.set_ylim(bottom=0)
-    _format_dates(ax, table["date"], by)
-    _legend_right(ax, "Partnership type", len(codes))
-    plotly_fig.update_layout(title=title, xaxis_title=_x_label(by),
-                             yaxis_title="Sentences per 1,000 sentences",
-                             legend_title_text="Partnership type", template="plotly_white")
-    return [_save_png(fig, fig_dir / "partnerships_over_time.png"),
-            _save_html(plotly_fig, fig_dir / "partnerships_over_time.html")]
+    return _label_and_save(fig, ax, plotly_fig, table["date"], by=by, title=title,
+                           subtitle="sentences mentioning each type per 1,000 sentences",
+                           y_label="Sentences per 1,000 sentences", legend_title="Partnership type",
+                           n_series=len(codes), fig_dir=fig_dir, stem="partnerships_over_time")
 
 
 def _shorten(text: str, limit: int) -> str:

@@ -151,7 +151,7 @@ class TextmineTagger:
         self.by_lemma: dict[int, set[int]] = defaultdict(set)  # lemma hash -> matchers
         self.by_lower: dict[int, set[int]] = defaultdict(set)  # lower-case hash -> matchers
         self.by_substring: dict[str, set[int]] = defaultdict(set)
-        self.by_regex: dict[str, set[int]] = defaultdict(set)
+        self.by_regex: dict[re.Pattern, set[int]] = defaultdict(set)
         self.always: set[int] = set()
         # single-token patterns: attribute -> value hash -> match ids
         self.single: dict[str, dict[int, list[int]]] = {
@@ -181,7 +181,7 @@ class TextmineTagger:
                     if kind == "explicit":
                         self.by_substring[value].add(match_id)
                     elif kind == "regex":
-                        self.by_regex[value].add(match_id)
+                        self.by_regex[re.compile(value)].add(match_id)
                     else:
                         index = self.by_lemma if kind == "lemma" else self.by_lower
                         index[vocab.strings.add(value)].add(match_id)
@@ -249,7 +249,7 @@ class TextmineTagger:
                 if string in lower_text:
                     active |= ids
         for regex, ids in self.by_regex.items():
-            if not ids <= active and re.search(regex, lower_text):
+            if not ids <= active and regex.search(lower_text):
                 active |= ids
         return active
 
