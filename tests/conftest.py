@@ -1,5 +1,10 @@
-"""Shared fixtures: paths to bundled test data and to ../shared when present."""
+"""Shared fixtures: paths to bundled test data and to ../shared when present.
 
+Tests marked `slow` run in CI (the CI environment variable is set there) or with
+`--runslow`; a plain local `python -m pytest` skips them.
+"""
+
+import os
 from pathlib import Path
 
 import pytest
@@ -10,13 +15,24 @@ CORPUS = REPO / "corpus"
 SHARED = REPO.parent / "shared"
 
 
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", help="also run tests marked slow")
+
+
+def run_slow_tests(config) -> bool:
+    """Slow tests run in CI (CI=true) and when asked with --runslow."""
+    return config.getoption("--runslow") or os.environ.get("CI", "").lower() in ("1", "true")
+
+
 def pytest_collection_modifyitems(config, items):
-    if SHARED.is_dir():
-        return
-    skip = pytest.mark.skip(reason="../shared is not beside this checkout")
+    skip_shared = pytest.mark.skip(reason="../shared is not beside this checkout")
+    skip_slow = pytest.mark.skip(reason="slow: runs in CI, or locally with --runslow")
+    slow = run_slow_tests(config)
     for item in items:
-        if "shared" in item.keywords:
-            item.add_marker(skip)
+        if "shared" in item.keywords and not SHARED.is_dir():
+            item.add_marker(skip_shared)
+        if "slow" in item.keywords and not slow:
+            item.add_marker(skip_slow)
 
 
 @pytest.fixture

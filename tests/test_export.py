@@ -16,23 +16,28 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from textmine.columns import (
-    CODE_COLUMNS,
-    CODED_SENTENCE_COLUMNS,
-    DOCUMENT_COLUMNS,
-)
+from textmine.codebook import load_codebook
+from textmine.columns import CODED_SENTENCE_COLUMNS, DOCUMENT_COLUMNS
 from textmine.export import (
-    CODED_SENTENCES_EXPORT_COLUMNS,
-    DOCUMENTS_EXPORT_COLUMNS,
-    coded_sentences_table,
-    documents_table,
     escape_formula,
     escape_formula_cells,
-    parse_published,
     unescape_formula,
     unescape_formula_cells,
     write_exports,
 )
+from textmine.tables import (
+    coded_sentences_export_columns,
+    coded_sentences_table,
+    documents_export_columns,
+    documents_table,
+    parse_published,
+)
+
+CODEBOOK = load_codebook()
+CODE_COLUMNS = CODEBOOK.code_columns
+# the fixture's coded sentences carry model_version, as the store's do
+CODED_SENTENCES_EXPORT_COLUMNS = coded_sentences_export_columns(CODE_COLUMNS, model_version=True)
+DOCUMENTS_EXPORT_COLUMNS = documents_export_columns(CODE_COLUMNS, CODEBOOK.stance_codes)
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = sorted((REPO / "corpus" / "seeds").glob("*.txt"))

@@ -4,9 +4,11 @@ real Ofsted reports (no running headers or footers left)."""
 import re
 from collections import Counter
 
+import pandas as pd
 import pytest
 
-from textmine.ingest import ingest_paths, read_document
+from textmine.ingest import read_document
+from textmine.run import RunSettings, run_pipeline
 from textmine.types import IngestError
 
 from .conftest import TEST_DATA
@@ -116,10 +118,13 @@ def test_ofsted_reports_have_no_repeated_header_or_footer_lines(shared_dir):
 
 
 @pytest.mark.slow
-def test_whole_shared_corpus_ingests(shared_dir):
-    result = ingest_paths([shared_dir / "corpus"])
-    reasons = {f.path.split("edge-cases/")[-1]: f.reason for f in result.failures}
+def test_whole_shared_corpus_ingests(shared_dir, tmp_path):
+    out = tmp_path / "out"
+    report = run_pipeline(RunSettings(paths=[shared_dir / "corpus"], out_dir=out,
+                                      stages=("ingest",), workers=2))
+    reasons = {f["path"].split("edge-cases/")[-1]: f["reason"] for f in report.failures}
     assert reasons == {name: reason for name, reason in EDGE_CASES.items() if reason != "read"}
-    ofsted = [d for d in result.documents if "/ofsted/" in d.path]
-    assert len(ofsted) == 84 and all(len(d.text) > 5000 for d in ofsted)
-    assert {d.meta.date_source for d in result.documents if "/ofsted/" in d.path} == {"manifest"}
+    documents = pd.read_csv(out / "documents.csv", keep_default_na=False, dtype=str)
+    ofsted = documents[documents["path"].str.contains("/ofsted/")]
+    assert len(ofsted) == 84 and (ofsted["n_sentences"].astype(int) > 50).all()
+    assert set(ofsted["date_source"]) == {"manifest"}

@@ -5,6 +5,7 @@ import pytest
 from typer.testing import CliRunner
 
 from textmine.cli import app
+from textmine.codebook import load_codebook
 from textmine.kwic import KWIC_COLUMNS, kwic
 
 SENTENCES = pd.DataFrame({
@@ -64,7 +65,9 @@ def test_cli_over_a_processed_corpus_writes_csv(tmp_path):
                                  "--csv", str(target)])
     assert result.exit_code == 0, result.output
     hits = pd.read_csv(target)
-    assert list(hits.columns) == KWIC_COLUMNS
+    codes = load_codebook().code_columns
+    assert list(hits.columns) == KWIC_COLUMNS + codes  # each hit's sentence codes follow
+    assert hits.collaboration.tolist() == [1, 1]
     assert hits.keyword.tolist() == ["collaborate", "Collaboration"]
     assert hits.docname.tolist() == ["note.txt", "note.txt"]
     assert hits.pre.tolist()[0] == "Our schools"

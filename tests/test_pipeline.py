@@ -1,5 +1,10 @@
 """`textmine run` / run_pipeline end to end on real files: incremental behaviour,
-changed files and codebooks, crash recovery, the run lock and the CLI."""
+changed files and codebooks, crash recovery, killed runs, outputs that follow the
+store, the run lock and the CLI.
+
+The runner is observed through the batch mapper it is handed (the same seam the
+Prefect flow and the process pool use), never by patching its internals.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +18,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from textmine import pipeline
-from textmine.codebook import default_codebook_path
+from textmine.codebook import default_codebook_path, load_codebook
 from textmine.columns import CODED_SENTENCE_COLUMNS, DOCUMENT_COLUMNS
-from textmine.pipeline import RunSettings, run_pipeline
-from textmine.store import RunLock, StoreLockedError, open_store
+from textmine.lock import RunLock, StoreLockedError
+from textmine.run import STAGES as ALL_STAGES
+from textmine.run import BatchResult, RunSettings, run_pipeline
+from textmine.store import CodingVersion, open_store
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "corpus"
@@ -45,9 +51,11 @@ def make_corpus(folder: Path, files=SMALL_CORPUS) -> Path:
     return folder
 
 
-def run(corpus: Path, out: Path, **kwargs):
+def run(corpus: Path, out: Path, map_batches=None, **kwargs):
     kwargs.setdefault("stages", STAGES)
-    return run_pipeline(RunSettings(paths=[corpus], out_dir=out, **kwargs))
+    kwargs.setdefault("coder", "rules")
+    return run_pipeline(RunSettings(paths=[corpus], out_dir=out, **kwargs),
+                        map_batches=map_batches)
 
 
 @pytest.fixture(scope="module")
@@ -76,21 +84,31 @@ def workspace(first_run, tmp_path):
     return tmp_path / "corpus", tmp_path / "out"
 
 
-class Spy:
-    """Wraps a pipeline function and records its calls."""
+class RecordingMapper:
+    """A batch mapper that runs batches in this process, records them, and can crash.
 
-    def __init__(self, monkeypatch, name, fail_after=None, error=KeyboardInterrupt):
-        self.calls = []
-        self.original = getattr(pipeline, name)
-        self.fail_after = fail_after
-        self.error = error
-        monkeypatch.setattr(pipeline, name, self)
+    `crash_on` names the step ("extract" or "code") whose batch number
+    `crash_after` (0-based) raises `error` instead of running.
+    """
 
-    def __call__(self, *args, **kwargs):
-        if self.fail_after is not None and len(self.calls) >= self.fail_after:
-            raise self.error("simulated crash")
-        self.calls.append(args)
-        return self.original(*args, **kwargs)
+    def __init__(self, crash_on=None, crash_after=0, error=KeyboardInterrupt):
+        self.batches = {"extract": [], "code": []}
+        self.crash_on, self.crash_after, self.error = crash_on, crash_after, error
+
+    def __call__(self, step, batches, *, name):
+        for batch in batches:
+            if name == self.crash_on and len(self.batches[name]) >= self.crash_after:
+                raise self.error("simulated crash")
+            self.batches[name].append(batch)
+            yield BatchResult(batch, step(batch))
+
+    @property
+    def files_read(self):
+        return [f.display_path for batch in self.batches["extract"] for f in batch]
+
+    @property
+    def sentences_coded(self):
+        return sum(len(batch) for batch in self.batches["code"])
 
 
 def test_first_run_outputs(first_run):
@@ -123,13 +141,12 @@ def test_first_run_outputs(first_run):
     assert len(pd.read_csv(out / "coded_sentences.csv")) == len(coded)
 
 
-def test_rerun_with_nothing_new_does_no_work(workspace, monkeypatch):
+def test_rerun_with_nothing_new_does_no_work(workspace):
     corpus, out = workspace
-    extract = Spy(monkeypatch, "extract_files", fail_after=0, error=AssertionError)
-    code = Spy(monkeypatch, "code_batch", fail_after=0, error=AssertionError)
+    mapper = RecordingMapper()
     before = (out / "coded_sentences.csv").stat().st_mtime_ns
-    report = run(corpus, out)
-    assert extract.calls == [] and code.calls == []
+    report = run(corpus, out, map_batches=mapper)
+    assert mapper.files_read == [] and mapper.sentences_coded == 0
     assert report.counts["documents_read"] == 0
     assert report.counts["documents_unchanged"] == 3
     assert report.counts["sentences_coded"] == 0
@@ -138,14 +155,14 @@ def test_rerun_with_nothing_new_does_no_work(workspace, monkeypatch):
     assert "nothing new" in " ".join(report.notes)
 
 
-def test_new_file_is_processed_alone(workspace, monkeypatch):
+def test_new_file_is_processed_alone(workspace):
     corpus, out = workspace
     before = open_store(out).counts()
     shutil.copy2(CORPUS / NEW_DOCUMENT, corpus / NEW_DOCUMENT)
-    extract = Spy(monkeypatch, "extract_files")
-    report = run(corpus, out)
-    read = [f.display_path for (files, *_rest) in extract.calls for f in files]
-    assert read == [str(corpus / NEW_DOCUMENT)]
+    mapper = RecordingMapper()
+    report = run(corpus, out, map_batches=mapper)
+    assert mapper.files_read == [str(corpus / NEW_DOCUMENT)]
+    assert mapper.sentences_coded == report.counts["sentences_new"]
     assert report.counts["documents_read"] == 1
     assert report.counts["documents_unchanged"] == 3
     assert report.counts["sentences_coded"] == report.counts["sentences_new"]
@@ -178,53 +195,51 @@ def test_changed_file_is_read_again_and_old_version_retired(workspace):
     assert coded["text"].str.contains("compete fiercely").any()
 
 
-def test_changed_codebook_recodes_without_extracting(workspace, monkeypatch, tmp_path):
+def test_changed_codebook_recodes_without_extracting(workspace, tmp_path):
     corpus, out = workspace
     codebook = tmp_path / "codebook.yml"
     codebook.write_text(
         default_codebook_path().read_text(encoding="utf-8") + "\n# edited by a researcher\n",
         encoding="utf-8",
     )
-    extract = Spy(monkeypatch, "extract_files", fail_after=0, error=AssertionError)
+    mapper = RecordingMapper()
     old_version = open_store(out).codebook_version
     total = open_store(out).counts()["sentences"]
-    report = run(corpus, out, codebook=codebook)
-    assert extract.calls == []
+    report = run(corpus, out, codebook=codebook, map_batches=mapper)
+    assert mapper.files_read == [] and mapper.sentences_coded == total
     assert report.counts["sentences_coded"] == total
     assert report.codebook_version != old_version
-    assert any("codebook changed" in n for n in report.notes)
+    assert any("coding changed (codebook" in n for n in report.notes)
     exported = pd.read_csv(out / "coded_sentences.csv")
     assert set(exported["codebook_version"]) == {report.codebook_version}
     # and the next run with the same codebook does nothing
     assert run(corpus, out, codebook=codebook).counts["sentences_coded"] == 0
 
 
-def test_run_killed_midway_is_finished_by_the_next_run(first_run, tmp_path, monkeypatch):
+def test_run_killed_midway_is_finished_by_the_next_run(first_run, tmp_path):
     root, clean = first_run
     corpus = make_corpus(tmp_path / "corpus")
     out = tmp_path / "out"
-    Spy(monkeypatch, "extract_files", fail_after=1)  # dies reading the second file
-    with pytest.raises(KeyboardInterrupt):
-        run(corpus, out)
+    with pytest.raises(KeyboardInterrupt):  # dies reading the second file
+        run(corpus, out, map_batches=RecordingMapper("extract", crash_after=1))
     store = open_store(out)
     assert store.counts()["documents"] == 1  # the first document, complete
     assert store.runs()["status"].tolist() == ["failed"]
-    monkeypatch.undo()
 
-    # second crash: while coding, after the first batch
-    Spy(monkeypatch, "code_batch", fail_after=1)
+    # second crash: while coding, after the first batch of one document
     with pytest.raises(KeyboardInterrupt):
-        run(corpus, out, code_batch_size=100)
+        run(corpus, out, code_batch_documents=1, map_batches=RecordingMapper("code", 1))
     store = open_store(out)
     assert store.counts()["documents"] == 3
-    pending = store.count_pending(pipeline.load_codebook(None).version)
+    codebook = load_codebook()
+    coding = CodingVersion(codebook.version, "rules", tuple(codebook.code_columns))
+    pending = store.count_pending(coding)
     assert 0 < pending < store.counts()["sentences"]
-    monkeypatch.undo()
 
-    extract = Spy(monkeypatch, "extract_files")
-    report = run(corpus, out, code_batch_size=100)
-    assert extract.calls == []  # nothing read twice
-    assert report.counts["sentences_coded"] > 0
+    mapper = RecordingMapper()
+    report = run(corpus, out, code_batch_documents=1, map_batches=mapper)
+    assert mapper.files_read == []  # nothing read twice
+    assert report.counts["sentences_coded"] == pending == mapper.sentences_coded
     finished = pd.read_csv(out / "coded_sentences.csv").drop(columns=["path"])
     reference = pd.read_csv(root / "out" / "coded_sentences.csv").drop(columns=["path"])
     pd.testing.assert_frame_equal(
@@ -233,7 +248,30 @@ def test_run_killed_midway_is_finished_by_the_next_run(first_run, tmp_path, monk
     )
 
 
-def test_duplicates_failures_and_deleted_files(workspace, monkeypatch):
+def test_a_killed_run_is_marked_killed_by_the_next(workspace):
+    corpus, out = workspace
+    script = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from textmine.run import RunSettings, run_pipeline\n"
+        "def die(step, batches, *, name):\n"
+        "    os._exit(9)  # killed outright: no exception handler runs\n"
+        "    yield\n"
+        f"run_pipeline(RunSettings(paths=[Path({str(corpus)!r})], out_dir=Path({str(out)!r}),"
+        " coder='rules', stages=('ingest', 'code')), map_batches=die)\n"
+    )
+    shutil.copy2(CORPUS / NEW_DOCUMENT, corpus / NEW_DOCUMENT)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert result.returncode == 9, result.stderr
+    assert open_store(out).runs()["status"].iloc[-1] == "running"  # as the kill left it
+    report = run(corpus, out)
+    runs = open_store(out).runs()
+    assert runs["status"].tolist()[-2:] == ["killed", "finished"]
+    assert any("killed before they finished" in n for n in report.notes)
+    assert report.counts["documents_read"] == 1
+
+
+def test_duplicates_failures_and_deleted_files(workspace):
     corpus, out = workspace
     shutil.copy2(corpus / SMALL_CORPUS[0], corpus / "copy-of-blog.txt")
     (corpus / "empty.txt").write_bytes(b"")
@@ -255,10 +293,9 @@ def test_duplicates_failures_and_deleted_files(workspace, monkeypatch):
     assert copy["duplicate_of"] == copy["doc_id"] and copy["n_sentences"] == 0
 
     # unchanged failures are not retried
-    extract = Spy(monkeypatch, "extract_files", fail_after=0, error=AssertionError)
-    again = run(corpus, out)
-    assert again.counts["known_failures_skipped"] == 3 and extract.calls == []
-    monkeypatch.undo()
+    mapper = RecordingMapper()
+    again = run(corpus, out, map_batches=mapper)
+    assert again.counts["known_failures_skipped"] == 3 and mapper.files_read == []
 
     # a deleted document and a deleted failure leave the outputs
     (corpus / SMALL_CORPUS[1]).unlink()
@@ -293,27 +330,33 @@ def test_cli_run_prints_summary(workspace):
         capture_output=True, text=True, timeout=300, cwd=REPO,
     )
     assert result.returncode == 0, result.stderr
-    for words in ("documents read", "1 new", "3 unchanged", "pages", "sentences", "failures",
-                  "time"):
-        assert words in result.stdout, (words, result.stdout)
+    summary = dict(
+        line.strip().split(None, 1) if "  " not in line.strip() else
+        [part.strip() for part in line.strip().split("  ", 1)]
+        for line in result.stdout.splitlines()[1:] if line.strip()
+    )
+    assert summary["documents read"].startswith("1 new, 3 unchanged (skipped); 4 in the corpus")
+    new_sentences = open_store(out).counts()["sentences"]
+    assert f"in the corpus" in summary["sentences"] and str(new_sentences) in summary["sentences"]
+    assert summary["failures"].startswith("0 this run")
 
 
 @pytest.mark.slow
 def test_topics_fitted_once_then_extended_never_refitted_unasked(workspace):
     corpus, out = workspace
-    fitted = run(corpus, out, stages=pipeline.STAGES)  # no model yet: fitted
+    fitted = run(corpus, out, stages=ALL_STAGES)  # no model yet: fitted
     assert fitted.topics_refit
     assert (out / "topics.csv").is_file() and (out / "doc_topics.csv").is_file()
     shutil.copy2(CORPUS / NEW_DOCUMENT, corpus / NEW_DOCUMENT)
-    extended = run(corpus, out, stages=pipeline.STAGES)
+    extended = run(corpus, out, stages=ALL_STAGES)
     assert extended.counts["documents_read"] == 1
     assert "topics" in extended.timings and not extended.topics_refit
     doc_topics = pd.read_csv(out / "doc_topics.csv")
     new_id = open_store(out).documents().set_index("path").loc[str(corpus / NEW_DOCUMENT), "doc_id"]
     assert new_id in set(doc_topics["doc_id"])  # the new document's chunks got topics
-    idle = run(corpus, out, stages=pipeline.STAGES)
+    idle = run(corpus, out, stages=ALL_STAGES)
     assert "topics" not in idle.timings and not idle.topics_refit
-    refit = run(corpus, out, stages=pipeline.STAGES, refit_topics=True)
+    refit = run(corpus, out, stages=ALL_STAGES, refit_topics=True)
     assert refit.topics_refit and refit.counts["documents_read"] == 0
 
 

@@ -12,9 +12,8 @@ import pandas as pd
 import pytest
 
 from textmine.codebook import load_codebook
-from textmine.columns import CODE_COLUMNS
 from textmine.export import write_exports
-from textmine.refi_qda import (
+from textmine.qda import (
     PROJECT_NAMESPACE,
     RefiQdaError,
     build_qdpx,
@@ -38,6 +37,7 @@ except ImportError:  # pragma: no cover - when tests/ is a package
     from tests.test_export import seed_corpus
 
 NS = {"q": PROJECT_NAMESPACE}
+CODE_COLUMNS = load_codebook().code_columns
 
 
 @pytest.fixture(scope="module")

@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-import json
-import os
 import sqlite3
-import subprocess
-import sys
-import time
 
 import pandas as pd
 import pytest
 
-from textmine import store as store_module
 from textmine.columns import (
     CODE_COLUMNS,
     CODED_SENTENCE_COLUMNS,
     DOCUMENT_COLUMNS,
     FAILURE_COLUMNS,
     SENTENCE_COLUMNS,
+    coded_sentence_columns,
 )
 from textmine.store import (
-    LOCK_FILENAME,
-    RunLock,
+    CodingVersion,
     Store,
-    StoreLockedError,
     StoreNotFoundError,
     open_store,
 )
@@ -67,6 +60,10 @@ def make_sentences(document) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SENTENCE_COLUMNS)
 
 
+def coding(version: str, codes=tuple(CODE_COLUMNS)) -> CodingVersion:
+    return CodingVersion(version, "rules", tuple(codes))
+
+
 def code(sentences: pd.DataFrame, version: str) -> pd.DataFrame:
     coded = sentences.copy()
     for column in CODE_COLUMNS:
@@ -75,7 +72,6 @@ def code(sentences: pd.DataFrame, version: str) -> pd.DataFrame:
     coded["collaboration"] = coded["text"].str.contains("collaborate").astype(int)
     coded["federation"] = coded["text"].str.contains("federation").astype(int)
     coded["evidence"] = "{}"
-    coded["codebook_version"] = version
     coded["textmine_version"] = "test"
     return coded
 
@@ -98,11 +94,11 @@ def test_round_trip_documents_sentences_codes(tmp_path):
     store = Store(tmp_path / "textmine.sqlite")
     document = make_document()
     sentences = save(store, document)
-    assert store.pending_sentences("v1")["sentence_id"].tolist() == sentences["sentence_id"].tolist()
-    store.save_codes(code(store.pending_sentences("v1"), "v1"), run_id=None)
-    store.set_codebook_version("v1")
-    assert store.count_pending("v1") == 0
-    assert store.count_pending("v2") == 3  # another codebook has everything to do
+    assert store.pending_sentences(coding("v1"))["sentence_id"].tolist() == sentences["sentence_id"].tolist()
+    store.save_codes(code(store.pending_sentences(coding("v1")), "v1"), coding("v1"), None)
+    store.set_coding(coding("v1"))
+    assert store.count_pending(coding("v1")) == 0
+    assert store.count_pending(coding("v2")) == 3  # another codebook has everything to do
 
     coded = store.coded_sentences()
     assert list(coded.columns) == CODED_SENTENCE_COLUMNS
@@ -138,24 +134,24 @@ def test_codes_of_old_codebooks_are_pruned(tmp_path):
     store = Store(tmp_path / "textmine.sqlite")
     save(store, make_document())
     for version in ("v1", "v2", "v3"):
-        store.save_codes(code(store.pending_sentences(version), version), None)
-        store.set_codebook_version(version)
-    versions = {r[0] for r in store._query("SELECT DISTINCT codebook_version FROM codes")}
-    assert versions == {"v2", "v3"}  # the current one and the one before
-    assert len(store.coded_sentences()) == 3
-    assert len(store.coded_sentences("v2")) == 3
+        store.save_codes(code(store.pending_sentences(coding(version)), version), coding(version), None)
+        store.set_coding(coding(version))
+    versions = {r[0] for r in store._query("SELECT DISTINCT coding_version FROM codings")}
+    assert versions == {"v2/rules", "v3/rules"}  # the current one and the one before
+    coded = store.coded_sentences()
+    assert len(coded) == 3 and set(coded["codebook_version"]) == {"v3"}
 
 
 def test_reextraction_replaces_sentences_and_codes(tmp_path):
     store = Store(tmp_path / "textmine.sqlite")
     document = make_document()
     save(store, document)
-    store.save_codes(code(store.pending_sentences("v1"), "v1"), None)
-    store.set_codebook_version("v1")
+    store.save_codes(code(store.pending_sentences(coding("v1")), "v1"), coding("v1"), None)
+    store.set_coding(coding("v1"))
     shorter = make_document(text="Schools compete for pupils.")
     save(store, shorter)
     assert len(store.sentences()) == 1
-    assert store.count_pending("v1") == 1  # its codes went with the old sentences
+    assert store.count_pending(coding("v1")) == 1  # its codes went with the old sentences
 
 
 def test_failures_and_retiring(tmp_path):
@@ -169,7 +165,8 @@ def test_failures_and_retiring(tmp_path):
     failures = store.failures()
     assert list(failures.columns) == FAILURE_COLUMNS
     assert failures.to_dict("records") == [
-        {"path": "corpus/bad.pdf", "reason": "empty_file", "message": "the file has no bytes"}
+        {"path": "corpus/bad.pdf", "reason": "empty_file", "message": "the file has no bytes",
+         "duplicate_of": ""}
     ]
     # the file now holds other bytes: the old content leaves the outputs
     store.set_file("/abs/a.txt", "corpus/a.txt", "c" * 16, 5, None, "failed", None)
@@ -196,8 +193,8 @@ def test_fingerprint_follows_content(tmp_path):
     empty = store.fingerprint()
     save(store, make_document())
     with_doc = store.fingerprint()
-    store.set_codebook_version("v1")
-    store.save_codes(code(store.pending_sentences("v1"), "v1"), None)
+    store.set_coding(coding("v1"))
+    store.save_codes(code(store.pending_sentences(coding("v1")), "v1"), coding("v1"), None)
     coded = store.fingerprint()
     assert len({empty, with_doc, coded}) == 3
     assert store.fingerprint() == coded
@@ -235,57 +232,56 @@ def test_readers_see_committed_state_while_a_writer_is_open(tmp_path):
 # -- the run lock ------------------------------------------------------------------------
 
 
-def test_lock_excludes_a_second_run(tmp_path):
-    with RunLock(tmp_path), pytest.raises(StoreLockedError, match="in use by another"):
-        RunLock(tmp_path).acquire()
-    with RunLock(tmp_path):  # released: free again
-        pass
+def test_any_codebook_code_is_stored_with_probabilities(tmp_path):
+    store = Store(tmp_path / "textmine.sqlite")
+    save(store, make_document())
+    codes = (*CODE_COLUMNS, "marketing")  # a code a researcher added
+    added = coding("v1", codes)
+    batch = code(store.pending_sentences(added), "v1")
+    batch["marketing"] = [0, 0, 1]
+    for column in codes:
+        batch[f"p_{column}"] = batch[column] * 0.9 + 0.05
+    store.save_codes(batch, added, None)
+    store.set_coding(added)
+    coded = store.coded_sentences()
+    assert list(coded.columns) == coded_sentence_columns(list(codes), with_probabilities=True)
+    assert coded["marketing"].tolist() == [0, 0, 1]
+    assert coded["p_marketing"].tolist() == pytest.approx([0.05, 0.05, 0.95])
+    assert store.documents().loc[0, "n_marketing"] == 1
+    assert store.code_columns == list(codes)
 
 
-def test_lock_held_by_another_process_and_released_when_it_dies(tmp_path):
-    child = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time; from textmine.store import RunLock; "
-            f"RunLock({str(tmp_path)!r}).acquire(); print('locked', flush=True); time.sleep(60)",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+def test_read_only_store_reads_a_read_only_folder(tmp_path):
+    store = Store(tmp_path / "textmine.sqlite")
+    save(store, make_document())
+    store.close()
+    for path in (tmp_path / "textmine.sqlite", tmp_path):
+        path.chmod(0o555 if path.is_dir() else 0o444)
     try:
-        assert child.stdout.readline().strip() == "locked"
-        with pytest.raises(StoreLockedError, match=f"pid {child.pid}"):
-            RunLock(tmp_path).acquire()
+        with open_store(tmp_path, read_only=True) as reader:
+            assert len(reader.documents()) == 1 and len(reader.sentences()) == 3
+            with pytest.raises(sqlite3.OperationalError):
+                reader.set_meta("x", "y")
     finally:
-        child.kill()
-        child.wait()
-    # the killed run left its lock file behind, but not the lock
-    assert (tmp_path / LOCK_FILENAME).exists()
-    with RunLock(tmp_path, wait_seconds=5):
-        pass
+        tmp_path.chmod(0o755)
+        (tmp_path / "textmine.sqlite").chmod(0o644)
 
 
-def test_lock_without_fcntl_detects_stale_owner(tmp_path, monkeypatch):
-    monkeypatch.setattr(store_module, "_HAVE_FCNTL", False)
-    lock_file = tmp_path / LOCK_FILENAME
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    lock_file.write_text(
-        json.dumps({"pid": dead.pid, "host": store_module.socket.gethostname(), "since": "x"})
-    )
-    with RunLock(tmp_path):  # stale: the owner is gone
-        assert json.loads(lock_file.read_text())["pid"] == os.getpid()
-        with pytest.raises(StoreLockedError):
-            RunLock(tmp_path).acquire()  # a live owner (us) is respected
-    assert not lock_file.exists()
+def test_store_of_schema_1_is_migrated(tmp_path):
+    path = tmp_path / "textmine.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '1'), ('codebook_version', 'v0')")
+        conn.execute("CREATE TABLE codes (sentence_id TEXT, codebook_version TEXT)")
+    conn.close()
+    store = Store(path)
+    assert store.get_meta("schema_version") == "2" and store.coding is None
+    assert not store._query("SELECT name FROM sqlite_master WHERE name = 'codes'")
 
 
-def test_lock_waits_for_release(tmp_path):
-    first = RunLock(tmp_path).acquire()
-    started = time.monotonic()
-    import threading
-
-    threading.Timer(0.5, first.release).start()
-    with RunLock(tmp_path, wait_seconds=10):
-        assert time.monotonic() - started >= 0.4
+def test_killed_runs_are_marked_when_the_next_starts(tmp_path):
+    store = Store(tmp_path / "textmine.sqlite")
+    first = store.start_run({}, "test")  # never finished: the process was killed
+    second = store.start_run({}, "test")
+    runs = store.runs().set_index("run_id")["status"].to_dict()
+    assert runs == {first: "killed", second: "running"}

@@ -20,8 +20,18 @@ from textmine.topics import (
     run_topics,
     seed_topics_from_codebook,
     topic_name,
-    topics_stage,
+    write_topic_tables,
 )
+
+
+def _topics_with_files(sentences, documents, out_dir, settings):
+    """Fit (or reuse) the model in out_dir/topic_model, write the tables and the figure."""
+    from textmine.figures import write_figures
+
+    outputs = run_topics(sentences, documents, settings, out_dir / "topic_model")
+    written = write_topic_tables(outputs, out_dir)
+    written += write_figures(None, outputs, out_dir / "figures", by=settings.by)
+    return outputs, written
 
 
 def _first_chunks(sentences, documents, n):
@@ -229,9 +239,10 @@ def test_default_fit_never_touches_the_network(seeds, tmp_path, monkeypatch):
     monkeypatch.setattr(socket, "create_connection", _no_network)
     monkeypatch.setattr(socket, "getaddrinfo", _no_network)
     sentences, documents = seeds
-    outputs, written = topics_stage(sentences, documents, tmp_path, TopicSettings())
+    outputs, _ = _topics_with_files(sentences, documents, tmp_path, TopicSettings())
     assert len(outputs.topics) >= 2
-    again, _ = topics_stage(sentences, documents, tmp_path, TopicSettings())  # loads the saved model
+    assert (tmp_path / "figures" / "topics_over_time.html").is_file()
+    again, _ = _topics_with_files(sentences, documents, tmp_path, TopicSettings())  # loads the saved model
     assert not again.refitted
 
 
@@ -289,7 +300,7 @@ def test_topics_and_trends_commands_over_a_processed_corpus(tmp_path):
     from typer.testing import CliRunner
 
     from textmine.cli import app
-    from textmine.pipeline import RunSettings, run_pipeline
+    from textmine.run import RunSettings, run_pipeline
 
     corpus = tmp_path / "corpus"
     shutil.copytree(REPO / "corpus" / "seeds", corpus / "seeds")

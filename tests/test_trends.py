@@ -6,14 +6,11 @@ import pandas as pd
 import pytest
 
 from tests.topic_data import ofsted_corpus, seed_corpus
-from textmine.columns import CODE_COLUMNS
-from textmine.trends import (
-    compute_trends,
-    over_time,
-    period_label,
-    period_start,
-    wilson_interval,
-)
+from textmine.codebook import load_codebook
+from textmine.periods import over_time, period_label, period_start
+from textmine.trends import compute_trends, wilson_interval
+
+CODE_COLUMNS = load_codebook().code_columns
 
 
 @pytest.mark.parametrize(

@@ -91,7 +91,8 @@ def _sentence_rows(doc_id: str, path: str, pages: list[list[str]]) -> list[dict]
                     "end_char": offset + len(sentence), "text": sentence,
                 }
                 row.update(keyword_codes(sentence))
-                row.update(evidence="{}", codebook_version="test-keywords", textmine_version="test")
+                row.update(evidence="{}", codebook_version="test-keywords", model_version="rules",
+                           textmine_version="test")
                 rows.append(row)
                 offset += len(sentence) + 1
             paragraph_index += 1

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from textmine.columns import EVIDENCE, PARTNERSHIP_CODES, STANCE_CODES
+from textmine.codebook import load_codebook
+from textmine.columns import EVIDENCE
 
 TABLE_COLUMNS = ["code", "kind", "n", "gold_pos", "pred_pos", "tp", "fp", "fn",
                  "precision", "recall", "f1", "kappa", "alpha"]
@@ -79,13 +80,20 @@ def agreement_table(
     pred: pd.DataFrame,
     codes: Sequence[str],
     *,
-    stance_codes: Sequence[str] = STANCE_CODES,
-    partnership_codes: Sequence[str] = PARTNERSHIP_CODES,
+    stance_codes: Sequence[str] | None = None,
+    partnership_codes: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """One row per code plus the two summary rows (macro F1 stance, micro F1 types).
 
     `gold` and `pred` must be aligned row by row (see align_predictions).
+    `stance_codes` and `partnership_codes` say which kind each code is
+    (default: the packaged codebook's; pass your codebook's for added codes).
     """
+    if stance_codes is None or partnership_codes is None:
+        codebook = load_codebook()
+        stance_codes = codebook.stance_codes if stance_codes is None else stance_codes
+        partnership_codes = (codebook.partnership_codes if partnership_codes is None
+                             else partnership_codes)
     rows = []
     for code in codes:
         g, p = _as_binary(gold[code]), _as_binary(pred[code])

@@ -14,16 +14,16 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.dates as mdates  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+import pandas as pd
 
-from textmine.atomic import write_bytes_atomic, write_text_atomic  # noqa: E402
-from textmine.columns import PARTNERSHIP_CODES, STANCE_CODES  # noqa: E402
-from textmine.trends import over_time  # noqa: E402
+from textmine.atomic import write_bytes_atomic, write_text_atomic
+from textmine.codebook import Codebook, load_codebook
+from textmine.periods import over_time
 
 MAX_TOPIC_SERIES = 15  # the largest topics are drawn; the others are named in the subtitle
-STANCE_COLOURS = {"competition": "#d62728", "collaboration": "#2ca02c"}
+DEFAULT_STANCE_COLOUR = "#1f77b4"  # for a stance code whose codebook colour is unusable
 LINESTYLES = ["-", "--", "-.", ":"]
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 
@@ -31,7 +31,7 @@ FIGURE_NAMES = ("topics_over_time", "stance_over_time", "partnerships_over_time"
 
 
 def palette(n: int) -> list[str]:
-    """n distinct colours: tab10, then tab20's lighter shades, then evenly spaced hues."""
+    """Distinct colours, `n` of them: tab10, then tab20's lighter shades, then evenly spaced hues."""
     colours = list(plt.get_cmap("tab10").colors) + list(plt.get_cmap("tab20").colors[1::2])
     if n > len(colours):
         extra = plt.get_cmap("hsv")
@@ -40,15 +40,18 @@ def palette(n: int) -> list[str]:
 
 
 def label(code: str) -> str:
+    """A code as a legend label: "academy_trust" -> "Academy trust"."""
     return code.replace("_", " ").capitalize()
 
 
-def write_figures(trends: dict, topic_outputs, fig_dir: str | os.PathLike, by: str = "year") -> list[Path]:
+def write_figures(trends: dict | None, topic_outputs, fig_dir: str | os.PathLike, by: str = "year",
+                  *, codebook: Codebook | None = None) -> list[Path]:
     """Write every figure the inputs allow into `fig_dir`; return the files written.
 
     `trends` is `compute_trends(...)`'s dict (or None); `topic_outputs` a
-    `TopicOutputs` (or None). Figures without data (e.g. an undated corpus)
-    are skipped.
+    `TopicOutputs` (or None). The stance and partnership lines are the
+    codebook's codes (default: the packaged codebook), stance lines in the
+    codebook's colours. Figures without data (e.g. an undated corpus) are skipped.
     """
     fig_dir = Path(fig_dir)
     fig_dir.mkdir(parents=True, exist_ok=True)
@@ -56,12 +59,15 @@ def write_figures(trends: dict, topic_outputs, fig_dir: str | os.PathLike, by: s
     if topic_outputs is not None and not topic_outputs.topics_over_time.empty:
         written += _topics_over_time(topic_outputs.topics_over_time, fig_dir, by)
     if trends:
+        codebook = codebook if codebook is not None else load_codebook()
         stance = trends.get("stance_trends")
         if stance is not None and not over_time(stance).empty:
-            written += _stance_over_time(over_time(stance), fig_dir, by)
+            colours = {code: codebook.codes[code].colour for code in codebook.stance_codes}
+            written += _stance_over_time(over_time(stance), fig_dir, by, colours)
         partnership = trends.get("partnership_trends")
         if partnership is not None and not over_time(partnership).empty:
-            written += _partnerships_over_time(over_time(partnership), fig_dir, by)
+            written += _partnerships_over_time(over_time(partnership), fig_dir, by,
+                                               codebook.partnership_codes)
     if any(p.suffix == ".html" for p in written):
         written.append(_write_plotly_js(fig_dir))
     return written
@@ -199,20 +205,27 @@ def _topics_over_time(table: pd.DataFrame, fig_dir: Path, by: str) -> list[Path]
                            stem="topics_over_time", plotly_title=f"{title} ({subtitle})")
 
 
-def _stance_over_time(table: pd.DataFrame, fig_dir: Path, by: str) -> list[Path]:
+def _stance_over_time(table: pd.DataFrame, fig_dir: Path, by: str,
+                      colours: dict[str, str]) -> list[Path]:
+    """Share of sentences per stance code (keys of `colours`, drawn in those colours)."""
     import plotly.graph_objects as go
 
+    codes = [code for code in colours if f"share_{code}" in table.columns]
+    if not codes:
+        return []
     table = _with_gaps(table, by)
     fig, ax = plt.subplots(figsize=(11, 5.5))
     plotly_fig = go.Figure()
-    for position, code in enumerate(STANCE_CODES):
-        if f"share_{code}" not in table.columns:
-            continue
-        colour = STANCE_COLOURS.get(code, "#1f77b4")
-        share = 100 * table[f"share_{code}"]
-        low, high = 100 * table[f"{code}_ci_low"], 100 * table[f"{code}_ci_high"]
+    corrected = _corrected(table, [f"share_corrected_{code}" for code in codes])
+    interval = "95% design-based interval" if corrected else "95% Wilson interval"
+    for position, code in enumerate(codes):
+        colour = _hex6(colours[code]) or DEFAULT_STANCE_COLOUR
+        names = ((f"share_corrected_{code}", f"{code}_ci_low_corrected", f"{code}_ci_high_corrected")
+                 if corrected else (f"share_{code}", f"{code}_ci_low", f"{code}_ci_high"))
+        share = 100 * table[names[0]]
+        low, high = 100 * table[names[1]], 100 * table[names[2]]
         ax.fill_between(table["date"], low, high, color=colour, alpha=0.18, linewidth=0,
-                        label=f"{label(code)}: 95% Wilson interval")
+                        label=f"{label(code)}: {interval}")
         ax.plot(table["date"], share, color=colour, marker="o", linewidth=2, label=label(code))
         # a period without neighbours has no band to shade: show its interval as a whisker
         alone = share.notna() & share.shift(1).isna() & share.shift(-1).isna()
@@ -228,7 +241,7 @@ def _stance_over_time(table: pd.DataFrame, fig_dir: Path, by: str) -> list[Path]
         plotly_fig.add_trace(go.Scatter(
             x=table["date"], y=high, mode="lines", line={"width": 0}, fill="tonexty",
             fillcolor=_rgba(colour, 0.18), hoverinfo="skip", legendgroup=f"{code}-ci",
-            name=f"{label(code)}: 95% Wilson interval",
+            name=f"{label(code)}: {interval}",
         ))
         plotly_fig.add_trace(go.Scatter(
             x=table["date"], y=share, mode="lines+markers", name=label(code), line={"color": colour},
@@ -236,23 +249,29 @@ def _stance_over_time(table: pd.DataFrame, fig_dir: Path, by: str) -> list[Path]
             hovertemplate="%{customdata[0]}: %{y:.1f}% of %{customdata[1]} sentences"
                           "<br>95% CI %{customdata[2]:.1f}–%{customdata[3]:.1f}%<extra></extra>",
         ))
-    title = "Competition and collaboration language over time"
+    title = f"{_joined([label(c) for c in codes]).capitalize()} language over time"
+    subtitle = (f"share of sentences, corrected with {corrected} hand-coded sentences; bands: "
+                "95% design-based intervals" if corrected
+                else "share of sentences coded; bands: 95% Wilson intervals")
     return _label_and_save(fig, ax, plotly_fig, table["date"], by=by, title=title,
-                           subtitle="share of sentences coded; bands: 95% Wilson intervals",
+                           subtitle=subtitle,
                            y_label="Share of sentences (%)", legend_title="Code", n_series=1,
                            fig_dir=fig_dir, stem="stance_over_time")
 
 
-def _partnerships_over_time(table: pd.DataFrame, fig_dir: Path, by: str) -> list[Path]:
+def _partnerships_over_time(table: pd.DataFrame, fig_dir: Path, by: str,
+                            partnership_codes: list[str]) -> list[Path]:
+    """Sentences per 1,000 that mention each partnership type in `partnership_codes`."""
     import plotly.graph_objects as go
 
     table = _with_gaps(table, by)
-    codes = [c for c in PARTNERSHIP_CODES if f"{c}_per_1000" in table.columns]
+    codes = [c for c in partnership_codes if f"{c}_per_1000" in table.columns]
     colours = palette(len(codes))
     fig, ax = plt.subplots(figsize=(11, 5.5))
     plotly_fig = go.Figure()
+    corrected = _corrected(table, [f"{code}_per_1000_corrected" for code in codes])
     for i, code in enumerate(codes):
-        rate = table[f"{code}_per_1000"]
+        rate = table[f"{code}_per_1000_corrected" if corrected else f"{code}_per_1000"]
         ax.plot(table["date"], rate, color=colours[i], marker=MARKERS[i % len(MARKERS)],
                 linestyle=LINESTYLES[i % len(LINESTYLES)], linewidth=1.8, markersize=5, label=label(code))
         plotly_fig.add_trace(go.Scatter(
@@ -263,13 +282,38 @@ def _partnerships_over_time(table: pd.DataFrame, fig_dir: Path, by: str) -> list
         ))
     title = "Partnership types over time"
     return _label_and_save(fig, ax, plotly_fig, table["date"], by=by, title=title,
-                           subtitle="sentences mentioning each type per 1,000 sentences",
+                           subtitle="sentences mentioning each type per 1,000 sentences"
+                           + (f", corrected with {corrected} hand-coded sentences" if corrected else ""),
                            y_label="Sentences per 1,000 sentences", legend_title="Partnership type",
                            n_series=len(codes), fig_dir=fig_dir, stem="partnerships_over_time")
 
 
+def _corrected(table: pd.DataFrame, columns: list[str]) -> int:
+    """Validation sentences behind the corrected estimates (textmine.validation), 0 when none are drawn."""
+    if ("n_validation" not in table.columns or not all(c in table.columns for c in columns)
+            or not any(table[c].notna().any() for c in columns)):
+        return 0
+    return int(table["n_validation"].fillna(0).sum())
+
+
 def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip(", ") + "…"
+
+
+def _joined(words: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c' (lower case)."""
+    words = [w.lower() for w in words]
+    return " and ".join(words) if len(words) < 3 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def _hex6(colour: str) -> str | None:
+    """'#rrggbb' for a '#rgb' or '#rrggbb' colour, else None."""
+    digits = colour.lstrip("#") if isinstance(colour, str) and colour.startswith("#") else ""
+    if len(digits) == 3:
+        digits = "".join(2 * d for d in digits)
+    if len(digits) != 6 or any(d not in "0123456789abcdefABCDEF" for d in digits):
+        return None
+    return f"#{digits.lower()}"
 
 
 def _rgba(hex_colour: str, alpha: float) -> str:

@@ -3,15 +3,19 @@
 A TERM is a word, a phrase ("school partnership") or a glob per word
 (`collaborat*`, `partner?`); matching ignores case. Each hit gives the
 document, sentence, page, `window` words before (`pre`), the matched words
-(`keyword`) and `window` words after (`post`), within the sentence.
+(`keyword`) and `window` words after (`post`), within the sentence, followed by
+the sentence's 0/1 code columns (every code of the codebook the sentences carry).
 """
 
 from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Sequence
 
 import pandas as pd
+
+from textmine.codebook import load_codebook
 
 KWIC_COLUMNS = ["docname", "doc_id", "sentence_id", "page", "from", "to",
                 "pre", "keyword", "post", "pattern"]
@@ -30,17 +34,26 @@ def compile_term(term: str) -> list[re.Pattern]:
     return [_word_regex(w) for w in words]
 
 
+def _code_value(value: object) -> int:
+    return 0 if value is None or pd.isna(value) else int(value)  # type: ignore[call-overload]
+
+
 def kwic(sentences: pd.DataFrame, term: str, *, window: int = 5,
-         text_column: str = "text") -> pd.DataFrame:
+         text_column: str = "text", codes: Sequence[str] | None = None) -> pd.DataFrame:
     """All hits of `term` in the sentences, in corpus order, with `window` words of context.
 
     `sentences` needs `text_column`; `doc_id`, `sentence_id`, `page` and `path`
     are carried when present (`docname` is the file name of `path`, else doc_id).
+    Columns are KWIC_COLUMNS, then each of `codes` (default: the packaged
+    codebook's `code_columns`) the sentences carry, 0/1 for the hit's sentence.
     """
     if window < 0:
         raise ValueError("window must be 0 or more words")
     if text_column not in sentences.columns:
         raise KeyError(f"no column {text_column!r} in the sentences")
+    if codes is None:
+        codes = load_codebook().code_columns
+    code_columns = [c for c in codes if c in sentences.columns]
     patterns = compile_term(term)
     n = len(patterns)
     first = patterns[0]
@@ -68,5 +81,6 @@ def kwic(sentences: pd.DataFrame, term: str, *, window: int = 5,
                     "keyword": " ".join(tokens[i:i + n]),
                     "post": " ".join(tokens[i + n:i + n + window]),
                     "pattern": term,
+                    **{code: _code_value(record.get(code)) for code in code_columns},
                 })
-    return pd.DataFrame(rows, columns=KWIC_COLUMNS)
+    return pd.DataFrame(rows, columns=KWIC_COLUMNS + code_columns)

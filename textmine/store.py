@@ -20,12 +20,10 @@ Two runs on one output folder are kept apart by `RunLock`.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import json
 import os
 import re
-import socket
 import sqlite3
 import threading
 import time
@@ -36,24 +34,24 @@ from pathlib import Path
 import pandas as pd
 
 from textmine.columns import (
-    CODE_COLUMNS,
     CODEBOOK_VERSION,
-    CODED_SENTENCE_COLUMNS,
     DOCUMENT_COLUMNS,
     EVIDENCE,
     FAILURE_COLUMNS,
+    MODEL_VERSION,
     SENTENCE_COLUMNS,
     TEXTMINE_VERSION,
+    coded_sentence_columns,
+    probability_column,
 )
 
 STORE_FILENAME = "textmine.sqlite"
-LOCK_FILENAME = ".textmine.lock"
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 # Metadata columns of the documents table: DOCUMENT_COLUMNS up to `source`.
 _DOC_META_COLUMNS = DOCUMENT_COLUMNS[: DOCUMENT_COLUMNS.index("source") + 1]
 
-_SCHEMA = f"""
+_SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -62,7 +60,7 @@ CREATE TABLE IF NOT EXISTS runs (
     run_id INTEGER PRIMARY KEY AUTOINCREMENT,
     started_at TEXT NOT NULL,
     finished_at TEXT,
-    status TEXT NOT NULL,            -- running | finished | failed
+    status TEXT NOT NULL,            -- running | finished | failed | killed
     textmine_version TEXT,
     codebook_version TEXT,
     settings TEXT,                   -- JSON
@@ -101,17 +99,35 @@ CREATE TABLE IF NOT EXISTS sentences (
     start_char INTEGER, end_char INTEGER, text TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sentences_doc ON sentences(doc_id, sentence_index);
-CREATE TABLE IF NOT EXISTS codes (
+-- One row per sentence and coding (codebook version + coder version).
+CREATE TABLE IF NOT EXISTS codings (
     sentence_id TEXT NOT NULL,
-    codebook_version TEXT NOT NULL,
+    coding_version TEXT NOT NULL,    -- "<codebook_version>/<model_version>"
     doc_id TEXT NOT NULL,
-    {", ".join(f"{c} INTEGER NOT NULL" for c in CODE_COLUMNS)},
+    probabilities TEXT,              -- JSON {code: p}; NULL for a coder without them
     evidence TEXT,
     textmine_version TEXT,
     run_id INTEGER,
-    PRIMARY KEY (sentence_id, codebook_version)
+    PRIMARY KEY (sentence_id, coding_version)
 );
-CREATE INDEX IF NOT EXISTS codes_doc ON codes(doc_id, codebook_version);
+CREATE INDEX IF NOT EXISTS codings_doc ON codings(doc_id, coding_version);
+-- The codes of a coding in long form: one row per code a sentence has (any code).
+CREATE TABLE IF NOT EXISTS sentence_codes (
+    sentence_id TEXT NOT NULL,
+    coding_version TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
+    code TEXT NOT NULL,
+    PRIMARY KEY (sentence_id, coding_version, code)
+);
+CREATE INDEX IF NOT EXISTS sentence_codes_doc ON sentence_codes(coding_version, doc_id, code);
+-- Every file a run or an export wrote into the output folder, and the store state it shows.
+CREATE TABLE IF NOT EXISTS outputs (
+    path TEXT PRIMARY KEY,           -- relative to the output folder
+    kind TEXT NOT NULL,              -- what made it (csv, parquet, qdpx, qdc, figure, ...)
+    fingerprint TEXT NOT NULL,       -- Store.fingerprint() when it was written
+    run_id INTEGER,
+    written_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS failures (
     path TEXT PRIMARY KEY,           -- absolute path
     display_path TEXT,
@@ -120,7 +136,8 @@ CREATE TABLE IF NOT EXISTS failures (
     message TEXT NOT NULL,
     password_given INTEGER NOT NULL DEFAULT 0,
     textmine_version TEXT,
-    run_id INTEGER
+    run_id INTEGER,
+    duplicate_of TEXT NOT NULL DEFAULT ''  -- doc_id when an identical file failed first
 );
 """
 
@@ -129,23 +146,37 @@ class StoreNotFoundError(FileNotFoundError):
     """No processed corpus in an output folder."""
 
 
-class StoreLockedError(RuntimeError):
-    """Another run holds the output folder."""
+@dataclass(frozen=True)
+class CodingVersion:
+    """Which coding the store's code tables hold: codebook, coder and their codes."""
+
+    codebook_version: str
+    model_version: str
+    code_columns: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        """The key of this coding in the codings tables."""
+        return f"{self.codebook_version}/{self.model_version}"
 
 
 def store_path(out_dir: str | os.PathLike) -> Path:
     return Path(out_dir) / STORE_FILENAME
 
 
-def open_store(out_dir: str | os.PathLike) -> Store:
-    """Open the store of an output folder written by `textmine run`."""
+def open_store(out_dir: str | os.PathLike, *, read_only: bool = False) -> Store:
+    """Open the store of an output folder written by `textmine run`.
+
+    With `read_only`, the store is opened for reading only, so a folder on a
+    read-only drive (an archive, a shared drive) can be queried.
+    """
     path = store_path(out_dir)
     if not path.is_file():
         raise StoreNotFoundError(
             f"no processed corpus in {out_dir}: run `textmine run` first "
             f"(or pass --out with the folder a run wrote)"
         )
-    return Store(path)
+    return Store(path, read_only=read_only)
 
 
 @dataclass(frozen=True)
@@ -162,10 +193,18 @@ class StoredFile:
 class Store:
     """A textmine store (SQLite). Create with `Store(path)`; the schema is made on open."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, *, read_only: bool = False):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
         self._lock = threading.RLock()
+        if read_only:
+            uri = f"{self.path.resolve().as_uri()}?mode=ro"
+            self._conn = sqlite3.connect(
+                uri, uri=True, timeout=60, isolation_level=None, check_same_thread=False
+            )
+            self._conn.execute("PRAGMA query_only=1")
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(
             self.path, timeout=60, isolation_level=None, check_same_thread=False
         )
@@ -173,6 +212,7 @@ class Store:
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA busy_timeout=60000")
         with self.transaction() as conn:
+            _migrate(conn)
             schema = re.sub(r"--[^\n]*", "", _SCHEMA)
             for statement in schema.split(";"):
                 if statement.strip():
@@ -230,23 +270,57 @@ class Store:
             )
 
     @property
+    def coding(self) -> CodingVersion | None:
+        """The current coding (what `coded_sentences` returns), or None before any coding."""
+        raw = self.get_meta("coding")
+        if not raw:
+            return None
+        data = json.loads(raw)
+        return CodingVersion(data["codebook_version"], data["model_version"],
+                             tuple(data["code_columns"]))
+
+    @property
     def codebook_version(self) -> str | None:
-        """The codebook version of the last run that coded (what `coded_sentences` returns)."""
-        return self.get_meta("codebook_version")
+        """The codebook version of the current coding."""
+        coding = self.coding
+        return coding.codebook_version if coding else None
+
+    @property
+    def model_version(self) -> str | None:
+        """The coder (model) version of the current coding."""
+        coding = self.coding
+        return coding.model_version if coding else None
+
+    @property
+    def code_columns(self) -> list[str]:
+        """The codes of the current coding, in codebook order."""
+        coding = self.coding
+        return list(coding.code_columns) if coding else []
 
     # -- runs -----------------------------------------------------------------
     def start_run(self, settings: dict, textmine_version: str) -> int:
+        """Record a new run as running; earlier runs still marked running were killed.
+
+        Only the holder of the run lock starts runs, so a run still `running`
+        here died without finishing (killed, power cut): it is marked `killed`.
+        """
         with self.transaction() as conn:
+            conn.execute(
+                "UPDATE runs SET status = 'killed', finished_at = COALESCE(finished_at, ?) "
+                "WHERE status = 'running'",
+                (_now(),),
+            )
             cursor = conn.execute(
                 "INSERT INTO runs(started_at, status, textmine_version, settings) "
                 "VALUES (?, 'running', ?, ?)",
                 (_now(), textmine_version, json.dumps(settings, default=str)),
             )
-            return int(cursor.lastrowid)
+            return int(cursor.lastrowid or 0)
 
     def finish_run(
         self, run_id: int, status: str, report: dict, codebook_version: str | None = None
     ) -> None:
+        """Record how a run ended, with its report."""
         with self.transaction() as conn:
             conn.execute(
                 "UPDATE runs SET finished_at = ?, status = ?, report = ?, codebook_version = ? "
@@ -255,6 +329,7 @@ class Store:
             )
 
     def runs(self) -> pd.DataFrame:
+        """Every run: id, start, end, status, versions."""
         return self._frame(
             "SELECT run_id, started_at, finished_at, status, textmine_version, codebook_version "
             "FROM runs ORDER BY run_id"
@@ -305,6 +380,31 @@ class Store:
         else:
             with self.transaction() as tx:
                 tx.execute(sql, params)
+
+    def record_unchanged(self, files: Iterable[tuple[str, str, str, int, str | None]],
+                         run_id: int | None) -> None:
+        """Files whose content is stored already: (path, display_path, doc_id, size, manifest_hash).
+
+        A moved or renamed file's document and sentences take the new path.
+        """
+        with self.transaction() as conn:
+            for path, display_path, doc_id, size, manifest_hash in files:
+                self.set_file(path, display_path, doc_id, size, manifest_hash, "document",
+                              run_id, conn=conn)
+                for table in ("documents", "sentences"):
+                    conn.execute(
+                        f"UPDATE {table} SET path = ? WHERE doc_id = ? AND path != ?",
+                        (display_path, doc_id, display_path),
+                    )
+
+    def record_duplicates(self, files: Iterable[tuple[str, str, str, int, str | None]],
+                          run_id: int | None) -> None:
+        """Files whose bytes equal another file's: (path, display_path, doc_id, size, hash)."""
+        with self.transaction() as conn:
+            for path, display_path, doc_id, size, manifest_hash in files:
+                self.set_file(path, display_path, doc_id, size, manifest_hash, "duplicate",
+                              run_id, conn=conn)
+                conn.execute("DELETE FROM failures WHERE path = ?", (path,))
 
     def has_document(self, doc_id: str) -> bool:
         return bool(self._query("SELECT 1 FROM documents WHERE doc_id = ?", (doc_id,)))
@@ -358,7 +458,8 @@ class Store:
             for rec in sentences[SENTENCE_COLUMNS].itertuples(index=False, name=None)
         ]
         with self.transaction() as conn:
-            conn.execute("DELETE FROM codes WHERE doc_id = ?", (document.doc_id,))
+            conn.execute("DELETE FROM codings WHERE doc_id = ?", (document.doc_id,))
+            conn.execute("DELETE FROM sentence_codes WHERE doc_id = ?", (document.doc_id,))
             conn.execute("DELETE FROM sentences WHERE doc_id = ?", (document.doc_id,))
             conn.execute("DELETE FROM documents WHERE doc_id = ?", (document.doc_id,))
             conn.execute(
@@ -405,43 +506,43 @@ class Store:
         password_given: bool,
         run_id: int | None,
         textmine_version: str,
+        duplicate_of: str = "",
     ) -> None:
+        """Record that a file failed, with its reason (replacing an earlier record)."""
         with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO failures(path, display_path, doc_id, reason, message, "
-                "password_given, textmine_version, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "password_given, textmine_version, run_id, duplicate_of) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(path) DO UPDATE SET display_path = excluded.display_path, "
                 "doc_id = excluded.doc_id, reason = excluded.reason, message = excluded.message, "
                 "password_given = excluded.password_given, "
-                "textmine_version = excluded.textmine_version, run_id = excluded.run_id",
-                (
-                    file_path,
-                    display_path,
-                    doc_id,
-                    reason,
-                    message,
-                    int(password_given),
-                    textmine_version,
-                    run_id,
-                ),
+                "textmine_version = excluded.textmine_version, run_id = excluded.run_id, "
+                "duplicate_of = excluded.duplicate_of",
+                (file_path, display_path, doc_id, reason, message, int(password_given),
+                 textmine_version, run_id, duplicate_of),
             )
             self.set_file(
                 file_path, display_path, doc_id, size, None, "failed", run_id, conn=conn
             )
 
     def failure_record(self, file_path: str) -> dict | None:
+        """What the store knows of a failed file: doc_id, reason, message, versions."""
         rows = self._query(
-            "SELECT doc_id, reason, password_given, textmine_version FROM failures WHERE path = ?",
+            "SELECT doc_id, reason, message, password_given, textmine_version, duplicate_of "
+            "FROM failures WHERE path = ?",
             (file_path,),
         )
         if not rows:
             return None
-        doc_id, reason, password_given, version = rows[0]
+        doc_id, reason, message, password_given, version, duplicate_of = rows[0]
         return {
             "doc_id": doc_id,
             "reason": reason,
+            "message": message,
             "password_given": bool(password_given),
             "textmine_version": version,
+            "duplicate_of": duplicate_of,
         }
 
     def mark_missing(self, paths: Iterable[str], run_id: int | None) -> None:
@@ -456,43 +557,78 @@ class Store:
             )
             conn.executemany("DELETE FROM failures WHERE path = ?", [(p,) for p in paths])
 
-    def save_codes(self, coded: pd.DataFrame, run_id: int | None) -> int:
-        """Store one batch of coded sentences (sentence_id, CODE_COLUMNS, evidence, versions)."""
+    def save_codes(self, coded: pd.DataFrame, coding: CodingVersion, run_id: int | None) -> int:
+        """Store one batch of coded sentences under `coding`.
+
+        `coded` has sentence_id, doc_id, one 0/1 column per code of the coding,
+        optional `p_<code>` probabilities, evidence and textmine_version.
+        """
         if coded.empty:
             return 0
-        columns = ["sentence_id", CODEBOOK_VERSION, "doc_id", *CODE_COLUMNS, EVIDENCE]
+        key = coding.key
+        codes = list(coding.code_columns)
+        missing = [c for c in ("sentence_id", "doc_id", *codes) if c not in coded.columns]
+        if missing:
+            raise ValueError(f"coded sentences lack the column(s) {', '.join(missing)}")
+        p_columns = [probability_column(c) for c in codes]
+        has_p = all(c in coded.columns for c in p_columns)
+        ids = coded["sentence_id"].astype(str).tolist()
+        doc_ids = coded["doc_id"].astype(str).tolist()
+        evidence = coded[EVIDENCE].tolist() if EVIDENCE in coded else [None] * len(coded)
+        versions = (coded[TEXTMINE_VERSION].tolist() if TEXTMINE_VERSION in coded
+                    else [None] * len(coded))
+        if has_p:
+            p_values = coded[p_columns].to_numpy(dtype=float).round(4)
+            probabilities = [json.dumps(dict(zip(codes, row.tolist(), strict=True)))
+                             for row in p_values]
+        else:
+            probabilities = [None] * len(coded)
         rows = [
-            tuple(_plain(v) for v in rec) + (_plain(tm), run_id)
-            for rec, tm in zip(
-                coded[columns].itertuples(index=False, name=None),
-                coded[TEXTMINE_VERSION],
-                strict=True,
-            )
+            (sid, key, did, p, _plain(ev), _plain(tm), run_id)
+            for sid, did, p, ev, tm in zip(ids, doc_ids, probabilities, evidence, versions,
+                                           strict=True)
+        ]
+        values = coded[codes].to_numpy(dtype="int64")
+        positives = [
+            (ids[i], key, doc_ids[i], codes[j])
+            for i, j in zip(*values.nonzero(), strict=True)
         ]
         with self.transaction() as conn:
             conn.executemany(
-                f"INSERT OR REPLACE INTO codes({', '.join(columns)}, textmine_version, run_id) "
-                f"VALUES ({', '.join('?' * (len(columns) + 2))})",
+                "DELETE FROM sentence_codes WHERE sentence_id = ? AND coding_version = ?",
+                [(sid, key) for sid in ids],
+            )
+            conn.executemany(
+                "INSERT OR REPLACE INTO codings(sentence_id, coding_version, doc_id, "
+                "probabilities, evidence, textmine_version, run_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 rows,
+            )
+            conn.executemany(
+                "INSERT INTO sentence_codes(sentence_id, coding_version, doc_id, code) "
+                "VALUES (?, ?, ?, ?)",
+                positives,
             )
         return len(rows)
 
-    def set_codebook_version(self, version: str) -> None:
-        """Make `version` current; codes of versions other than it and the one before go."""
-        previous = self.codebook_version
-        keep = [v for v in (version, previous) if v]
+    def set_coding(self, coding: CodingVersion) -> None:
+        """Make `coding` current; codings other than it and the one before are dropped."""
+        previous = self.coding
+        keep = [c.key for c in (coding, previous) if c is not None]
+        value = json.dumps({"codebook_version": coding.codebook_version,
+                            "model_version": coding.model_version,
+                            "code_columns": list(coding.code_columns)})
         with self.transaction() as conn:
             conn.execute(
-                "INSERT INTO meta(key, value) VALUES ('codebook_version', ?) "
+                "INSERT INTO meta(key, value) VALUES ('coding', ?) "
                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (version,),
+                (value,),
             )
-            if previous != version:
-                conn.execute(
-                    f"DELETE FROM codes WHERE codebook_version NOT IN "
-                    f"({', '.join('?' * len(keep))})",
-                    keep,
-                )
+            if previous is None or previous.key != coding.key:
+                marks = ", ".join("?" * len(keep))
+                for table in ("codings", "sentence_codes"):
+                    conn.execute(
+                        f"DELETE FROM {table} WHERE coding_version NOT IN ({marks})", keep
+                    )
 
     def write_table(self, name: str, frame: pd.DataFrame) -> None:
         """Replace a result table (topics, trends) in one transaction."""
@@ -520,49 +656,80 @@ class Store:
         return self._frame(f'SELECT * FROM "{table}"')
 
     # -- reads ----------------------------------------------------------------
-    def pending_sentences(self, codebook_version: str, limit: int | None = None) -> pd.DataFrame:
-        """Sentences of current documents not yet coded with `codebook_version`."""
-        sql = (
-            f"SELECT {', '.join('s.' + c for c in SENTENCE_COLUMNS)} FROM sentences s "
-            "JOIN documents d ON d.doc_id = s.doc_id AND d.retired = 0 "
-            "LEFT JOIN codes c ON c.sentence_id = s.sentence_id AND c.codebook_version = ? "
-            "WHERE c.sentence_id IS NULL ORDER BY s.doc_id, s.sentence_index"
-        )
-        params: list = [codebook_version]
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(int(limit))
-        return _typed_sentences(self._frame(sql, params))
+    def pending_sentences(self, coding: CodingVersion, limit_documents: int | None = None
+                          ) -> pd.DataFrame:
+        """Sentences of current documents not yet coded with `coding`, whole documents.
 
-    def count_pending(self, codebook_version: str) -> int:
+        Columns: SENTENCE_COLUMNS and the document's doc_type. With
+        `limit_documents`, only the sentences of that many documents.
+        """
+        columns = ", ".join("s." + c for c in SENTENCE_COLUMNS)
+        pending_docs = (
+            "SELECT DISTINCT s.doc_id FROM sentences s "
+            "JOIN documents d ON d.doc_id = s.doc_id AND d.retired = 0 "
+            "LEFT JOIN codings c ON c.sentence_id = s.sentence_id AND c.coding_version = ? "
+            "WHERE c.sentence_id IS NULL ORDER BY s.doc_id"
+        )
+        params: list = [coding.key]
+        if limit_documents is not None:
+            pending_docs += " LIMIT ?"
+            params.append(int(limit_documents))
+        sql = (
+            f"SELECT {columns}, d.doc_type FROM sentences s "
+            "JOIN documents d ON d.doc_id = s.doc_id "
+            f"WHERE s.doc_id IN ({pending_docs}) "
+            "AND NOT EXISTS (SELECT 1 FROM codings c WHERE c.sentence_id = s.sentence_id "
+            "AND c.coding_version = ?) ORDER BY s.doc_id, s.sentence_index"
+        )
+        params.append(coding.key)
+        frame = self._frame(sql, params)
+        if frame.empty:
+            return pd.DataFrame(columns=[*SENTENCE_COLUMNS, "doc_type"])
+        return _typed_sentences(frame)
+
+    def count_pending(self, coding: CodingVersion) -> int:
+        """How many sentences of current documents are not yet coded with `coding`."""
         return self._query(
             "SELECT COUNT(*) FROM sentences s "
             "JOIN documents d ON d.doc_id = s.doc_id AND d.retired = 0 "
-            "LEFT JOIN codes c ON c.sentence_id = s.sentence_id AND c.codebook_version = ? "
+            "LEFT JOIN codings c ON c.sentence_id = s.sentence_id AND c.coding_version = ? "
             "WHERE c.sentence_id IS NULL",
-            (codebook_version,),
+            (coding.key,),
         )[0][0]
 
     def documents(self, include_duplicates: bool = False) -> pd.DataFrame:
         """Current documents: DOCUMENT_COLUMNS plus `n_<code>` sentence counts.
 
-        Counts are for the current codebook version. With `include_duplicates`,
-        every other file holding the same content gets a row too (same doc_id,
-        its own path, `duplicate_of` = doc_id).
+        Counts are for the current coding, one column per code of its codebook.
+        With `include_duplicates`, every other file holding the same content gets
+        a row too (same doc_id, its own path, `duplicate_of` = doc_id).
         """
-        version = self.codebook_version or ""
-        counts = ", ".join(f"COALESCE(SUM(c.{c}), 0) AS n_{c}" for c in CODE_COLUMNS)
+        coding = self.coding
+        codes = list(coding.code_columns) if coding else []
+        count_columns = [f"n_{c}" for c in codes]
         frame = self._frame(
             f"SELECT {', '.join('d.' + c for c in _DOC_META_COLUMNS)}, d.n_sentences, "
-            f"'' AS duplicate_of, {counts} FROM documents d "
-            "LEFT JOIN codes c ON c.doc_id = d.doc_id AND c.codebook_version = ? "
-            "WHERE d.retired = 0 GROUP BY d.doc_id ORDER BY d.path",
-            (version,),
+            "'' AS duplicate_of FROM documents d WHERE d.retired = 0 ORDER BY d.path"
         )
-        if include_duplicates and not frame.empty:
+        columns = DOCUMENT_COLUMNS + count_columns
+        if frame.empty:
+            return pd.DataFrame(columns=columns)
+        if coding is not None:
+            counts = self._frame(
+                "SELECT doc_id, code, COUNT(*) AS n FROM sentence_codes "
+                "WHERE coding_version = ? GROUP BY doc_id, code",
+                (coding.key,),
+            )
+            wide = (counts.pivot(index="doc_id", columns="code", values="n")
+                    if not counts.empty else pd.DataFrame())
+            for code in codes:
+                series = wide[code] if code in wide else pd.Series(dtype="float64")
+                frame[f"n_{code}"] = frame["doc_id"].map(series).fillna(0).astype("int64")
+        if include_duplicates:
             dups = self._query(
-                "SELECT f.doc_id, f.display_path FROM files f JOIN documents d ON d.doc_id = f.doc_id "
-                "AND d.retired = 0 WHERE f.status = 'duplicate' ORDER BY f.path"
+                "SELECT f.doc_id, f.display_path FROM files f JOIN documents d "
+                "ON d.doc_id = f.doc_id AND d.retired = 0 WHERE f.status = 'duplicate' "
+                "ORDER BY f.path"
             )
             if dups:
                 by_id = frame.set_index("doc_id")
@@ -572,37 +739,53 @@ class Store:
                     row.update(doc_id=doc_id, path=path, duplicate_of=doc_id)
                     rows.append(row)
                 frame = pd.concat([frame, pd.DataFrame(rows)], ignore_index=True)
-        columns = DOCUMENT_COLUMNS + [f"n_{c}" for c in CODE_COLUMNS]
-        if frame.empty:
-            return pd.DataFrame(columns=columns)
-        for column in ("pages", "n_sentences", *(f"n_{c}" for c in CODE_COLUMNS)):
+        for column in ("pages", "n_sentences", *count_columns):
             frame[column] = frame[column].astype("int64")
         return frame[columns]
 
-    def coded_sentences(self, codebook_version: str | None = None) -> pd.DataFrame:
-        """CODED_SENTENCE_COLUMNS for current documents and one codebook version.
+    def coded_sentences(self) -> pd.DataFrame:
+        """Coded sentences of current documents with the current coding.
 
-        Defaults to the codebook version of the last run that coded. Sentences not
-        (yet) coded with it are left out.
+        Columns: `coded_sentence_columns(codes, with_probabilities)`: sentence
+        columns, one 0/1 column per code, `p_<code>` when the coder gives
+        probabilities, evidence and the versions. Sentences not (yet) coded with
+        the current coding are left out.
         """
-        version = codebook_version or self.codebook_version
-        columns = CODED_SENTENCE_COLUMNS
-        if version is None:
-            return pd.DataFrame(columns=columns)
-        select = [f"s.{c}" for c in SENTENCE_COLUMNS] + [f"c.{c}" for c in CODE_COLUMNS]
-        select += [f"c.{EVIDENCE}", f"c.{CODEBOOK_VERSION}", f"c.{TEXTMINE_VERSION}"]
+        coding = self.coding
+        if coding is None:
+            return pd.DataFrame(columns=coded_sentence_columns([]))
+        codes = list(coding.code_columns)
+        select = [f"s.{c}" for c in SENTENCE_COLUMNS]
+        select += ["c.probabilities", f"c.{EVIDENCE}", f"c.{TEXTMINE_VERSION}"]
         frame = self._frame(
             f"SELECT {', '.join(select)} FROM sentences s "
             "JOIN documents d ON d.doc_id = s.doc_id AND d.retired = 0 "
-            "JOIN codes c ON c.sentence_id = s.sentence_id AND c.codebook_version = ? "
+            "JOIN codings c ON c.sentence_id = s.sentence_id AND c.coding_version = ? "
             "ORDER BY d.path, s.sentence_index",
-            (version,),
+            (coding.key,),
         )
+        with_p = bool(len(frame)) and frame["probabilities"].notna().all()
+        columns = coded_sentence_columns(codes, with_probabilities=with_p)
         if frame.empty:
             return pd.DataFrame(columns=columns)
         frame = _typed_sentences(frame)
-        for column in CODE_COLUMNS:
-            frame[column] = frame[column].astype("int64")
+        positives = self._frame(
+            "SELECT sentence_id, code FROM sentence_codes WHERE coding_version = ?",
+            (coding.key,),
+        )
+        for code in codes:
+            ids = set(positives.loc[positives["code"] == code, "sentence_id"])
+            frame[code] = frame["sentence_id"].isin(ids).astype("int64")
+        if with_p:
+            probabilities = pd.DataFrame.from_records(
+                [json.loads(p) for p in frame["probabilities"]], index=frame.index
+            )
+            for code in codes:
+                frame[probability_column(code)] = (
+                    probabilities[code].astype("float64") if code in probabilities else 0.0
+                )
+        frame[CODEBOOK_VERSION] = coding.codebook_version
+        frame[MODEL_VERSION] = coding.model_version
         return frame[columns]
 
     def sentences(self) -> pd.DataFrame:
@@ -627,7 +810,8 @@ class Store:
     def failures(self) -> pd.DataFrame:
         """FAILURE_COLUMNS for files that currently fail (path as shown to the user)."""
         frame = self._frame(
-            "SELECT display_path AS path, reason, message FROM failures ORDER BY display_path"
+            "SELECT display_path AS path, reason, message, duplicate_of FROM failures "
+            "ORDER BY display_path"
         )
         if frame.empty:
             return pd.DataFrame(columns=FAILURE_COLUMNS)
@@ -635,15 +819,15 @@ class Store:
 
     def counts(self) -> dict[str, int]:
         """Totals over current documents."""
-        version = self.codebook_version or ""
+        coding = self.coding
         docs, pages, sentences = self._query(
             "SELECT COUNT(*), COALESCE(SUM(pages), 0), COALESCE(SUM(n_sentences), 0) "
             "FROM documents WHERE retired = 0"
         )[0]
         coded = self._query(
-            "SELECT COUNT(*) FROM codes c JOIN documents d ON d.doc_id = c.doc_id "
-            "AND d.retired = 0 WHERE c.codebook_version = ?",
-            (version,),
+            "SELECT COUNT(*) FROM codings c JOIN documents d ON d.doc_id = c.doc_id "
+            "AND d.retired = 0 WHERE c.coding_version = ?",
+            (coding.key if coding else "",),
         )[0][0]
         failed = self._query("SELECT COUNT(*) FROM failures")[0][0]
         duplicates = self._query("SELECT COUNT(*) FROM files WHERE status = 'duplicate'")[0][0]
@@ -659,8 +843,9 @@ class Store:
     def fingerprint(self) -> str:
         """A hash of everything the outputs are made from (cheap: no text is read)."""
         digest = hashlib.sha256()
-        version = self.codebook_version or ""
-        digest.update(version.encode())
+        coding = self.coding
+        key = coding.key if coding else ""
+        digest.update(repr(coding).encode())
         for query, params in (
             (
                 "SELECT doc_id, manifest_hash, n_sentences, textmine_version FROM documents "
@@ -669,133 +854,35 @@ class Store:
             ),
             ("SELECT path, doc_id, status FROM files ORDER BY path", ()),
             ("SELECT path, reason, message FROM failures ORDER BY path", ()),
-            (
-                "SELECT COUNT(*), MAX(rowid) FROM codes WHERE codebook_version = ?",
-                (version,),
-            ),
+            ("SELECT COUNT(*), MAX(rowid) FROM codings WHERE coding_version = ?", (key,)),
         ):
             for row in self._query(query, params):
                 digest.update(repr(row).encode())
         return digest.hexdigest()[:16]
 
+    # -- outputs ----------------------------------------------------------------
+    def register_outputs(self, paths: Iterable[str], kind: str, fingerprint: str,
+                         run_id: int | None) -> None:
+        """Record files written into the output folder (paths relative to it)."""
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO outputs(path, kind, fingerprint, run_id, written_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET kind = excluded.kind, "
+                "fingerprint = excluded.fingerprint, run_id = excluded.run_id, "
+                "written_at = excluded.written_at",
+                [(p, kind, fingerprint, run_id, _now()) for p in paths],
+            )
 
-# -- run lock -------------------------------------------------------------------
+    def registered_outputs(self) -> pd.DataFrame:
+        """Every registered output: path (relative to the folder), kind, fingerprint, run_id."""
+        return self._frame(
+            "SELECT path, kind, fingerprint, run_id, written_at FROM outputs ORDER BY path"
+        )
 
-
-class RunLock:
-    """An exclusive lock on an output folder, so two runs never write one store at once.
-
-    POSIX: `fcntl.flock` on `<out_dir>/.textmine.lock`, released by the kernel
-    when the process dies, so a killed run never leaves a stale lock. Elsewhere:
-    the file is created with O_EXCL and holds the owner's pid and host; a lock
-    whose process no longer runs on this host is stale and is taken over.
-    """
-
-    def __init__(self, out_dir: str | os.PathLike, wait_seconds: float = 0.0):
-        self.path = Path(out_dir) / LOCK_FILENAME
-        self.wait_seconds = wait_seconds
-        self._fd: int | None = None
-
-    def acquire(self) -> RunLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + self.wait_seconds
-        while True:
-            if self._try_acquire():
-                return self
-            if time.monotonic() >= deadline:
-                raise StoreLockedError(
-                    f"{self.path.parent} is in use by another textmine run "
-                    f"({self._owner()}); wait for it to finish or use another --out folder"
-                )
-            time.sleep(0.2)
-
-    def release(self) -> None:
-        if self._fd is None:
-            return
-        try:
-            if _HAVE_FCNTL:
-                with contextlib.suppress(OSError):
-                    os.ftruncate(self._fd, 0)
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-            else:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(self.path)
-        finally:
-            os.close(self._fd)
-            self._fd = None
-
-    def __enter__(self) -> RunLock:
-        return self.acquire()
-
-    def __exit__(self, *exc) -> None:
-        self.release()
-
-    def _owner_text(self) -> str:
-        return json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": _now()})
-
-    def _owner(self) -> str:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8") or "{}")
-        except (OSError, ValueError):
-            return "owner unknown"
-        if not data:
-            return "owner unknown"
-        return f"pid {data.get('pid')} on {data.get('host')} since {data.get('since')}"
-
-    def _try_acquire(self) -> bool:
-        if _HAVE_FCNTL:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as exc:
-                os.close(fd)
-                if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                    return False
-                raise
-            os.ftruncate(fd, 0)
-            os.write(fd, self._owner_text().encode())
-            self._fd = fd
-            return True
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            if self._is_stale():
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(self.path)
-                return self._try_acquire()
-            return False
-        os.write(fd, self._owner_text().encode())
-        self._fd = fd
-        return True
-
-    def _is_stale(self) -> bool:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8") or "{}")
-        except (OSError, ValueError):
-            return True
-        if data.get("host") != socket.gethostname():
-            return False  # cannot tell for another machine; leave it to the user
-        return not _pid_alive(int(data.get("pid", -1)))
-
-
-try:
-    import fcntl
-
-    _HAVE_FCNTL = True
-except ImportError:  # Windows
-    _HAVE_FCNTL = False
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    def forget_outputs(self, paths: Iterable[str]) -> None:
+        """Drop files from the registry (they were removed)."""
+        with self.transaction() as conn:
+            conn.executemany("DELETE FROM outputs WHERE path = ?", [(p,) for p in paths])
 
 
 # -- helpers --------------------------------------------------------------------
@@ -803,6 +890,25 @@ def _pid_alive(pid: int) -> bool:
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a store of an earlier schema to this one (codes are re-made, not copied)."""
+    row = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+    ).fetchone()
+    if row is None:
+        return
+    version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    if version is None or version[0] == SCHEMA_VERSION:
+        return
+    # schema 1 kept ten fixed code columns: drop them; the next run codes again.
+    conn.execute("DROP TABLE IF EXISTS codes")
+    columns = [r[1] for r in conn.execute("PRAGMA table_info(failures)").fetchall()]
+    if columns and "duplicate_of" not in columns:
+        conn.execute("ALTER TABLE failures ADD COLUMN duplicate_of TEXT NOT NULL DEFAULT ''")
+    conn.execute("DELETE FROM meta WHERE key IN ('codebook_version', 'outputs_fingerprint')")
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION,))
 
 
 def _plain(value):

@@ -1,5 +1,6 @@
-"""The textmine tagger: a spaCy component that finds codebook patterns, and the
-sentence-level step that turns its spans into 0/1 codes with evidence.
+"""The textmine tagger: a spaCy component that finds codebook patterns, then 0/1 codes.
+
+The sentence-level step turns the component's spans into 0/1 codes with evidence.
 
 Component `textmine_tagger` (one per codebook):
   1. gives every token a lower-cased lookup lemma (spacy-lookups-data), so
@@ -13,8 +14,12 @@ Component `textmine_tagger` (one per codebook):
      span_id = pattern id) and the dropped ones to `doc.spans["textmine_dropped"]`
      (label = code, span_id = the reason).
 
-`TextmineTagger.label(doc)` then applies the sentence-level context rules
-(see `label`) and returns the codes and the evidence.
+`TextmineTagger.label(doc)` then applies the sentence-level context rules and
+returns the codes and the evidence. Each rule is a module-level function
+(`is_negated`, `is_agency_context`, `is_within_one_school`,
+`is_consultation_only`, `partners_work_together`, `multi_agency_cross_sector`,
+`local_area_partnership`, `fallback_covered`, `codes_from_evidence`) whose
+docstring names the codebook rule it implements.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import gzip
 import json
 import re
 from collections import defaultdict
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy
@@ -34,7 +39,7 @@ from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
-from textmine.codebook import Codebook, Pattern, load_codebook
+from textmine.codebook import Codebook, ContextRules, Pattern, load_codebook
 
 SPANS_KEY = "textmine"
 DROPPED_KEY = "textmine_dropped"
@@ -112,10 +117,24 @@ def choose_anchor(pattern: Pattern, lemma_doc, avoid: set[str]) -> list[tuple[st
                                            for _, v in o), -min(len(v) for _, v in o)))
 
 
+def pattern_flags(codebook: Codebook) -> dict[tuple[str, str], Pattern]:
+    """Patterns by (code, pattern id); patterns sharing an id share their flags."""
+    flags: dict[tuple[str, str], Pattern] = {}
+    for code in codebook.codes.values():
+        for p in code.patterns:
+            old = flags.get((p.code, p.id))
+            if old is not None:
+                p = replace(p, needs_institution=p.needs_institution or old.needs_institution,
+                            grouping=p.grouping or old.grouping)
+            flags[(p.code, p.id)] = p
+    return flags
+
+
 class TextmineTagger:
     """Find codebook patterns in a Doc and write them to doc.spans[SPANS_KEY]."""
 
     def __init__(self, nlp: Language, name: str = "textmine_tagger", spans_key: str = SPANS_KEY):
+        """An empty tagger for `nlp`; `set_codebook` (or `initialize`) gives it patterns."""
         self.nlp = nlp
         self.name = name
         self.spans_key = spans_key
@@ -185,34 +204,16 @@ class TextmineTagger:
                     else:
                         index = self.by_lemma if kind == "lemma" else self.by_lower
                         index[vocab.strings.add(value)].add(match_id)
-        # flags per (code, pattern id); patterns sharing an id share their flags
-        self.flags: dict[tuple[str, str], Pattern] = {}
-        for code in codebook.codes.values():
-            for p in code.patterns:
-                old = self.flags.get((p.code, p.id))
-                if old is not None:
-                    p = replace(p, needs_institution=p.needs_institution or old.needs_institution,
-                                grouping=p.grouping or old.grouping)
-                self.flags[(p.code, p.id)] = p
+        self.flags = pattern_flags(codebook)
         self.requires = {p.requires: _cue_regex(p.requires) for p in self.patterns.values()
                          if p.requires}
-        ctx = codebook.context
-        self.negation = {c for c in ctx.negation_cues if " " not in c}
-        self.contrast = [tuple(c.split()) for c in ctx.contrast_cues + tuple(
-            c for c in ctx.negation_cues if " " in c)]
-        self.clause_breaks = set(ctx.clause_breaks)
-        self.negation_exceptions = set(ctx.negation_exceptions)
-        self.coverage = [tuple(c.split()) for c in ctx.coverage_cues]
-        self.re_within_school = _cue_regex(ctx.within_school_cues)
-        self.re_institution = _cue_regex(ctx.institution_cues)
-        self.re_agency = _cue_regex(ctx.agency_cues)
-        self.re_joint_working = _cue_regex(ctx.joint_working_cues)
-        self.re_consultation = _cue_regex(ctx.consultation_cues)
-        self.re_consultation_exempt = re.compile(
-            r"(?<![a-z])(?:" + "|".join(re.escape(c) for c in ctx.consultation_exempt_cues) + ")"
-        ) if ctx.consultation_exempt_cues else None
-        self.re_local_area = _cue_regex(ctx.local_area_cues)
-        self.re_school = _cue_regex(ctx.school_cues)
+        cues = ContextCues.from_context(codebook.context)
+        self.cues = cues
+        # the cue regexes stay readable here too (textmine.learned.features reads them)
+        self.re_within_school, self.re_institution = cues.re_within_school, cues.re_institution
+        self.re_agency, self.re_joint_working = cues.re_agency, cues.re_joint_working
+        self.re_consultation, self.re_consultation_exempt = cues.re_consultation, cues.re_consultation_exempt
+        self.re_local_area, self.re_school = cues.re_local_area, cues.re_school
         self.partnership_codes = set(codebook.partnership_codes)
         self.fallback = codebook.fallback_code
 
@@ -265,6 +266,7 @@ class TextmineTagger:
 
     # -- component -----------------------------------------------------------
     def __call__(self, doc: Doc) -> Doc:
+        """Write the kept matches to doc.spans[spans_key], the dropped ones (with reasons) apart."""
         if self.codebook is None:
             raise ValueError("textmine_tagger has no codebook: call nlp.initialize() or "
                              "tagger.set_codebook(codebook) first")
@@ -306,7 +308,7 @@ class TextmineTagger:
                 reason = None
                 if any(s < span.end and span.start < e for s, e in exclusions.get(code, ())):
                     reason = "exclusion"
-                elif code in self.partnership_codes and self._negated(doc, span.start):
+                elif code in self.partnership_codes and is_negated(doc, span.start, self.cues):
                     reason = "negation"
                 if reason:
                     dropped.append(Span(doc, span.start, span.end, label=code, span_id=reason))
@@ -317,151 +319,317 @@ class TextmineTagger:
         doc.spans[DROPPED_KEY] = dropped
         return doc
 
-    def _negated(self, doc: Doc, start: int) -> bool:
-        """True if a negation/contrast cue precedes `start` within the window and clause."""
-        window = self.codebook.context.negation_window
-        for i in range(start - 1, max(start - 1 - window, -1), -1):
-            low = doc[i].lower_
-            if low in self.negation:
-                nxt = doc[i + 1].lower_ if i + 1 < len(doc) else ""
-                return nxt not in self.negation_exceptions
-            for cue in self.contrast:
-                n = len(cue)
-                if i - n + 1 >= 0 and tuple(t.lower_ for t in doc[i - n + 1:i + 1]) == cue:
-                    return True
-            if low in self.clause_breaks:
-                return False
-        return False
-
     # -- sentence-level step -------------------------------------------------
     def label(self, doc: Doc) -> tuple[dict[str, int], dict[str, list[dict]]]:
         """Turn the spans of a tagged sentence into 0/1 codes and evidence.
 
-        Context rules, in order:
-          * within one school / between individuals: collaboration matches
-            marked `needs_institution` are dropped when the sentence has a
-            classroom/individual cue and no institution cue;
-          * consultation only: partner/agency matches in a sentence that just
-            lists who was met or consulted (a consultation cue and no cue of
-            working together) are dropped;
-          * multi-agency: collaboration in a sentence with an agency cue
-            (police, health, social care...) is also CROSS_SECTOR, and its
-            partnership mentions are covered by that type;
-          * local area: a grouping or partnership mention with a local-area cue
-            is LOCAL_PARTNERSHIP; grouping mentions are then covered by it;
-          * fallback: NETWORK only for partnership mentions that no specific
-            type covers (overlapping it, or introducing it with "such as",
-            "including", "as part of"...).
-        Partnership types only named (academy chains, NLEs) get their type but
-        not COLLABORATION: only collaboration patterns set that stance code.
+        The context rules run in this order, each a function of this module:
+        `is_agency_context`, `is_within_one_school`, `is_consultation_only` and
+        `partners_work_together` decide which matches to drop
+        (`spans_kept_in_context`); then `multi_agency_cross_sector`,
+        `local_area_partnership` and `fallback_not_covered` add or remove
+        codes; `codes_from_evidence` sets each code only from its own evidence
+        (a structure merely named gets its type, not COLLABORATION).
         """
         cb = self.codebook
         spans = list(doc.spans[self.spans_key])
         original = doc.user_data.get(TEXT_KEY) or doc.text
-        text = original.lower()
-        blanked = text
-        for span in doc.spans.get(DROPPED_KEY, []):
-            if span.id_ == "exclusion":
-                blanked = (blanked[:span.start_char] + " " * len(span.text)
-                           + blanked[span.end_char:])
-
-        def has(regex, where=blanked):
-            return regex is not None and regex.search(where) is not None
-
+        blanked = blank_exclusions(original.lower(), doc.spans.get(DROPPED_KEY, []))
         # each cue test runs only when a span it could affect is present
         if not spans:
             return dict.fromkeys(cb.code_columns, 0), {}
-        targets = set(cb.context.consultation_targets)
-        ids = {s.id_ for s in spans}
-        bare_partners = "partners" in ids
-        collaboration = any(s.label_ == "collaboration" for s in spans)
-        agency_context = (collaboration or bare_partners) and (
-            has(self.re_agency) or (bare_partners and not has(self.re_school)))
-        needs_institution = collaboration and any(
-            getattr(self.flags.get((s.label_, s.id_)), "needs_institution", False)
-            for s in spans)
-        in_school = needs_institution and not agency_context and \
-            has(self.re_within_school) and not has(self.re_institution)
-        joint_working = bare_partners and agency_context and has(self.re_joint_working)
-        consultation = bool(ids & targets) and has(self.re_consultation) and \
-            not has(self.re_consultation_exempt)
-        kept: list[tuple[Span, str]] = []
-        for span in spans:
-            pattern = self.flags.get((span.label_, span.id_))
-            if in_school and span.label_ == "collaboration" and pattern and \
-                    pattern.needs_institution:
-                continue
-            if consultation and span.id_ in targets:
-                continue
-            if agency_context and span.id_ == "partners" and not joint_working:
-                continue  # "partners" only names the other agencies
-            kept.append((span, span.id_))
-
+        cues, flags = self.cues, self.flags
+        agency_context = is_agency_context(spans, blanked, cues)
+        kept = spans_kept_in_context(
+            spans, flags, cues,
+            in_school=is_within_one_school(spans, blanked, cues, flags, agency_context),
+            consultation=is_consultation_only(spans, blanked, cues),
+            agency_context=agency_context,
+            joint_working=partners_work_together(spans, blanked, cues, agency_context),
+        )
         by_code: dict[str, list[tuple[int, int, str, str]]] = defaultdict(list)
-        for span, rule in kept:
-            by_code[span.label_].append((span.start_char, span.end_char, span.text, rule))
-        network_spans = [s for s, _ in kept if s.label_ == self.fallback]
+        for span in kept:
+            by_code[span.label_].append((span.start_char, span.end_char, span.text, span.id_))
+        network_spans = [s for s in kept if s.label_ == self.fallback]
         covered: set[tuple[int, int]] = set()
 
         if by_code.get("collaboration") and "cross_sector" in cb.codes and agency_context:
-            match = self.re_agency.search(blanked) if self.re_agency else None
-            if match:
-                start, end = match.start(), match.end()
-            else:  # the other agencies are named only as "partners"
-                first = next(s for s in spans if s.id_ == "partners")
-                start, end = first.start_char, first.end_char
-            by_code["cross_sector"].append((start, end, original[start:end], "multi_agency"))
+            by_code["cross_sector"].append(multi_agency_cross_sector(spans, blanked, original, cues))
         multi_agency = agency_context or bool(by_code.get("cross_sector"))
         if multi_agency:  # partnership mentions here are the multi-agency partnership
             covered.update((s.start, s.end) for s in network_spans)
 
-        if "local_partnership" in cb.codes and not multi_agency and self.re_local_area:
-            groupings = [s for s, _ in kept if s.label_ in ("collaboration", self.fallback)
-                         and (self._is_grouping(s) or s.id_ == "partnership")]
-            match = self.re_local_area.search(blanked) if groupings else None
-            if match:
-                by_code["local_partnership"].append(
-                    (match.start(), match.end(), original[match.start():match.end()],
-                     "local_area"))
-                covered.update((s.start, s.end) for s in groupings if self._is_grouping(s))
+        if "local_partnership" in cb.codes and not multi_agency:
+            found, grouped = local_area_partnership(kept, blanked, original, cues, flags,
+                                                    self.fallback)
+            if found is not None:
+                by_code["local_partnership"].append(found)
+                covered.update(grouped)
 
         if self.fallback:
-            specific = [s for s, _ in kept
+            specific = [s for s in kept
                         if s.label_ in self.partnership_codes and s.label_ != self.fallback]
-            for span in network_spans:
-                if (span.start, span.end) in covered:
-                    continue
-                if any(o.start < span.end and span.start < o.end for o in specific) or \
-                        self._introduces_type(doc, span, specific):
-                    covered.add((span.start, span.end))
+            covered |= fallback_covered(doc, network_spans, specific, covered, cues)
             by_code[self.fallback] = [
                 item for item, span in zip(by_code.get(self.fallback, []), network_spans, strict=True)
                 if (span.start, span.end) not in covered
             ]
+        return codes_from_evidence(by_code, cb.code_columns)
 
-        labels = {code: int(bool(by_code.get(code))) for code in cb.code_columns}
-        evidence = {
-            code: [{"text": t, "start": s, "end": e, "rule": r}
-                   for s, e, t, r in sorted(by_code[code])]
-            for code in cb.code_columns if labels[code]
-        }
-        return labels, evidence
 
-    def _is_grouping(self, span: Span) -> bool:
-        pattern = self.flags.get((span.label_, span.id_))
-        return bool(pattern and pattern.grouping)
+# -- context rules -----------------------------------------------------------------
+# Each function implements one rule of the codebook (shared/codebook.md, mirrored in
+# the `context` vocabularies of textmine/data/codebook.yml) on one tagged sentence.
 
-    def _introduces_type(self, doc: Doc, span: Span, specific: list[Span]) -> bool:
-        """True if a coverage cue follows the span and a specific type follows the cue."""
-        window = self.codebook.context.coverage_window
-        stop = min(len(doc), span.end + window)
-        for i in range(span.end, stop):
-            for cue in self.coverage:
-                n = len(cue)
-                if tuple(t.lower_ for t in doc[i:i + n]) == cue:
-                    after = i + n
-                    return any(after <= o.start < after + window for o in specific)
-        return False
+
+@dataclass(frozen=True)
+class ContextCues:
+    """The codebook's context vocabularies, compiled once for the context rules."""
+
+    negation: frozenset[str]
+    contrast: tuple[tuple[str, ...], ...]
+    clause_breaks: frozenset[str]
+    negation_exceptions: frozenset[str]
+    negation_window: int
+    coverage: tuple[tuple[str, ...], ...]
+    coverage_window: int
+    consultation_targets: frozenset[str]
+    re_within_school: re.Pattern | None
+    re_institution: re.Pattern | None
+    re_agency: re.Pattern | None
+    re_joint_working: re.Pattern | None
+    re_consultation: re.Pattern | None
+    re_consultation_exempt: re.Pattern | None
+    re_local_area: re.Pattern | None
+    re_school: re.Pattern | None
+
+    @classmethod
+    def from_context(cls, ctx: ContextRules) -> ContextCues:
+        """Compile a codebook's `context` entry (single-word negation cues as words, the rest as phrases)."""
+        return cls(
+            negation=frozenset(c for c in ctx.negation_cues if " " not in c),
+            contrast=tuple(tuple(c.split()) for c in ctx.contrast_cues + tuple(
+                c for c in ctx.negation_cues if " " in c)),
+            clause_breaks=frozenset(ctx.clause_breaks),
+            negation_exceptions=frozenset(ctx.negation_exceptions),
+            negation_window=ctx.negation_window,
+            coverage=tuple(tuple(c.split()) for c in ctx.coverage_cues),
+            coverage_window=ctx.coverage_window,
+            consultation_targets=frozenset(ctx.consultation_targets),
+            re_within_school=_cue_regex(ctx.within_school_cues),
+            re_institution=_cue_regex(ctx.institution_cues),
+            re_agency=_cue_regex(ctx.agency_cues),
+            re_joint_working=_cue_regex(ctx.joint_working_cues),
+            re_consultation=_cue_regex(ctx.consultation_cues),
+            re_consultation_exempt=re.compile(
+                r"(?<![a-z])(?:" + "|".join(re.escape(c) for c in ctx.consultation_exempt_cues) + ")"
+            ) if ctx.consultation_exempt_cues else None,
+            re_local_area=_cue_regex(ctx.local_area_cues),
+            re_school=_cue_regex(ctx.school_cues),
+        )
+
+
+def _has(regex: re.Pattern | None, text: str) -> bool:
+    return regex is not None and regex.search(text) is not None
+
+
+def blank_exclusions(text: str, dropped: list[Span]) -> str:
+    """`text` with the matches dropped as non-target senses blanked out (same length).
+
+    Non-target senses (codebook exclusions, e.g. "partnership with parents")
+    must not trigger the cue tests of the rules below.
+    """
+    for span in dropped:
+        if span.id_ == "exclusion":
+            text = text[:span.start_char] + " " * len(span.text) + text[span.end_char:]
+    return text
+
+
+def is_negated(doc: Doc, start: int, cues: ContextCues) -> bool:
+    """Negation and contrast rule: is the match at token `start` governed by a cue?
+
+    Codebook `context.negation_cues` / `contrast_cues`: a partnership type
+    preceded, within `negation_window` tokens and inside the clause, by a
+    negation or contrast cue ("rather than a trust") is not coded; a cue
+    followed by a `negation_exceptions` word ("not only") does not negate.
+    Stance codes are never dropped by it (sceptical talk is still coded).
+    """
+    for i in range(start - 1, max(start - 1 - cues.negation_window, -1), -1):
+        low = doc[i].lower_
+        if low in cues.negation:
+            nxt = doc[i + 1].lower_ if i + 1 < len(doc) else ""
+            return nxt not in cues.negation_exceptions
+        for cue in cues.contrast:
+            n = len(cue)
+            if i - n + 1 >= 0 and tuple(t.lower_ for t in doc[i - n + 1:i + 1]) == cue:
+                return True
+        if low in cues.clause_breaks:
+            return False
+    return False
+
+
+def is_agency_context(spans: list[Span], blanked: str, cues: ContextCues) -> bool:
+    """Multi-agency rule, the test: is the sentence about the multi-agency partners?
+
+    Codebook A, "Organisations other than schools", and the Conventions on
+    "partners" in children's-services reports: collaboration (or a bare
+    "partners") in a sentence with an agency cue (police, health, social
+    care...), or "partners" with no school cue, is multi-agency working.
+    """
+    bare_partners = any(s.id_ == "partners" for s in spans)
+    collaboration = any(s.label_ == "collaboration" for s in spans)
+    return (collaboration or bare_partners) and (
+        _has(cues.re_agency, blanked) or (bare_partners and not _has(cues.re_school, blanked)))
+
+
+def is_within_one_school(spans: list[Span], blanked: str, cues: ContextCues,
+                         flags: dict[tuple[str, str], Pattern], agency_context: bool) -> bool:
+    """Within-school rule: is the collaboration only inside one school or between individuals?
+
+    Codebook A, COLLABORATION: "Not: collaboration inside one school only".
+    True when a collaboration match marked `needs_institution` sits in a
+    sentence with a classroom/individual cue and no institution cue (and the
+    sentence is not about multi-agency partners); those matches are dropped.
+    """
+    collaboration = any(s.label_ == "collaboration" for s in spans)
+    needs_institution = collaboration and any(
+        getattr(flags.get((s.label_, s.id_)), "needs_institution", False) for s in spans)
+    return needs_institution and not agency_context and \
+        _has(cues.re_within_school, blanked) and not _has(cues.re_institution, blanked)
+
+
+def is_consultation_only(spans: list[Span], blanked: str, cues: ContextCues) -> bool:
+    """Consultation rule: does the sentence only list who was met or consulted?
+
+    Codebook A, "A sentence that only lists who was met or consulted
+    ('inspectors spoke with partners') is not" collaboration: a consultation
+    cue, no exempting cue, and a match of a `consultation_targets` pattern,
+    which is then dropped.
+    """
+    return bool({s.id_ for s in spans} & cues.consultation_targets) and \
+        _has(cues.re_consultation, blanked) and not _has(cues.re_consultation_exempt, blanked)
+
+
+def partners_work_together(spans: list[Span], blanked: str, cues: ContextCues,
+                           agency_context: bool) -> bool:
+    """Partners rule: are the multi-agency "partners" said to work together?
+
+    Conventions: "partners" are COLLABORATION "when they are said to work
+    together"; otherwise "partners" only names the other agencies and is dropped.
+    """
+    bare_partners = any(s.id_ == "partners" for s in spans)
+    return bare_partners and agency_context and _has(cues.re_joint_working, blanked)
+
+
+def spans_kept_in_context(spans: list[Span], flags: dict[tuple[str, str], Pattern],
+                          cues: ContextCues, *, in_school: bool, consultation: bool,
+                          agency_context: bool, joint_working: bool) -> list[Span]:
+    """The matches the within-school, consultation and partners rules keep, in order."""
+    kept = []
+    for span in spans:
+        pattern = flags.get((span.label_, span.id_))
+        if in_school and span.label_ == "collaboration" and pattern and \
+                pattern.needs_institution:
+            continue
+        if consultation and span.id_ in cues.consultation_targets:
+            continue
+        if agency_context and span.id_ == "partners" and not joint_working:
+            continue  # "partners" only names the other agencies
+        kept.append(span)
+    return kept
+
+
+def multi_agency_cross_sector(spans: list[Span], blanked: str, original: str,
+                              cues: ContextCues) -> tuple[int, int, str, str]:
+    """Multi-agency rule, the code: evidence that collaboration here is also CROSS_SECTOR.
+
+    Codebook B, CROSS_SECTOR covers "multi-agency partnerships around
+    children"; the evidence is the agency cue, else the first "partners".
+    Call it for a sentence with collaboration evidence and an agency context.
+    """
+    match = cues.re_agency.search(blanked) if cues.re_agency else None
+    if match:
+        start, end = match.start(), match.end()
+    else:  # the other agencies are named only as "partners"
+        first = next(s for s in spans if s.id_ == "partners")
+        start, end = first.start_char, first.end_char
+    return (start, end, original[start:end], "multi_agency")
+
+
+def _is_grouping(span: Span, flags: dict[tuple[str, str], Pattern]) -> bool:
+    pattern = flags.get((span.label_, span.id_))
+    return bool(pattern and pattern.grouping)
+
+
+def local_area_partnership(kept: list[Span], blanked: str, original: str, cues: ContextCues,
+                           flags: dict[tuple[str, str], Pattern], fallback: str | None
+                           ) -> tuple[tuple[int, int, str, str] | None, set[tuple[int, int]]]:
+    """Local-area rule: (LOCAL_PARTNERSHIP evidence or None, grouping matches it covers).
+
+    Codebook B, LOCAL_PARTNERSHIP: "place-based partnerships ... clusters
+    organised by an area". A grouping or partnership mention with a local-area
+    cue is LOCAL_PARTNERSHIP; its grouping mentions are then covered by it
+    (no NETWORK for them). Not applied in a multi-agency sentence.
+    """
+    if cues.re_local_area is None:
+        return None, set()
+    groupings = [s for s in kept if s.label_ in ("collaboration", fallback)
+                 and (_is_grouping(s, flags) or s.id_ == "partnership")]
+    match = cues.re_local_area.search(blanked) if groupings else None
+    if not match:
+        return None, set()
+    found = (match.start(), match.end(), original[match.start():match.end()], "local_area")
+    return found, {(s.start, s.end) for s in groupings if _is_grouping(s, flags)}
+
+
+def introduces_type(doc: Doc, span: Span, specific: list[Span], cues: ContextCues) -> bool:
+    """True if a coverage cue follows the span and a specific type follows the cue."""
+    window = cues.coverage_window
+    stop = min(len(doc), span.end + window)
+    for i in range(span.end, stop):
+        for cue in cues.coverage:
+            n = len(cue)
+            if tuple(t.lower_ for t in doc[i:i + n]) == cue:
+                after = i + n
+                return any(after <= o.start < after + window for o in specific)
+    return False
+
+
+def fallback_covered(doc: Doc, fallback_spans: list[Span], specific: list[Span],
+                     covered: set[tuple[int, int]], cues: ContextCues) -> set[tuple[int, int]]:
+    """NETWORK fallback rule: the fallback mentions a specific type covers (token offsets).
+
+    Codebook B: "NETWORK is the fallback ... Do not add NETWORK to a sentence
+    that is fully covered by a specific type." A fallback mention is covered
+    when it overlaps a specific type or introduces one with a coverage cue
+    ("partnerships, such as a federation"). `covered` are those already covered.
+    """
+    found = set()
+    for span in fallback_spans:
+        if (span.start, span.end) in covered:
+            continue
+        if any(o.start < span.end and span.start < o.end for o in specific) or \
+                introduces_type(doc, span, specific, cues):
+            found.add((span.start, span.end))
+    return found
+
+
+def codes_from_evidence(by_code: dict[str, list[tuple[int, int, str, str]]],
+                        code_columns: list[str]) -> tuple[dict[str, int], dict[str, list[dict]]]:
+    """(0/1 per code, evidence per coded code): each code is set by its own evidence only.
+
+    This is the "structure merely named" rule (Conventions: "A body or
+    arrangement merely named gets its type, not COLLABORATION"): a
+    partnership type's match never sets a stance code; only collaboration
+    patterns (or a context rule naming the code) do.
+    """
+    labels = {code: int(bool(by_code.get(code))) for code in code_columns}
+    evidence = {
+        code: [{"text": t, "start": s, "end": e, "rule": r}
+               for s, e, t, r in sorted(by_code[code])]
+        for code in code_columns if labels[code]
+    }
+    return labels, evidence
 
 
 @Language.factory(

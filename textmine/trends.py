@@ -3,24 +3,28 @@
 Pure functions on the coded sentences and documents tables. Each trend table has
 one row per (dimension, group, period): dimension "all" is the whole corpus,
 "doc_type" and "publisher" break it down; period "all" sums over time and
-"undated" holds documents without a usable date.
+"undated" holds documents without a usable date. The codes come from the
+codebook: its stance codes get shares with intervals, its partnership types
+rates per 1,000 sentences, any code a researcher added included.
 """
 
 from __future__ import annotations
 
 import math
-import re
+from collections.abc import Sequence
 
 import pandas as pd
 
-from textmine.columns import PARTNERSHIP_CODES, STANCE_CODES
-
-PERIODS = ("year", "quarter")
-ALL = "all"
-UNDATED = "undated"
-_DATE = re.compile(r"^\s*(\d{4})(?:-(\d{1,2}))?(?:-(\d{1,2}))?")
+from textmine.codebook import Codebook, load_codebook
+from textmine.periods import ALL, PERIODS, UNDATED, period_label, period_start
 
 KEY_COLUMNS = ["dimension", "group", "period", "period_start"]
+
+TREND_FILES = {
+    "stance_trends": "stance_trends.csv",
+    "partnership_trends": "partnership_trends.csv",
+    "document_shares": "document_shares.csv",
+}
 
 
 def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -36,42 +40,17 @@ def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-def period_label(published: object, by: str = "year") -> str | None:
-    """'2016' or '2016-Q4' for an ISO date ('YYYY', 'YYYY-MM', 'YYYY-MM-DD').
-
-    None when the date is missing or, for quarters, has no month.
-    """
-    if by not in PERIODS:
-        raise ValueError(f"by must be one of {PERIODS}, not {by!r}")
-    match = _DATE.match(str(published or ""))
-    if not match:
-        return None
-    year = match.group(1)
-    if by == "year":
-        return year
-    if not match.group(2):
-        return None
-    month = int(match.group(2))
-    if not 1 <= month <= 12:
-        return None
-    return f"{year}-Q{(month - 1) // 3 + 1}"
+def _codebook(codebook: Codebook | None) -> Codebook:
+    return codebook if codebook is not None else load_codebook()
 
 
-def period_start(published_or_period: object, by: str = "year") -> pd.Timestamp | None:
-    """First day of the period a date (or a period label) falls in."""
-    text = str(published_or_period or "")
-    quarter = re.match(r"^(\d{4})-Q([1-4])$", text)
-    if quarter:
-        return pd.Timestamp(int(quarter.group(1)), 3 * int(quarter.group(2)) - 2, 1)
-    label = period_label(text, by)
-    if label is None:
-        return None
-    if by == "year":
-        return pd.Timestamp(int(label), 1, 1)
-    return period_start(label, by)
+def _present(codes: Sequence[str], frame: pd.DataFrame) -> list[str]:
+    return [c for c in codes if c in frame.columns]
 
 
-def _sentences_with_documents(coded_sentences: pd.DataFrame, documents: pd.DataFrame, by: str) -> pd.DataFrame:
+def _sentences_with_documents(
+    coded_sentences: pd.DataFrame, documents: pd.DataFrame, by: str, codes: Sequence[str]
+) -> pd.DataFrame:
     docs = documents.copy() if documents is not None else pd.DataFrame(columns=["doc_id"])
     if "duplicate_of" in docs.columns:
         docs = docs[docs["duplicate_of"].fillna("").astype(str) == ""]
@@ -85,20 +64,15 @@ def _sentences_with_documents(coded_sentences: pd.DataFrame, documents: pd.DataF
     frame["publisher"] = frame["publisher"].replace("", "unknown")
     frame["doc_type"] = frame["doc_type"].replace("", "unknown")
     frame["period"] = [period_label(p, by) or UNDATED for p in frame["published"]]
-    for code in _codes(coded_sentences):
+    for code in _present(codes, coded_sentences):
         frame[code] = (pd.to_numeric(frame[code], errors="coerce").fillna(0) > 0).astype(int)
     return frame
 
 
-def _codes(frame: pd.DataFrame) -> list[str]:
-    return [c for c in STANCE_CODES + PARTNERSHIP_CODES if c in frame.columns]
-
-
-def _stance_columns(counts: pd.DataFrame, n: pd.Series) -> dict[str, list]:
+def stance_columns(counts: pd.DataFrame, n: pd.Series, stance_codes: Sequence[str]) -> dict[str, list]:
+    """n_<code>, share_<code> and its 95% Wilson interval for each stance code in `counts`."""
     columns: dict[str, list] = {}
-    for code in STANCE_CODES:
-        if code not in counts.columns:
-            continue
+    for code in _present(stance_codes, counts):
         k = counts[code].astype(int)
         intervals = [wilson_interval(int(a), int(b)) for a, b in zip(k, n, strict=True)]
         columns[f"n_{code}"] = k.tolist()
@@ -108,19 +82,20 @@ def _stance_columns(counts: pd.DataFrame, n: pd.Series) -> dict[str, list]:
     return columns
 
 
-def _partnership_columns(counts: pd.DataFrame, n: pd.Series) -> dict[str, list]:
+def partnership_columns(
+    counts: pd.DataFrame, n: pd.Series, partnership_codes: Sequence[str]
+) -> dict[str, list]:
+    """n_<code> and <code>_per_1000 for each partnership type in `counts`."""
     columns: dict[str, list] = {}
-    for code in PARTNERSHIP_CODES:
-        if code not in counts.columns:
-            continue
+    for code in _present(partnership_codes, counts):
         k = counts[code].astype(int)
         columns[f"n_{code}"] = k.tolist()
         columns[f"{code}_per_1000"] = [round(1000 * a / b, 4) if b else math.nan for a, b in zip(k, n, strict=True)]
     return columns
 
 
-def _grouped(frame: pd.DataFrame, by: str, kind: str) -> pd.DataFrame:
-    codes = _codes(frame)
+def _grouped(frame: pd.DataFrame, by: str, codes: Sequence[str], make) -> pd.DataFrame:
+    """Counts per (dimension, group, period) and the columns `make(agg, n)` adds."""
     parts = []
     for dimension in (ALL, "doc_type", "publisher"):
         group_values = frame[dimension] if dimension != ALL else pd.Series(ALL, index=frame.index)
@@ -140,7 +115,6 @@ def _grouped(frame: pd.DataFrame, by: str, kind: str) -> pd.DataFrame:
             part["period_start"] = [s.strftime("%Y-%m-%d") if s is not None else "" for s in starts]
             part["n_documents"] = agg["n_documents"].astype(int).to_numpy()
             part["n_sentences"] = agg["n_sentences"].astype(int).to_numpy()
-            make = _stance_columns if kind == "stance" else _partnership_columns
             for name, values in make(agg, agg["n_sentences"]).items():
                 part[name] = values
             parts.append(part)
@@ -152,84 +126,90 @@ def _grouped(frame: pd.DataFrame, by: str, kind: str) -> pd.DataFrame:
     return result.reset_index(drop=True)
 
 
-def stance_trends(coded_sentences: pd.DataFrame, documents: pd.DataFrame, by: str = "year") -> pd.DataFrame:
-    """Sentences, competition and collaboration shares with Wilson 95% intervals."""
-    return _grouped(_sentences_with_documents(coded_sentences, documents, by), by, "stance")
+def stance_trends(
+    coded_sentences: pd.DataFrame, documents: pd.DataFrame, by: str = "year", *,
+    codebook: Codebook | None = None,
+) -> pd.DataFrame:
+    """Sentences and the share coded with each stance code, with Wilson 95% intervals.
+
+    The stance codes are the codebook's (default: the packaged codebook).
+    """
+    codes = _present(_codebook(codebook).stance_codes, coded_sentences)
+    frame = _sentences_with_documents(coded_sentences, documents, by, codes)
+    return _grouped(frame, by, codes, lambda agg, n: stance_columns(agg, n, codes))
 
 
-def partnership_trends(coded_sentences: pd.DataFrame, documents: pd.DataFrame, by: str = "year") -> pd.DataFrame:
-    """Sentences coded with each partnership type, and the rate per 1,000 sentences."""
-    return _grouped(_sentences_with_documents(coded_sentences, documents, by), by, "partnership")
+def partnership_trends(
+    coded_sentences: pd.DataFrame, documents: pd.DataFrame, by: str = "year", *,
+    codebook: Codebook | None = None,
+) -> pd.DataFrame:
+    """Sentences coded with each partnership type, and the rate per 1,000 sentences.
+
+    The partnership types are the codebook's (default: the packaged codebook).
+    """
+    codes = _present(_codebook(codebook).partnership_codes, coded_sentences)
+    frame = _sentences_with_documents(coded_sentences, documents, by, codes)
+    return _grouped(frame, by, codes, lambda agg, n: partnership_columns(agg, n, codes))
 
 
-def document_shares(coded_sentences: pd.DataFrame, documents: pd.DataFrame, by: str = "year") -> pd.DataFrame:
+def document_shares(
+    coded_sentences: pd.DataFrame, documents: pd.DataFrame, by: str = "year", *,
+    codebook: Codebook | None = None,
+) -> pd.DataFrame:
     """One row per document: stance shares with intervals and partnership rates.
 
     Sorted by collaboration share (highest first), then by doc_id.
     """
-    frame = _sentences_with_documents(coded_sentences, documents, by)
-    codes = _codes(frame)
+    codebook = _codebook(codebook)
+    stance = _present(codebook.stance_codes, coded_sentences)
+    partnership = _present(codebook.partnership_codes, coded_sentences)
+    frame = _sentences_with_documents(coded_sentences, documents, by, stance + partnership)
     meta = ["doc_id", "path", "title", "publisher", "doc_type", "published", "period"]
     if "path" not in frame.columns:
         frame["path"] = ""
     agg = frame.groupby("doc_id", sort=True).agg(
         **{c: (c, "first") for c in meta if c != "doc_id"},
-        n_sentences=("doc_id", "size"), **{code: (code, "sum") for code in codes},
+        n_sentences=("doc_id", "size"), **{code: (code, "sum") for code in stance + partnership},
     ).reset_index()
-    result = agg[meta + ["n_sentences"]].copy()
-    for name, values in _stance_columns(agg, agg["n_sentences"]).items():
+    result = agg[[*meta, "n_sentences"]].copy()
+    for name, values in stance_columns(agg, agg["n_sentences"], stance).items():
         result[name] = values
-    for name, values in _partnership_columns(agg, agg["n_sentences"]).items():
+    for name, values in partnership_columns(agg, agg["n_sentences"], partnership).items():
         result[name] = values
     if "share_collaboration" in result.columns:
         result = result.sort_values(["share_collaboration", "doc_id"], ascending=[False, True], kind="stable")
     return result.reset_index(drop=True)
 
 
-def compute_trends(coded_sentences: pd.DataFrame, documents: pd.DataFrame, by: str = "year") -> dict[str, pd.DataFrame]:
-    """{'stance_trends', 'partnership_trends', 'document_shares'} for the coded corpus."""
+def compute_trends(
+    coded_sentences: pd.DataFrame, documents: pd.DataFrame, by: str = "year", *,
+    codebook: Codebook | None = None, validation: pd.DataFrame | None = None,
+) -> dict[str, pd.DataFrame]:
+    """{'stance_trends', 'partnership_trends', 'document_shares'} for the coded corpus.
+
+    Every code of `codebook` (default: the packaged codebook) that the coded
+    sentences carry is counted, codes a researcher added included. With a
+    `validation` sample (`textmine.validation.read_validation`), the stance and
+    partnership tables also carry the design-based corrected estimates.
+    """
     if by not in PERIODS:
         raise ValueError(f"by must be one of {PERIODS}, not {by!r}")
-    return {
-        "stance_trends": stance_trends(coded_sentences, documents, by),
-        "partnership_trends": partnership_trends(coded_sentences, documents, by),
-        "document_shares": document_shares(coded_sentences, documents, by),
+    codebook = _codebook(codebook)
+    trends = {
+        "stance_trends": stance_trends(coded_sentences, documents, by, codebook=codebook),
+        "partnership_trends": partnership_trends(coded_sentences, documents, by, codebook=codebook),
+        "document_shares": document_shares(coded_sentences, documents, by, codebook=codebook),
     }
+    if validation is not None:
+        from textmine.validation import corrected_trends
 
-
-def over_time(table: pd.DataFrame, dimension: str = ALL) -> pd.DataFrame:
-    """The dated rows of a trend table for one dimension, oldest first."""
-    rows = table[(table["dimension"] == dimension) & ~table["period"].isin([ALL, UNDATED])]
-    return rows.sort_values(["group", "period_start"], kind="stable").reset_index(drop=True)
+        trends = corrected_trends(trends, coded_sentences, documents, validation, by=by,
+                                  stance_codes=codebook.stance_codes,
+                                  partnership_codes=codebook.partnership_codes)
+    return trends
 
 
 __all__ = [
-    "compute_trends", "document_shares", "over_time", "partnership_trends", "period_label",
-    "period_start", "stance_trends", "trends_stage", "wilson_interval",
+    "KEY_COLUMNS", "TREND_FILES", "compute_trends", "document_shares", "partnership_columns",
+    "partnership_trends", "stance_columns", "stance_trends", "wilson_interval",
 ]
-
-
-TREND_FILES = {
-    "stance_trends": "stance_trends.csv",
-    "partnership_trends": "partnership_trends.csv",
-    "document_shares": "document_shares.csv",
-}
-
-
-def trends_stage(
-    coded_sentences: pd.DataFrame, documents: pd.DataFrame, out_dir, by: str = "year"
-) -> tuple[dict[str, pd.DataFrame], list]:
-    """Compute the trends, write the three CSV files and the stance/partnership figures."""
-    from pathlib import Path
-
-    from textmine.atomic import write_csv_atomic
-    from textmine.figures import write_figures
-
-    out = Path(out_dir)
-    trends = compute_trends(coded_sentences, documents, by=by)
-    written = []
-    for key, name in TREND_FILES.items():
-        write_csv_atomic(out / name, trends[key])
-        written.append(out / name)
-    written += write_figures(trends, None, out / "figures", by=by)
-    return trends, written

@@ -55,12 +55,14 @@ class Failure:
     path: str
     reason: str
     message: str
+    duplicate_of: str = ""  # doc_id of the bytes when an identical file failed first
 
 
 class IngestError(Exception):
     """Raised by readers; carries a reason code and a human message."""
 
     def __init__(self, reason: str, message: str):
+        """`reason` is a key of columns.FAILURE_REASONS; `message` names the problem."""
         super().__init__(f"{reason}: {message}")
         self.reason = reason
         self.message = message

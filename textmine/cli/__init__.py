@@ -10,6 +10,8 @@ from textmine.cli import (  # noqa: E402,F401  isort: skip
     pipeline_commands,
     coding_commands,
     topic_commands,
+    report_command,
+    sample_command,
 )
 
 

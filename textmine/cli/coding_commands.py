@@ -60,13 +60,12 @@ def code_cmd(
 ) -> None:
     """Code every sentence of a CSV for stance and partnership types."""
     from textmine.atomic import write_csv_atomic
-    from textmine.columns import CODE_COLUMNS
 
     codebook = _codebook(codebook_path)
     frame = _read_csv(in_csv, "input")
     coded = _code_frame(frame, codebook, in_csv)
     write_csv_atomic(out, coded)
-    counts = ", ".join(f"{c} {int(coded[c].sum())}" for c in CODE_COLUMNS)
+    counts = ", ".join(f"{c} {int(coded[c].sum())}" for c in codebook.code_columns)
     console.print(f"coded {len(coded):,} sentences with codebook {codebook.version} -> {out}")
     console.print(f"sentences per code: {counts}")
 
@@ -157,6 +156,10 @@ def evaluate_cmd(
     write_csv_atomic(table_path, table)
     write_csv_atomic(diffs_path, diffs)
     console.print(f"{len(diffs)} disagreement(s) -> {diffs_path}; table -> {table_path}")
+    if "inclusion_prob" in gold.columns:  # a `textmine sample`: prevalence bias per period
+        from textmine.cli.sample_command import report_validation
+
+        report_validation(gold, predicted, codebook, gold_csv, out / f"{stem}_by_period.csv")
 
 
 @app.command("kwic")

@@ -1,5 +1,8 @@
-"""`textmine export` and `textmine import-qdpx`: the coded corpus out to CSV, Parquet and
-REFI-QDA, and human codings from QDA software back in."""
+"""`textmine export` and `textmine import-qdpx`: the coded corpus out, human codings back in.
+
+Exports go to CSV, Parquet and REFI-QDA; codings made in QDA software come
+back from a .qdpx project.
+"""
 
 from __future__ import annotations
 
@@ -46,7 +49,7 @@ def export_cmd(
         help="Folder of the processed corpus written by `textmine run`.",
     ),
     codebook_path: Path | None = typer.Option(
-        None, "--codebook", help="Codebook YAML for qdpx/qdc (default: the packaged codebook)."
+        None, "--codebook", help="Codebook YAML whose codes are exported (default: the packaged codebook)."
     ),
     blind: bool = typer.Option(
         False,
@@ -68,9 +71,8 @@ def export_cmd(
             param_hint="--format",
         )
     formats = list(dict.fromkeys(formats))
-    needs_codebook = any(f in formats for f in ("qdpx", "qdc"))
     try:
-        codebook = _load_codebook(codebook_path) if needs_codebook else None
+        codebook = _load_codebook(codebook_path)
         written = _export(formats, out, corpus_dir, codebook, blind=blind, validate=validate)
     except ValueError as error:  # codebook, schema or offset problems, named by the library
         console.print(f"[red]error:[/red] {error}")
@@ -81,9 +83,8 @@ def export_cmd(
 
 def _export(formats, out, corpus_dir, codebook, *, blind: bool, validate: bool) -> list[Path]:
     """Write `formats` from the store in `corpus_dir`; return the written paths."""
-    from textmine import refi_qda
+    from textmine.qda import write_qdc, write_qdpx
 
-    needs_codebook = codebook is not None
     single_file = out is not None and len(formats) == 1 and out.suffix.lower() in (".qdpx", ".qdc")
     if single_file and out.suffix.lower() != f".{formats[0]}":
         raise typer.BadParameter(f"{out} does not end in .{formats[0]}", param_hint="--out")
@@ -91,7 +92,7 @@ def _export(formats, out, corpus_dir, codebook, *, blind: bool, validate: bool) 
     with console.status("Exporting…"):
         if formats == ["qdc"]:
             target = out if single_file else (out or corpus_dir) / "codebook.qdc"
-            written.append(refi_qda.write_qdc(target, codebook, validate=validate))
+            written.append(write_qdc(target, codebook, validate=validate))
         else:
             with _open_store(corpus_dir) as store:
                 documents = store.documents()
@@ -102,7 +103,7 @@ def _export(formats, out, corpus_dir, codebook, *, blind: bool, validate: bool) 
                     f"[yellow]warning:[/yellow] no coded sentences in {corpus_dir}; "
                     "the exports hold documents only"
                 )
-            if needs_codebook:
+            if codebook is not None:
                 stored = sorted(set(coded.get("codebook_version", [])))
                 version = str(getattr(codebook, "version", ""))
                 if stored and version and stored != [version]:
@@ -112,7 +113,7 @@ def _export(formats, out, corpus_dir, codebook, *, blind: bool, validate: bool) 
                     )
             if single_file:
                 written.append(
-                    refi_qda.write_qdpx(
+                    write_qdpx(
                         out,
                         documents,
                         coded,
@@ -159,20 +160,41 @@ def import_qdpx_cmd(
         "--evaluate",
         help="Also compare the human codes with the machine codes (kappa, Krippendorff's alpha per code).",
     ),
+    codebook_path: Path | None = typer.Option(
+        None, "--codebook", help="Codebook YAML whose codes are read back (default: the packaged codebook)."
+    ),
+    sample: Path | None = typer.Option(
+        None, "--sample", exists=True, dir_okay=False,
+        help="FILE.sample.csv written by `textmine sample` beside FILE.qdpx: keep only the sampled "
+        "sentences, with their inclusion probabilities (a validation file for `trends --validation`).",
+    ),
 ) -> None:
     """Read human codings from a REFI-QDA project into a coded set CSV (codebook format)."""
-    from textmine.refi_qda import RefiQdaError, read_qdpx
+    from textmine.qda import RefiQdaError, read_qdpx
 
+    try:
+        codebook = _load_codebook(codebook_path)
+    except ValueError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1) from error
     with _open_store(corpus_dir) as store:
         coded = store.coded_sentences()
         sentences = store.sentences() if hasattr(store, "sentences") else coded
         texts = store.document_texts()
     try:
         with console.status(f"Reading {file}…"):
-            result = read_qdpx(file, sentences, texts)
+            result = read_qdpx(file, sentences, texts, codes=codebook.code_columns)
     except RefiQdaError as error:
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1) from error
+    if sample is not None:  # textmine.validation: the sample's sentences and design columns
+        from textmine.validation.files import ValidationError, import_sample_coding
+
+        try:
+            result = import_sample_coding(result, sample)
+        except ValidationError as error:
+            console.print(f"[red]error:[/red] {error}")
+            raise typer.Exit(1) from error
     target = out or corpus_dir / f"{file.stem}_human_coded.csv"
     write_csv_export(target, result.coded_set)
 
@@ -198,17 +220,19 @@ def import_qdpx_cmd(
     console.print("Compare with the machine codes:")
     typer.echo(f"textmine evaluate {target} --pred {machine_csv}")
     if evaluate:
-        _evaluate(result.coded_set, coded, target)
+        _evaluate(result.coded_set, coded, target, codebook)
 
 
-def _evaluate(human, machine, human_csv: Path) -> None:
+def _evaluate(human, machine, human_csv: Path, codebook) -> None:
     """Agreement of the human coded set with the machine codes (textmine.evaluate)."""
     from textmine.atomic import write_csv_atomic
-    from textmine.columns import CODE_COLUMNS
     from textmine.evaluate import evaluate_coding
 
+    codes = [c for c in codebook.code_columns if c in human.columns]
     try:
-        table, diffs = evaluate_coding(human, machine, CODE_COLUMNS)
+        table, diffs = evaluate_coding(human, machine, codes,
+                                       stance_codes=codebook.stance_codes,
+                                       partnership_codes=codebook.partnership_codes)
     except ValueError as error:
         console.print(f"[red]error:[/red] cannot compare with the machine codes: {error}")
         raise typer.Exit(1) from error

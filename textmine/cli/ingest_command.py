@@ -1,4 +1,4 @@
-"""`textmine ingest`: read documents into documents.csv, sentences.csv, failures.csv, run.json."""
+"""`textmine ingest`: read documents into the store and documents.csv, sentences.csv, failures.csv."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import time
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from textmine.cli.app import app
 
@@ -15,10 +13,13 @@ from textmine.cli.app import app
 @app.command("ingest")
 def ingest_cmd(
     paths: list[Path] = typer.Argument(..., help="Files or folders to read (folders are walked recursively)."),
-    out: Path = typer.Option(Path("outputs"), "--out", help="Folder for documents.csv, sentences.csv, failures.csv, run.json."),
+    out: Path = typer.Option(
+        Path("outputs"), "--out",
+        help="Output folder: the store, documents.csv, sentences.csv, failures.csv, run.json.",
+    ),
     manifest: Path | None = typer.Option(
         None, "--manifest", help="Manifest CSV (path,title,publisher,doc_type,published,licence,source); "
-        "default: manifest.csv inside each folder given.",
+        "default: manifest.csv inside the first folder given.",
     ),
     password: str | None = typer.Option(None, "--password", help="Password for encrypted PDFs."),
     model: str | None = typer.Option(
@@ -26,43 +27,23 @@ def ingest_cmd(
     ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
-    """Read PDF, HTML, DOCX and text files into clean text and sentences with provenance."""
-    from textmine.ingest import ingest_paths, summary_lines, write_ingest_outputs
-    from textmine.manifest import ManifestError
-    from textmine.segment import build_nlp, segment_documents
+    """Read PDF, HTML, DOCX and text files into clean text and sentences with provenance.
 
-    console = Console(stderr=True)
-    try:
-        nlp = build_nlp(model)
-        result = ingest_paths(paths, manifest=manifest, password=password, progress=not quiet)
-    except (OSError, ManifestError) as error:
-        console.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(2) from error
-    segment_started = time.perf_counter()
-    if quiet or not result.documents:
-        sentences = segment_documents(result.documents, nlp)
-    else:
-        import pandas as pd
-        from rich.progress import track
+    The same run as `textmine run` with the ingest stage only: documents go into
+    the output folder's store, so a later `textmine run --out` on that folder
+    codes them without reading them again.
+    """
+    from textmine.cli.pipeline_commands import (
+        _checked_settings,
+        _print_summary,
+        default_workers,
+        execute_run,
+    )
 
-        from textmine.segment import segment_document
-
-        frames = [segment_document(d, nlp) for d in track(
-            result.documents, description="sentences", console=console, transient=True
-        )]
-        sentences = pd.concat(frames, ignore_index=True)
-    settings = {
-        "paths": [str(p) for p in paths],
-        "out": str(out),
-        "manifest": str(manifest) if manifest else None,
-        "password_given": password is not None,
-        "model": model or "blank:en+sentencizer",
-    }
-    timings = {"read": result.seconds, "segment": time.perf_counter() - segment_started}
-    report = write_ingest_outputs(result, sentences, out, settings=settings, timings=timings)
-    table = Table(title=f"textmine ingest → {out}", show_header=False)
-    for label, value in summary_lines(report):
-        table.add_row(label, value)
-    console.print(table)
-    for failure in result.failures:
-        console.print(f"  [yellow]{failure.reason}[/yellow] {failure.path}: {failure.message}")
+    settings = _checked_settings(
+        paths=list(paths), out_dir=out, manifest=manifest, password=password,
+        spacy_model=model, stages=("ingest",), workers=default_workers(),
+    )
+    started = time.perf_counter()
+    report = execute_run(settings, quiet=quiet)
+    _print_summary(report, time.perf_counter() - started, settings.out_dir, title="textmine ingest")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -41,6 +42,21 @@ def run_cmd(
         ["csv"], "--format", "-f",
         help="Export format; repeat for several: csv, parquet, qdpx, qdc.",
     ),
+    coder: str = typer.Option(
+        "rules", "--coder", help="Sentence coder: learned (the trained model) or rules (the tagger)."
+    ),
+    model: Path = typer.Option(
+        None, "--model", help="Model folder from `textmine train` (default: the packaged model).",
+        show_default=False,
+    ),
+    validation: Path = typer.Option(
+        None, "--validation",
+        help="Human-coded probability sample (from `textmine sample`): adds corrected trends.",
+        show_default=False,
+    ),
+    workers: int = typer.Option(
+        0, "--workers", help="Processes that read and code (0: one per core).",
+    ),
     wait: float = typer.Option(
         0.0, "--wait", help="Seconds to wait if another run holds the output folder."
     ),
@@ -48,49 +64,70 @@ def run_cmd(
     """Run the whole pipeline incrementally: read, segment, code, topics, trends, exports.
 
     Only new or changed files are read, only sentences not yet coded with the
-    current codebook are coded, and the topic model is refitted only with
-    --refit-topics. Outputs are regenerated from the store in --out.
+    current codebook and coder are coded, and the topic model is refitted only
+    with --refit-topics. Outputs are regenerated from the store in --out.
     """
-    from rich.console import Console
+    from textmine.run import RunSettings
 
-    from textmine.manifest import ManifestError
-    from textmine.pipeline import RunSettings, run_pipeline
-    from textmine.store import StoreLockedError
+    settings = _checked_settings(
+        paths=list(paths) if paths else [Path("corpus")], out_dir=out, manifest=manifest,
+        codebook=codebook, coder=coder, model_dir=model, password=password,
+        refit_topics=refit_topics, n_topics=n_topics, by=by, formats=tuple(formats),
+        validation=validation, workers=workers or default_workers(), lock_wait_seconds=wait,
+    )
+    assert isinstance(settings, RunSettings)
+    started = time.perf_counter()
+    report = execute_run(settings)
+    _print_summary(
+        report, time.perf_counter() - started, settings.out_dir, settings.refit_topics
+    )
 
-    console = Console(stderr=True)
+
+def default_workers() -> int:
+    """One process per core, at most four."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def _checked_settings(**values):  # noqa: ANN202  (RunSettings)
+    """RunSettings from command-line values; exit 2 with one line naming the problem."""
+    from textmine.codebook import CodebookError
+    from textmine.manifest import ManifestError, read_manifest
+    from textmine.run import RunSettings
+
     try:
-        settings = RunSettings(
-            paths=list(paths) if paths else [Path("corpus")],
-            out_dir=out,
-            manifest=manifest,
-            codebook=codebook,
-            password=password,
-            refit_topics=refit_topics,
-            n_topics=n_topics,
-            by=by,
-            formats=tuple(formats),
-            lock_wait_seconds=wait,
-        )
-    except ValueError as exc:
+        settings = RunSettings(**values)
+        settings.check_inputs()
+        if settings.codebook is not None:
+            from textmine.codebook import load_codebook
+
+            load_codebook(settings.codebook)
+        manifest = settings.resolved_manifest()
+        if manifest is not None:
+            read_manifest(manifest)
+    except (ValueError, FileNotFoundError, ManifestError, CodebookError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    for path in settings.paths:
-        if not path.exists():
-            typer.echo(f"error: {path} does not exist", err=True)
-            raise typer.Exit(2)
-    started = time.perf_counter()
+    return settings
+
+
+def execute_run(settings, quiet: bool = False):  # noqa: ANN001, ANN201  (RunSettings -> RunReport)
+    """Run the pipeline with progress bars; exit 3 when the folder is locked, 2 on bad config."""
+    from rich.console import Console
+
+    from textmine.lock import StoreLockedError
+    from textmine.manifest import ManifestError
+    from textmine.run import run_pipeline
+
+    console = Console(stderr=True, quiet=quiet)
     try:
         with _progress_bars(console) as progress:
-            report = run_pipeline(settings, progress=progress)
+            return run_pipeline(settings, progress=progress)
     except StoreLockedError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(3) from exc
     except ManifestError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    _print_summary(
-        report, time.perf_counter() - started, settings.out_dir, settings.refit_topics
-    )
 
 
 class _progress_bars:  # noqa: N801  a context manager returning the progress callback
@@ -134,13 +171,14 @@ class _progress_bars:  # noqa: N801  a context manager returning the progress ca
         self._bars.update(self._tasks[stage], completed=done, total=total)
 
 
-def _print_summary(report, seconds: float, out_dir: Path, refit_asked: bool = False) -> None:
+def _print_summary(report, seconds: float, out_dir: Path, refit_asked: bool = False,
+                   title: str = "textmine run") -> None:
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
     c = report.counts
-    table = Table(title="textmine run", show_header=False, box=None, pad_edge=False)
+    table = Table(title=title, show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
     table.add_row("files found", str(c.get("files_found", 0)))
@@ -177,7 +215,10 @@ def _print_summary(report, seconds: float, out_dir: Path, refit_asked: bool = Fa
         topics = "unchanged"
     table.add_row("topics", topics)
     table.add_row("codebook", str(report.codebook_version or "-"))
+    table.add_row("coder", str(report.model_version or "-"))
     table.add_row("outputs", f"{out_dir}" + ("" if report.outputs_regenerated else " (up to date)"))
+    if report.outputs_removed:
+        table.add_row("removed", ", ".join(report.outputs_removed) + " (stale, not regenerated)")
     table.add_row(
         "time",
         f"{seconds:.1f} s ("

@@ -18,6 +18,16 @@ def _load_corpus(out: Path):
         return store.coded_sentences(), store.documents()
 
 
+def _load_codebook(path: Path | None):
+    from textmine.codebook import CodebookError, load_codebook
+
+    try:
+        return load_codebook(path)
+    except CodebookError as error:
+        err_console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from error
+
+
 def _by(value: str) -> str:
     if value not in ("year", "quarter"):
         raise typer.BadParameter("use 'year' or 'quarter'")
@@ -35,10 +45,16 @@ def topics_cmd(
         False, "--refit", help="Fit a new model even if one is saved (default: assign new paragraphs to the saved topics)."),
     min_topic_size: int | None = typer.Option(
         None, "--min-topic-size", help="Smallest topic, in paragraphs (default: max(10, paragraphs / 500))."),
+    codebook_path: Path | None = typer.Option(
+        None, "--codebook", help="Codebook YAML for --seed-topics-from-codebook (default: the packaged codebook)."),
 ) -> None:
-    """Model topics of the corpus's paragraphs; write topics.csv, doc_topics.csv,
-    topics_over_time.csv and figures/topics_over_time.{png,html}."""
-    from textmine.topics import TopicSettings, topics_stage
+    """Model topics of the corpus's paragraphs.
+
+    Writes topics.csv, doc_topics.csv, topics_over_time.csv and
+    figures/topics_over_time.{png,html}.
+    """
+    from textmine.figures import write_figures
+    from textmine.topics import TopicSettings, run_topics, write_topic_tables
 
     try:
         settings = TopicSettings(by=by, n_topics=n_topics, min_topic_size=min_topic_size,
@@ -47,7 +63,11 @@ def topics_cmd(
         raise typer.BadParameter(str(error)) from error
     sentences, documents = _load_corpus(out)
     with console.status(f"modelling topics of {sentences['doc_id'].nunique():,} documents"):
-        outputs, written = topics_stage(sentences, documents, out, settings, refit=refit)
+        codebook = _load_codebook(codebook_path) if seed_topics_from_codebook else None
+        outputs = run_topics(sentences, documents, settings, out / "topic_model", refit=refit,
+                             codebook=codebook)
+        written = write_topic_tables(outputs, out)
+        written += write_figures(None, outputs, out / "figures", by=settings.by)
     for note in outputs.notes:
         console.print(f"note: {note}")
     console.print(f"{len(outputs.topics)} topics over {len(outputs.doc_topics):,} paragraphs")
@@ -59,16 +79,36 @@ def topics_cmd(
 def trends_cmd(
     out: Path = typer.Option(Path("outputs"), "--out", help="Folder of a processed corpus (written by `textmine run`); outputs go there too."),
     by: str = typer.Option("year", "--by", callback=_by, help="Period of the trends: year or quarter."),
+    codebook_path: Path | None = typer.Option(
+        None, "--codebook", help="Codebook YAML whose codes are counted (default: the packaged codebook)."),
+    validation_path: Path | None = typer.Option(
+        None, "--validation", help="Hand-coded sample from `textmine sample` (the CSV filled in, or "
+        "`import-qdpx --sample` output): add design-based corrected estimates with 95% intervals."),
 ) -> None:
-    """Competition/collaboration shares (Wilson 95% intervals) and partnership types per 1,000
-    sentences, per period, doc_type, publisher and document; write stance_trends.csv,
-    partnership_trends.csv, document_shares.csv and figures."""
-    from textmine.trends import trends_stage
+    """Trends of the codes: stance shares and partnership types per 1,000 sentences.
 
+    Stance shares come with Wilson 95% intervals; every table is broken down
+    by period, doc_type, publisher and document. Writes stance_trends.csv,
+    partnership_trends.csv, document_shares.csv and figures.
+    """
+    from textmine.cli.sample_command import load_validation_option, print_corrected
+    from textmine.export import write_trend_tables
+    from textmine.figures import write_figures
+    from textmine.trends import compute_trends
+
+    codebook = _load_codebook(codebook_path)
+    validation = load_validation_option(validation_path, codebook) if validation_path else None
     sentences, documents = _load_corpus(out)
     with console.status("computing trends"):
-        trends, written = trends_stage(sentences, documents, out, by=by)
+        try:
+            trends = compute_trends(sentences, documents, by=by, codebook=codebook, validation=validation)
+        except ValueError as error:  # a validation sample that does not fit this corpus
+            err_console.print(f"[red]error:[/red] {validation_path}: {error}")
+            raise typer.Exit(2) from error
+        written = write_trend_tables(trends, out)
+        written += write_figures(trends, None, out / "figures", by=by, codebook=codebook)
     console.print(f"{len(trends['document_shares'])} documents, "
                   f"{int(trends['document_shares']['n_sentences'].sum()):,} sentences")
+    print_corrected(trends, codebook)
     for path in written:
         console.print(f"wrote {path}")

@@ -1,4 +1,6 @@
-"""Web boilerplate inside text documents: menus, close buttons, breadcrumbs,
+"""Web boilerplate inside text documents, found line by line.
+
+Menus, close buttons, breadcrumbs,
 mastheads, bylines, paywalls with their subscription lists, copyright footers.
 
 Rules work on lines (before paragraphs are formed) and say why a line went.
@@ -36,7 +38,12 @@ SUBSCRIPTION_WORDS = re.compile(
     r"cancel anytime|premium|member(?:ship)?s? only|sign up|log ?in",
     re.I,
 )
-PROSE_SENTENCE = re.compile(r"^(?:\S+\s+){7,}.*[.!?][\"'\u2019\u201d)]*$")
+# A prose sentence: 8+ words ending in . ! or ? (closing quotes or brackets may follow).
+# Tested by `is_prose_sentence` in linear time (a backtracking pattern took minutes on
+# a long line without a full stop).
+PROSE_MIN_WORDS = 8
+SENTENCE_CLOSERS = "\"'\u2019\u201d)"
+WORD_END = re.compile(r"\S\s")
 BYLINE = re.compile(r"^by\s+\S.{0,100}$", re.I)
 HAS_LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
 # The top of a page is searched for chrome within this many non-empty lines.
@@ -47,9 +54,19 @@ PROSE_LINE_CHARS = 160
 
 @dataclass(frozen=True)
 class RemovedLine:
+    """A line found to be boilerplate, with the rule that matched."""
+
     line: int  # 0-based index in the input lines
     text: str
     rule: str
+
+
+def is_prose_sentence(line: str) -> bool:
+    """True for a line of at least PROSE_MIN_WORDS words that ends a sentence (linear time)."""
+    if not line or line[0].isspace() or line.rstrip(SENTENCE_CLOSERS)[-1:] not in (".", "!", "?"):
+        return False
+    word_ends = WORD_END.finditer(line)
+    return sum(1 for _ in zip(range(PROSE_MIN_WORDS - 1), word_ends, strict=False)) == PROSE_MIN_WORDS - 1
 
 
 def _bare(line: str) -> str:
@@ -92,7 +109,7 @@ def find_boilerplate(lines: list[str], *, title: str = "", publisher: str = "") 
     # Masthead: site name, tagline and menus above the title (or above the first
     # prose sentence), up to the last navigation item there.
     limit = title_line if title_line is not None else next(
-        (i for i in top if PROSE_SENTENCE.search(lines[i])), len(lines)
+        (i for i in top if is_prose_sentence(lines[i])), len(lines)
     )
     nav_at_top = [i for i in top if i < limit and removed.get(i) == "navigation"]
     if len(nav_at_top) >= 2 or title_line is not None:
@@ -119,8 +136,8 @@ def find_boilerplate(lines: list[str], *, title: str = "", publisher: str = "") 
                     BULLET_LINE.match(text)
                     or SUBSCRIPTION_WORDS.search(text)
                     or PAYWALL_LINE.search(text)
-                    or len(text) < PROSE_LINE_CHARS
-                    and j in removed
+                    or (len(text) < PROSE_LINE_CHARS
+                    and j in removed)
                 ):
                     removed.setdefault(j, "paywall")
                 else:
@@ -165,9 +182,12 @@ ADDRESS_LINE_CHARS = 40
 
 
 def remove_back_matter(blocks: list[tuple[int, str]]) -> list[tuple[int, str]]:
-    """Drop a publication's back matter paragraphs: reuse/licence notices,
+    """Drop a publication's back matter paragraphs near the end.
+
+    Reuse/licence notices,
     'available at', alternative-format and newsletter notices, and contact blocks
-    (address lines before a postcode or 'T:'/'E:'/'W:' lines), near the end."""
+    (address lines before a postcode or 'T:'/'E:'/'W:' lines), near the end.
+    """
     drop = set()
     last_page = max((page for page, _ in blocks), default=1)
     for i, (page, text) in enumerate(blocks):
@@ -181,7 +201,7 @@ def remove_back_matter(blocks: list[tuple[int, str]]) -> list[tuple[int, str]]:
             while (
                 j >= 0
                 and i - j <= 4
-                and (j in drop or len(blocks[j][1]) <= ADDRESS_LINE_CHARS and not TERMINAL_PUNCT.search(blocks[j][1]))
+                and (j in drop or (len(blocks[j][1]) <= ADDRESS_LINE_CHARS and not TERMINAL_PUNCT.search(blocks[j][1])))
             ):
                 drop.add(j)
                 j -= 1

@@ -1,5 +1,7 @@
-"""Clean extracted text: character artefacts, running headers and footers, page
-numbers, hyphenation across line breaks, hard-wrapped lines into paragraphs.
+"""Clean extracted text: artefacts, running lines, hyphenation, wrapped lines.
+
+Character artefacts, running headers and footers, page numbers, hyphenation
+across line breaks, hard-wrapped lines into paragraphs.
 
 Pure functions on strings and lists of lines.
 """
@@ -37,6 +39,8 @@ PAGE_NUMBER = re.compile(
 TERMINAL = re.compile(r"[.!?:;][\"'\u2019\u201d)\]]*$")
 SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
+# Lone surrogates (from broken UTF-16 in a file) cannot be written as UTF-8.
+SURROGATE = re.compile("[\ud800-\udfff]")
 LIGATURES = {"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl"}
 HYPHEN_AT_END = re.compile(r"(\w+)[-\u00ad]$")
 FIRST_WORD = re.compile(r"^(\w+)")
@@ -70,7 +74,7 @@ def english_words() -> frozenset[str]:
 
 
 def normalize_characters(text: str) -> str:
-    """Line breaks to \\n, odd spaces to spaces, ligatures expanded, zero-width chars dropped."""
+    r"""Line breaks to \n, odd spaces to spaces, ligatures expanded, zero-width chars dropped."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     # PDFium marks a word broken at a line end with U+FFFE and drops the break.
     text = text.replace("\ufffe", "-\n").replace("\u00ad\n", "-\n").replace("\u00ad", "")
@@ -78,6 +82,7 @@ def normalize_characters(text: str) -> str:
     for ligature, letters in LIGATURES.items():
         text = text.replace(ligature, letters)
     text = ZERO_WIDTH.sub("", text)
+    text = SURROGATE.sub("\ufffd", text)
     if PRIVATE_USE.search(text):
         # private-use symbols (Wingdings/Symbol) at a line start are bullets; elsewhere noise
         text = PRIVATE_USE.sub("", LEADING_PRIVATE_USE.sub("\u2022 ", text))
@@ -98,6 +103,7 @@ def line_key(line: str) -> str:
 
 
 def is_page_number(line: str) -> bool:
+    """True for a bare page number line ("3", "Page 3 of 12", "- iv -")."""
     return bool(PAGE_NUMBER.match(line))
 
 
@@ -201,7 +207,7 @@ def _breaks_paragraph(
     if TERMINAL.search(left):
         if in_list_item and right[:1].isupper():
             return True
-        return len(left) < 0.8 * width or right[:1].isupper() and len(left) < 0.9 * width
+        return len(left) < 0.8 * width or (right[:1].isupper() and len(left) < 0.9 * width)
     starts_upper = right[:1].isupper() or right[:1].isdigit()
     # `left` is a heading or a table cell: short, and shorter still inside a paragraph
     short = len(left) < (HEADING_SHARE if left_alone else HEADING_SHARE_IN_PARAGRAPH) * width
@@ -250,8 +256,10 @@ def lines_to_paragraphs(lines: list[str], document_words: Container[str] = froze
 
 
 def document_vocabulary(text: str) -> str:
-    """The document in lower case: `word in vocabulary` asks whether the document
-    contains it (a substring test, far cheaper than building a word set)."""
+    """The document in lower case, for `word in vocabulary` tests.
+
+    A substring test, far cheaper than building a word set.
+    """
     return text.lower()
 
 
@@ -262,14 +270,17 @@ def starts_with_list_item(lines: list[str]) -> bool:
 
 
 def is_footnote(paragraph: str) -> bool:
+    """True for a paragraph that starts like a footnote ("12 See ...", not "12 May")."""
     return bool(FOOTNOTE_LINE.match(paragraph)) and not FOOTNOTE_NOT_MONTH.match(paragraph)
 
 
 def ends_sentence(paragraph: str) -> bool:
+    """True when the paragraph ends with sentence punctuation."""
     return bool(TERMINAL.search(paragraph))
 
 
 def nfc(text: str) -> str:
+    """Unicode NFC normal form."""
     return unicodedata.normalize("NFC", text)
 
 
@@ -278,10 +289,13 @@ def merge_across_pages(
     document_words: Container[str] = frozenset(),
     starts_list_item: list[bool] | None = None,
 ) -> list[tuple[int, str]]:
-    """Flatten per-page paragraphs to (page, paragraph), joining a paragraph that
-    runs over a page break: it ends mid-sentence and the next page's first
+    """Flatten per-page paragraphs to (page, paragraph), joining page-broken ones.
+
+    A paragraph that runs over a page break is joined when it ends mid-sentence
+    and the next page's first
     paragraph (footnotes skipped) starts in lower case or the break is in a
-    hyphenated word. The joined paragraph keeps the page it started on."""
+    hyphenated word. The joined paragraph keeps the page it started on.
+    """
     merged: list[tuple[int, str]] = []
     for number, paragraphs in enumerate(pages, start=1):
         paragraphs = list(paragraphs)

@@ -7,8 +7,10 @@ follow the page breaks Word stored when it last laid out the file.
 from __future__ import annotations
 
 import io
+import zipfile
 from dataclasses import dataclass
 
+from textmine.ingest.limits import check_size
 from textmine.types import IngestError
 
 
@@ -21,10 +23,29 @@ class DocxText:
     title: str = ""
 
 
-def extract_docx_text(data: bytes) -> DocxText:
+def check_inflated_size(data: bytes, max_inflated_bytes: int) -> None:
+    """Raise IngestError("too_large") when the XML parts of the DOCX inflate past the limit.
+
+    The sizes are those the archive declares; zipfile never inflates a part past
+    its declared size (a lying archive fails as malformed), so a small file that
+    inflates to gigabytes (a "zip bomb") is stopped before it is parsed.
+    """
+    if not max_inflated_bytes:
+        return
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            inflated = sum(i.file_size for i in archive.infolist() if i.filename.lower().endswith((".xml", ".rels")))
+    except zipfile.BadZipFile as error:
+        raise IngestError("malformed", f"DOCX could not be opened: {error}") from error
+    check_size(inflated, max_inflated_bytes, "the text (XML) of the DOCX, inflated,", "TEXTMINE_MAX_INFLATED_MB")
+
+
+def extract_docx_text(data: bytes, *, max_inflated_bytes: int = 0) -> DocxText:
+    """Paragraphs and table rows of a DOCX; the XML parts may inflate to `max_inflated_bytes` (0: no limit)."""
     import docx
     from docx.oxml.ns import qn
 
+    check_inflated_size(data, max_inflated_bytes)
     try:
         document = docx.Document(io.BytesIO(data))
     except Exception as error:  # python-docx raises KeyError, BadZipFile, XML errors...

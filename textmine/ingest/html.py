@@ -1,5 +1,7 @@
-"""HTML: main text only (trafilatura), without navigation, cookie banners,
-share buttons or paywall text."""
+"""HTML: main text only (trafilatura).
+
+Without navigation, cookie banners, share buttons or paywall text.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Document metadata: the manifest row when there is one, else inferred from
-PDF metadata, the text or the file name; `date_source` says which."""
+"""Document metadata: the manifest row, else inferred.
+
+Inferred from PDF metadata, the text or the file name; `date_source` says which.
+"""
 
 from __future__ import annotations
 
@@ -131,6 +133,7 @@ def _year_only(text: str) -> str:
 
 
 def title_from_pdf(metadata: dict[str, str]) -> str:
+    """The Title of the PDF information dictionary, unless it says nothing (a template name)."""
     title = re.sub(r"\s+", " ", metadata.get("Title", "")).strip()
     if title.lower().startswith("microsoft word - "):
         title = title[len("microsoft word - ") :]
@@ -147,6 +150,7 @@ def title_from_text(paragraphs: list[str]) -> str:
 
 
 def title_from_filename(path: str | Path) -> str:
+    """A title made from the file name (separators to spaces)."""
     stem = re.sub(r"[_-]+", " ", Path(path).stem)
     return re.sub(r"\s+", " ", stem).strip()
 
@@ -155,10 +159,11 @@ def infer_doc_type(text: str, path: str | Path = "") -> str:
     """doc_type from cues in the first pages and the path; "unknown" when nothing matches.
 
     An inspection report names an inspectorate and has the wording of one
-    ("Inspection dates", "Lead inspector", "Overall effectiveness", ...)."""
+    ("Inspection dates", "Lead inspector", "Overall effectiveness", ...).
+    """
     head = text[:6000] + "\n" + str(path).replace("_", " ").replace("-", " ")
     cues = {cue.lower() for cue in INSPECTION_CUES.findall(head)}
-    if len(cues) >= 2 or cues and INSPECTORATES.search(text):
+    if len(cues) >= 2 or (cues and INSPECTORATES.search(text)):
         return "inspection_report"
     for doc_type, pattern in DOC_TYPE_RULES:
         if pattern.search(head):

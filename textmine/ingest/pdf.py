@@ -3,20 +3,30 @@
 PDFium returns text in content-stream order, which keeps the reading order of
 multi-column pages produced by ordinary publishing tools; pages whose text is
 stored across columns are found from PDFium's text-run boxes and only those are
-re-read with pdfplumber. PDFium is not thread-safe: read PDFs in one thread per
-process (every document, page and text page here is closed after use).
+re-read with pdfplumber. PDFium is not thread-safe: every use of it here,
+pdfplumber's included (pdfplumber uses pypdfium2 internally), runs under
+`PDFIUM_LOCK`, one process-wide lock, so threads read PDFs one at a time (every
+document, page and text page here is closed after use, inside the lock). Other
+code that calls pypdfium2 in a process that reads PDFs must hold it too.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import re
 import shutil
+import threading
 from dataclasses import dataclass, field
 
 import pypdfium2 as pdfium
 
+from textmine.ingest.limits import Deadline
 from textmine.types import IngestError
+
+# The one lock around PDFium for the whole process (PDFium has global state and
+# crashes when entered from two threads at once). Re-entrant: helpers nest.
+PDFIUM_LOCK = threading.RLock()
 
 # A page with fewer visible characters than this and an image is treated as scanned.
 MIN_TEXT_CHARS = 25
@@ -50,8 +60,16 @@ class PdfText:
     reordered_pages: list[int] = field(default_factory=list)  # 1-based, re-read by columns
 
 
-def extract_pdf_text(data: bytes, *, password: str | None = None) -> PdfText:
-    """Extract every page's text; raise IngestError for encrypted, malformed or scanned PDFs."""
+def extract_pdf_text(data: bytes, *, password: str | None = None, deadline: Deadline | None = None) -> PdfText:
+    """Extract every page's text; raise IngestError for encrypted, malformed or scanned PDFs.
+
+    Holds PDFIUM_LOCK throughout; `deadline` is checked after every page.
+    """
+    with PDFIUM_LOCK:
+        return _extract_pdf_text(data, password=password, deadline=deadline or Deadline(0))
+
+
+def _extract_pdf_text(data: bytes, *, password: str | None, deadline: Deadline) -> PdfText:
     try:
         document = pdfium.PdfDocument(data, password=password)
     except pdfium.PdfiumError as error:
@@ -62,7 +80,7 @@ def extract_pdf_text(data: bytes, *, password: str | None = None) -> PdfText:
             ) from error
         return _repaired_text(data, password=password, cause=str(error))
     try:
-        result, interleaved = _document_text(document)
+        result, interleaved = _document_text(document, deadline)
     finally:
         document.close()
     if interleaved:
@@ -83,7 +101,7 @@ def ghostscript() -> str | None:
     return shutil.which("gs") or shutil.which("gswin64c") or shutil.which("gswin32c")
 
 
-def _document_text(document: pdfium.PdfDocument) -> PdfText:
+def _document_text(document: pdfium.PdfDocument, deadline: Deadline) -> tuple[PdfText, dict[int, list[float]]]:
     pages: list[str] = []
     scanned: list[int] = []
     interleaved: dict[int, list[float]] = {}
@@ -103,13 +121,16 @@ def _document_text(document: pdfium.PdfDocument) -> PdfText:
         finally:
             page.close()
         pages.append(text)
+        deadline.check(f"reading page {index + 1}")
     metadata = {k: v for k, v in document.get_metadata_dict(skip_empty=True).items() if v}
     return PdfText(pages=pages, metadata=metadata, scanned_pages=scanned,
                    reordered_pages=[i + 1 for i in interleaved]), interleaved
 
 
 def column_splits(textpage: pdfium.PdfTextPage, width: float) -> list[float]:
-    """x positions between columns when the page's text runs go across columns
+    """X positions between columns when text runs go across columns, else [].
+
+    The runs go across columns
     line by line (content order not reading order); [] for a page in reading order.
 
     Cheap: it looks only at PDFium's text-run rectangles, in content order, first
@@ -138,7 +159,7 @@ def _interleaved_gaps(rects: list[tuple[float, float, float, float]], width: flo
     """Gap midpoints between consecutive wide runs on one baseline, and the number of baselines."""
     gaps = []
     baselines = set()
-    for (l1, b1, r1, t1), (l2, b2, r2, _t2) in zip(rects, rects[1:], strict=False):
+    for (l1, b1, r1, t1), (l2, b2, r2, _t2) in itertools.pairwise(rects):
         baselines.add(round(b1))
         if (
             abs(b1 - b2) < 0.5 * max(t1 - b1, 1.0)
@@ -199,7 +220,7 @@ def _column_ordered_lines(words: list[dict], splits: list[float], width: float) 
             if any(w["x0"] < split < w["x1"] for w in line):
                 return True
             if any(a["x1"] <= split <= b["x0"] and b["x0"] - a["x1"] < COLUMN_GAP_SHARE * width
-                   for a, b in zip(line, line[1:], strict=False)):
+                   for a, b in itertools.pairwise(line)):
                 return True
         return False
 
@@ -210,7 +231,7 @@ def _column_ordered_lines(words: list[dict], splits: list[float], width: float) 
         if not band:
             return
         out.append("")  # a change of layout ends a paragraph
-        for left, right in zip(edges, edges[1:], strict=False):
+        for left, right in itertools.pairwise(edges):
             for line in band:
                 cell = [w["text"] for w in sorted(line, key=lambda w: w["x0"]) if left <= w["x0"] < right]
                 if cell:
@@ -253,8 +274,11 @@ def _page_list(pages: list[int]) -> str:
 
 
 def _repaired_text(data: bytes, *, password: str | None, cause: str, repair_only: bool = False) -> PdfText:
-    """Second chance for files PDFium rejects or finds no text in: pdfplumber
-    (pdfminer), then pdfplumber's Ghostscript repair when Ghostscript is installed."""
+    """Second chance for files PDFium rejects or finds no text in.
+
+    pdfplumber
+    (pdfminer), then pdfplumber's Ghostscript repair when Ghostscript is installed.
+    """
     import io
 
     import pdfplumber

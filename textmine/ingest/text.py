@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import re
 
+from textmine.ingest.detect import utf16_without_bom
 from textmine.types import IngestError
 
 # Tried in order; cp1252 is the usual encoding of text saved on Windows in the UK.
 FALLBACK_ENCODINGS = ("cp1252",)
-MARKDOWN_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+# Bounded, one-line patterns: unbounded ones backtrack quadratically on long lines
+# full of unmatched brackets or asterisks.
+MARKDOWN_LINK = re.compile(r"!?\[([^\[\]\n]{0,1000})\]\([^()\n]{0,2000}\)")
 MARKDOWN_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$", re.M)
-MARKDOWN_EMPHASIS = re.compile(r"(\*\*|__)(\S(?:.*?\S)?)\1")
+MARKDOWN_EMPHASIS = re.compile(r"(\*\*|__)(\S(?:[^\n]{0,200}?\S)?)\1")
 CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def decode_text(data: bytes) -> tuple[str, str]:
     """Decode bytes to str; return (text, encoding).
 
-    UTF-8 with or without BOM and UTF-16 with BOM are exact; otherwise cp1252
+    UTF-8 with or without BOM and UTF-16 with BOM are exact; UTF-16 without BOM
+    is recognised by its zero bytes (Latin-script text); otherwise cp1252
     (strict), then charset-normalizer's best guess. Raises IngestError
     ("unreadable_encoding") when nothing decodes cleanly.
     """
@@ -28,6 +32,12 @@ def decode_text(data: bytes) -> tuple[str, str]:
             return _checked(data.decode("utf-16"), "utf-16")
         except UnicodeDecodeError as error:
             raise IngestError("unreadable_encoding", f"invalid UTF-16: {error}") from error
+    utf16 = utf16_without_bom(data)
+    if utf16:
+        try:
+            return _checked(data[: len(data) - len(data) % 2].decode(utf16), utf16)
+        except UnicodeDecodeError as error:
+            raise IngestError("unreadable_encoding", f"looks like {utf16} without a BOM but is not: {error}") from error
     try:
         return _checked(data.decode("utf-8"), "utf-8")
     except UnicodeDecodeError:

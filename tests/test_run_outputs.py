@@ -1,0 +1,137 @@
+"""The one runner's promises about outputs: any codebook code reaches every output,
+outputs follow the store, `textmine ingest` shares the store, processes give the
+same corpus as one process."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from tests.test_pipeline import CORPUS, NEW_DOCUMENT, SMALL_CORPUS, make_corpus
+from textmine.cli import app
+from textmine.codebook import default_codebook_path
+from textmine.run import RunSettings, run_pipeline
+from textmine.store import open_store
+
+ADDED_CODE = '''
+  accountability:
+    name: Accountability
+    kind: stance
+    colour: "#9edae5"
+    description: "High-stakes accountability: inspection, floor standards, intervention."
+    patterns:
+      - {tokens: [{LEMMA: {IN: [inspect, inspection]}}], id: inspection}
+      - "floor standard"
+      - {phrase: "Ofsted", attr: LOWER}
+    exclusions:
+      - {tokens: [{LOWER: {IN: [self-inspection, self-inspections]}}], id: self_inspection}
+'''
+
+
+def codebook_with_added_code(folder: Path) -> Path:
+    """The packaged codebook with the README's example code appended under `codes:`."""
+    text = default_codebook_path().read_text(encoding="utf-8")
+    head, rest = text.split("\ncodes:\n", 1)
+    # the new code goes after the last code: before the next top-level key
+    lines = rest.split("\n")
+    end = next((i for i, line in enumerate(lines) if line and not line.startswith((" ", "#"))),
+               len(lines))
+    body = "\n".join(lines[:end]).rstrip("\n") + "\n" + ADDED_CODE.strip("\n") + "\n"
+    path = folder / "codebook.yml"
+    path.write_text(head + "\ncodes:\n" + body + "\n".join(lines[end:]), encoding="utf-8")
+    return path
+
+
+def invoke(*args: str) -> str:
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.mark.slow
+def test_added_code_reaches_every_output(tmp_path):
+    corpus = make_corpus(tmp_path / "corpus")
+    codebook = codebook_with_added_code(tmp_path)
+    out = tmp_path / "out"
+    invoke("run", str(corpus), "--out", str(out), "--codebook", str(codebook), "--coder", "rules",
+           "-f", "csv", "-f", "parquet", "-f", "qdpx", "--workers", "1")
+    coded = pd.read_csv(out / "coded_sentences.csv")
+    assert coded["accountability"].sum() > 0  # the inspection report speaks of inspection
+    documents = pd.read_csv(out / "documents.csv")
+    assert documents["n_accountability"].sum() == coded["accountability"].sum()
+    parquet = pd.read_parquet(out / "coded_sentences.parquet")
+    assert parquet["accountability"].sum() == coded["accountability"].sum()
+    with zipfile.ZipFile(out / "coded_corpus.qdpx") as project:
+        qde = project.read("project.qde").decode("utf-8")
+    assert 'name="Accountability"' in qde
+    stance = pd.read_csv(out / "stance_trends.csv")
+    assert any("accountability" in column for column in stance.columns)
+    assert stance.filter(like="accountability").notna().any().any()
+    figures = " ".join(p.read_text(encoding="utf-8", errors="ignore")
+                       for p in (out / "figures").glob("*.html"))
+    assert "Accountability" in figures or "accountability" in figures
+    store = open_store(out)
+    assert store.code_columns[-1] == "accountability"
+
+
+@pytest.mark.slow
+def test_no_output_is_older_than_the_store(tmp_path):
+    corpus = make_corpus(tmp_path / "corpus")
+    out = tmp_path / "out"
+    stages = ("ingest", "code", "trends", "export")
+    run_pipeline(RunSettings(paths=[corpus], out_dir=out, coder="rules", stages=stages))
+    # a researcher exports Parquet into the folder, and a blind project under another name
+    invoke("export", "--format", "parquet", "--corpus-dir", str(out))
+    invoke("export", "--format", "qdpx", "--blind", "--corpus-dir", str(out),
+           "--out", str(out / "for-coders.qdpx"))
+    before = pd.read_parquet(out / "coded_sentences.parquet")
+    shutil.copy2(CORPUS / NEW_DOCUMENT, corpus / NEW_DOCUMENT)
+    report = run_pipeline(RunSettings(paths=[corpus], out_dir=out, coder="rules", stages=stages))
+    assert report.counts.documents_read == 1
+    after = pd.read_parquet(out / "coded_sentences.parquet")
+    csv_rows = pd.read_csv(out / "coded_sentences.csv")
+    assert len(after) == len(csv_rows) > len(before)  # regenerated with the new document
+    assert set(after["doc_id"]) == set(csv_rows["doc_id"])
+    # the blind project cannot be remade by a run: removed and listed, never left stale
+    assert not (out / "for-coders.qdpx").exists()
+    run_json = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert run_json["outputs_removed"] == ["for-coders.qdpx"]
+    fingerprints = set(open_store(out).registered_outputs()["fingerprint"])
+    assert len(fingerprints) == 1  # every output made from the same state of the store
+
+
+def test_ingest_writes_into_the_store_and_run_continues_from_it(tmp_path):
+    corpus = make_corpus(tmp_path / "corpus", files=SMALL_CORPUS[:2])
+    out = tmp_path / "out"
+    invoke("ingest", str(corpus), "--out", str(out), "--quiet")
+    store = open_store(out)
+    assert store.counts()["documents"] == 2 and store.coding is None
+    documents = pd.read_csv(out / "documents.csv")
+    assert len(documents) == 2 and len(pd.read_csv(out / "sentences.csv")) > 50
+    report = run_pipeline(RunSettings(paths=[corpus], out_dir=out, coder="rules",
+                                      stages=("ingest", "code", "export")))
+    assert report.counts.documents_read == 0 and report.counts.sentences_coded > 50
+    # ingest again after the run: nothing to read, outputs stay those of the store
+    output = invoke("ingest", str(corpus), "--out", str(out), "--quiet")
+    assert "0 new" in output
+    assert len(pd.read_csv(out / "coded_sentences.csv")) == report.counts.sentences_coded
+
+
+@pytest.mark.slow
+def test_two_processes_give_the_same_corpus_as_one(tmp_path):
+    corpus = make_corpus(tmp_path / "corpus")
+    shutil.copy2(CORPUS / NEW_DOCUMENT, corpus / NEW_DOCUMENT)
+    stages = ("ingest", "code", "export")
+    one = run_pipeline(RunSettings(paths=[corpus], out_dir=tmp_path / "one", coder="rules",
+                                   stages=stages, workers=1))
+    two = run_pipeline(RunSettings(paths=[corpus], out_dir=tmp_path / "two", coder="rules",
+                                   stages=stages, workers=2, code_batch_documents=1))
+    assert one.counts.documents_read == two.counts.documents_read == 4
+    for name in ("coded_sentences.csv", "sentences.csv"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()

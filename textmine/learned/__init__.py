@@ -1,0 +1,1 @@
+"""Learned sentence coder."""

@@ -1,0 +1,199 @@
+"""Sentence features for the learned coder: what the rules found, the words, the genre, the neighbours.
+
+Every sentence becomes a list of feature names (strings), later mapped to
+columns through a Vocabulary built at training time:
+
+* rule features (from the codebook's tagger, `textmine.coding.Coder`): the
+  rules' 0/1 label per code (`r:code`), every kept pattern match
+  (`p:code:pattern_id`), every dropped match with its reason (`d:code:reason`,
+  e.g. a negation or a non-target sense), the context rule that set a code
+  (`e:code:rule`, e.g. multi_agency) and the context cues present in the
+  sentence (`c:agency`, `c:within_school`...);
+* word features: lower-case words mapped to their lookup lemma, as unigrams
+  and bigrams (`w:...`), kept with their character offsets so that the terms
+  behind a decision can be shown as evidence;
+* genre: `g:inspection` for sentences of inspection reports, and the rule
+  features again prefixed with the genre, so a rule can weigh differently in
+  a children's-services report;
+* neighbours: the rules' labels and cues of the previous and next sentence of
+  the same document (`prev:...`, `next:...`) where they are known.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from textmine.coding import Coder
+
+INSPECTION_GENRE = "inspection_report"
+_TOKEN = re.compile(r"[a-z0-9]+(?:['’\-][a-z0-9]+)*")
+# cue vocabularies of the tagger's context rules, by feature name -> TextmineTagger attribute
+CUE_ATTRIBUTES = {
+    "agency": "re_agency",
+    "within_school": "re_within_school",
+    "institution": "re_institution",
+    "joint_working": "re_joint_working",
+    "consultation": "re_consultation",
+    "local_area": "re_local_area",
+    "school": "re_school",
+}
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Which feature groups a model uses (saved with the model)."""
+
+    words: bool = True
+    bigrams: bool = True
+    rules: bool = True
+    genre: bool = True
+    neighbours: bool = True
+    embeddings: bool = False
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> FeatureConfig:
+        known = {k: bool(v) for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+@dataclass
+class RuleView:
+    """What the rule tagger found in one sentence."""
+
+    labels: dict[str, int]
+    evidence: dict[str, list[dict]]
+    kept: list[tuple[str, str]] = field(default_factory=list)  # (code, pattern id)
+    dropped: list[tuple[str, str]] = field(default_factory=list)  # (code, reason)
+    cues: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SentenceFeatures:
+    """Feature names of one sentence, and the word features' character spans."""
+
+    names: list[str]
+    spans: dict[str, list[tuple[int, int]]]  # word feature -> [(start, end)] in the text
+
+
+def analyse_rules(coder: Coder, texts: Sequence[str]) -> list[RuleView]:
+    """The rule tagger's labels, evidence, kept and dropped matches and cues per text."""
+    from textmine.tagger import DROPPED_KEY, SPANS_KEY
+
+    columns = coder.codebook.code_columns
+    tagger = coder.tagger
+    cue_regexes = [(name, getattr(tagger, attr, None)) for name, attr in CUE_ATTRIBUTES.items()]
+    cue_regexes = [(name, regex) for name, regex in cue_regexes if regex is not None]
+    views: list[RuleView] = []
+    candidates: list[int] = []
+    for i, text in enumerate(texts):
+        views.append(RuleView(labels=dict.fromkeys(columns, 0), evidence={}))
+        if text and coder.is_candidate(text):
+            candidates.append(i)
+    docs = coder.nlp.pipe((texts[i] for i in candidates), batch_size=256)
+    for i, doc in zip(candidates, docs, strict=True):
+        labels, evidence = tagger.label(doc)
+        view = views[i]
+        view.labels, view.evidence = labels, evidence
+        view.kept = [(s.label_, s.id_) for s in doc.spans[SPANS_KEY]]
+        view.dropped = [(s.label_, s.id_) for s in doc.spans.get(DROPPED_KEY, [])]
+        low = texts[i].lower()
+        view.cues = [name for name, regex in cue_regexes if regex.search(low)]
+    return views
+
+
+def word_tokens(text: str, lemmas: dict[str, str]) -> list[tuple[str, int, int]]:
+    """(lemma, start, end) of each word of the text, lower-cased and lemmatised."""
+    low = text.lower()
+    return [(lemmas.get(m.group(), m.group()), m.start(), m.end())
+            for m in _TOKEN.finditer(low)]
+
+
+def rule_feature_names(view: RuleView) -> list[str]:
+    """The rule feature names of one sentence (without genre or neighbour prefixes)."""
+    names = [f"r:{code}" for code, value in view.labels.items() if value]
+    names += [f"p:{code}:{pid}" for code, pid in view.kept]
+    names += [f"d:{code}:{reason}" for code, reason in view.dropped]
+    for code, items in view.evidence.items():
+        names += [f"e:{code}:{item.get('rule', '')}" for item in items
+                  if item.get("rule") in ("multi_agency", "local_area")]
+    names += [f"c:{cue}" for cue in view.cues]
+    return sorted(set(names))
+
+
+def sentence_features(
+    texts: Sequence[str],
+    views: Sequence[RuleView],
+    genres: Sequence[bool],
+    neighbours: Sequence[tuple[int, int]],
+    lemmas: dict[str, str],
+    config: FeatureConfig,
+) -> list[SentenceFeatures]:
+    """Feature names for each sentence.
+
+    `genres[i]` is True for a sentence of an inspection report; `neighbours[i]`
+    is (index of the previous sentence, index of the next sentence) in the same
+    lists, -1 where there is none.
+    """
+    rule_names = [rule_feature_names(v) for v in views] if config.rules else [[] for _ in views]
+    out: list[SentenceFeatures] = []
+    for i, text in enumerate(texts):
+        names: list[str] = ["bias:1"]
+        spans: dict[str, list[tuple[int, int]]] = {}
+        if config.words:
+            tokens = word_tokens(text, lemmas)
+            for lemma, start, end in tokens:
+                spans.setdefault(f"w:{lemma}", []).append((start, end))
+            if config.bigrams:
+                for (a, s, _), (b, _, e) in zip(tokens, tokens[1:], strict=False):
+                    spans.setdefault(f"w:{a} {b}", []).append((s, e))
+            names.extend(spans)
+        own = rule_names[i]
+        names.extend(own)
+        if config.genre and genres[i]:
+            names.append("g:inspection")
+            names.extend(f"g:{n}" for n in own)
+        if config.neighbours and config.rules:
+            before, after = neighbours[i]
+            if before >= 0:
+                names.extend(f"prev:{n}" for n in rule_names[before] if n[0] in "rc")
+            if after >= 0:
+                names.extend(f"next:{n}" for n in rule_names[after] if n[0] in "rc")
+        out.append(SentenceFeatures(names=names, spans=spans))
+    return out
+
+
+def neighbour_indices(doc_ids: Sequence, order: Sequence[int] | None = None) -> list[tuple[int, int]]:
+    """(previous, next) row index of each row within its document; -1 where none.
+
+    Rows of one document are ordered by `order` (e.g. sentence_index) when given,
+    else by their position. Rows with an empty doc id have no neighbours.
+    """
+    n = len(doc_ids)
+    result = [(-1, -1)] * n
+    positions = np.arange(n) if order is None else np.asarray(order)
+    by_doc: dict = {}
+    for i, doc in enumerate(doc_ids):
+        if doc is None or doc == "" or (isinstance(doc, float) and np.isnan(doc)):
+            continue
+        by_doc.setdefault(doc, []).append(i)
+    for rows in by_doc.values():
+        rows.sort(key=lambda r: positions[r])
+        for k, row in enumerate(rows):
+            before = rows[k - 1] if k > 0 and positions[rows[k - 1]] == positions[row] - 1 \
+                else -1
+            after = rows[k + 1] if k + 1 < len(rows) and \
+                positions[rows[k + 1]] == positions[row] + 1 else -1
+            result[row] = (before, after)
+    return result
+
+
+def is_inspection(values: Sequence) -> list[bool]:
+    """True where a genre value (doc_type or source_kind) is an inspection report."""
+    return [isinstance(v, str) and v.strip().lower() == INSPECTION_GENRE for v in values]

@@ -1,0 +1,58 @@
+"""Periods of publication dates: labels ('2016', '2016-Q4'), first days, dated rows.
+
+Shared by topics over time and the code trends, so both bin dates the same way.
+Dates are ISO text as precise as known ('YYYY', 'YYYY-MM' or 'YYYY-MM-DD').
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+PERIODS = ("year", "quarter")
+ALL = "all"  # the period (or group) that sums over every period
+UNDATED = "undated"  # the period of documents without a usable date
+_DATE = re.compile(r"^\s*(\d{4})(?:-(\d{1,2}))?(?:-(\d{1,2}))?")
+_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
+
+
+def period_label(published: object, by: str = "year") -> str | None:
+    """'2016' or '2016-Q4' for an ISO date ('YYYY', 'YYYY-MM', 'YYYY-MM-DD').
+
+    None when the date is missing or, for quarters, has no month.
+    """
+    if by not in PERIODS:
+        raise ValueError(f"by must be one of {PERIODS}, not {by!r}")
+    match = _DATE.match(str(published or ""))
+    if not match:
+        return None
+    year = match.group(1)
+    if by == "year":
+        return year
+    if not match.group(2):
+        return None
+    month = int(match.group(2))
+    if not 1 <= month <= 12:
+        return None
+    return f"{year}-Q{(month - 1) // 3 + 1}"
+
+
+def period_start(published_or_period: object, by: str = "year") -> pd.Timestamp | None:
+    """First day of the period a date (or a period label) falls in."""
+    text = str(published_or_period or "")
+    quarter = _QUARTER.match(text)
+    if quarter:
+        return pd.Timestamp(int(quarter.group(1)), 3 * int(quarter.group(2)) - 2, 1)
+    label = period_label(text, by)
+    if label is None:
+        return None
+    if by == "year":
+        return pd.Timestamp(int(label), 1, 1)
+    return period_start(label, by)
+
+
+def over_time(table: pd.DataFrame, dimension: str = ALL) -> pd.DataFrame:
+    """The dated rows of a trend table for one dimension, oldest first."""
+    rows = table[(table["dimension"] == dimension) & ~table["period"].isin([ALL, UNDATED])]
+    return rows.sort_values(["group", "period_start"], kind="stable").reset_index(drop=True)

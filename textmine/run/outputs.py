@@ -1,0 +1,192 @@
+"""Everything a run writes into its output folder, registered in the store so none goes stale.
+
+Each written file is registered (`Store.register_outputs`) with the store
+fingerprint it was made from. A run whose store changed regenerates every
+registered output it can make (the export formats a researcher wrote into the
+folder included), and removes and lists the ones it cannot (a file exported
+under another name, a figure no longer drawn).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from textmine import __version__
+from textmine.atomic import write_csv_atomic, write_json_atomic
+from textmine.columns import DOCUMENT_COLUMNS
+from textmine.run.settings import EXPORT_FORMATS, RunReport, RunSettings
+from textmine.store import Store
+
+RUN_JSON = "run.json"
+TREND_FILES = {
+    "stance_trends": "stance_trends.csv",
+    "partnership_trends": "partnership_trends.csv",
+    "document_shares": "document_shares.csv",
+}
+
+
+@dataclass
+class AnalysisTables:
+    """What the analysis stages made this run (None when a stage did not run or failed)."""
+
+    trends: dict[str, pd.DataFrame] | None = None
+    topic_outputs: object | None = None  # textmine.topics.TopicOutputs
+
+
+OUTPUT_SETTINGS_KEY = "output_settings"
+
+
+def outputs_fingerprint(store: Store) -> str:
+    """What the outputs are made from: the store's state and the textmine version."""
+    return f"{store.fingerprint()}/{__version__}"
+
+
+def _settings_key(settings: RunSettings) -> str:
+    return json.dumps(settings.output_settings(), sort_keys=True)
+
+
+def registered_formats(store: Store) -> set[str]:
+    """Export formats written into the folder before (by a run or `textmine export`)."""
+    kinds = set(store.registered_outputs()["kind"]) if store is not None else set()
+    return kinds & set(EXPORT_FORMATS)
+
+
+def outputs_are_fresh(store: Store, settings: RunSettings, fingerprint: str) -> bool:
+    """True when every registered output exists and was made from this fingerprint."""
+    if settings.refit_topics or store.get_meta(OUTPUT_SETTINGS_KEY) != _settings_key(settings):
+        return False
+    registered = store.registered_outputs()
+    if registered.empty:
+        return False
+    out = settings.out_dir
+    names = set(registered["path"])
+    needed = {"sentences.csv", "failures.csv", RUN_JSON}
+    needed.add("coded_sentences.csv" if "export" in settings.stages and "csv" in settings.formats
+               else "documents.csv")
+    if not needed <= names:
+        return False
+    missing_formats = set(settings.formats) - set(registered["kind"])
+    if "export" in settings.stages and missing_formats:
+        return False
+    return bool(
+        (registered["fingerprint"] == fingerprint).all()
+        and all((out / p).exists() for p in registered["path"])
+    )
+
+
+def write_outputs(
+    store: Store,
+    settings: RunSettings,
+    report: RunReport,
+    analysis: AnalysisTables,
+    *,
+    codebook: object | None,
+    fingerprint: str,
+    run_id: int | None,
+) -> list[Path]:
+    """Regenerate every output from the store, register them, remove the stale rest."""
+    out = settings.out_dir
+    written: dict[str, list[Path]] = {}
+    coded = store.coded_sentences()
+    listing = store.documents(include_duplicates=True)  # duplicate files listed, zero counts
+    formats = list(settings.formats) if "export" in settings.stages else []
+    formats += sorted(registered_formats(store) - set(formats))
+    if ("qdpx" in formats or "qdc" in formats) and codebook is None:
+        report.notes.append("REFI-QDA exports need the codebook: run with the code stage")
+        formats = [f for f in formats if f not in ("qdpx", "qdc")]
+    if formats:
+        from textmine.export import write_exports
+
+        for fmt in formats:
+            written[fmt] = write_exports(
+                listing, coded, out, formats=[fmt],
+                doc_texts=store.document_texts() if fmt == "qdpx" else None,
+                codebook=codebook,
+            )
+    if "csv" not in formats:
+        path = out / "documents.csv"
+        write_csv_atomic(path, listing[[c for c in listing.columns if c in DOCUMENT_COLUMNS
+                                        or c.startswith("n_")]])
+        written["table"] = [path]
+    written.setdefault("table", [])
+    for name, frame in (("sentences.csv", store.sentences()),
+                        ("failures.csv", store.failures())):
+        write_csv_atomic(out / name, frame)
+        written["table"].append(out / name)
+    if analysis.topic_outputs is not None:
+        written["topics"] = list(analysis.topic_outputs.write(out))  # type: ignore[attr-defined]
+    if analysis.trends:
+        written["trends"] = []
+        for name, frame in analysis.trends.items():
+            path = out / TREND_FILES.get(name, f"{name}.csv")
+            write_csv_atomic(path, frame)
+            written["trends"].append(path)
+    if "figures" in settings.stages and analysis.trends is not None:
+        try:
+            from textmine.figures import write_figures
+
+            written["figure"] = list(write_figures(
+                analysis.trends, analysis.topic_outputs, out / "figures", by=settings.by
+            ))
+        except Exception as exc:  # charts are a view on the tables: report, keep the run
+            report.stage_error("figures", exc)
+    written["run"] = [out / RUN_JSON]
+    all_written = [p for paths in written.values() for p in paths]
+    report.outputs = [str(p) for p in all_written]
+    report.outputs_removed = remove_stale_outputs(store, out, all_written)
+    report.counts.outputs_removed = len(report.outputs_removed)
+    report.outputs_regenerated = True
+    if not report.counts.stage_errors:  # else the next run tries again
+        for kind, paths in written.items():
+            store.register_outputs(_relative(paths, out), kind, fingerprint, run_id)
+        store.set_meta(OUTPUT_SETTINGS_KEY, _settings_key(settings))
+    else:
+        store.forget_outputs(_relative(all_written, out))
+    return all_written
+
+
+def register_export(store: Store, out_dir: Path, paths: Iterable[Path], kind: str) -> None:
+    """Register files `textmine export` wrote into the store's folder (others are not tracked)."""
+    inside = [p for p in paths if _is_inside(p, out_dir)]
+    if inside:
+        store.register_outputs(_relative(inside, out_dir), kind, outputs_fingerprint(store), None)
+
+
+def remove_stale_outputs(store: Store, out_dir: Path, written: list[Path]) -> list[str]:
+    """Delete registered outputs this run did not regenerate; return their paths."""
+    keep = set(_relative(written, out_dir))
+    removed = []
+    for name in store.registered_outputs()["path"]:
+        if name in keep:
+            continue
+        path = out_dir / name
+        if path.is_file():
+            path.unlink()
+        removed.append(name)
+    store.forget_outputs(removed)
+    return removed
+
+
+def write_run_json(settings: RunSettings, report: RunReport) -> Path:
+    """run.json: the settings and the report of the run."""
+    path = settings.out_dir / RUN_JSON
+    write_json_atomic(path, {"settings": settings.to_dict(), **report.to_dict()})
+    return path
+
+
+def _relative(paths: Iterable[Path], out_dir: Path) -> list[str]:
+    root = out_dir.resolve()
+    return [Path(p).resolve().relative_to(root).as_posix() for p in paths]
+
+
+def _is_inside(path: Path, folder: Path) -> bool:
+    try:
+        Path(path).resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True

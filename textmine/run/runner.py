@@ -1,0 +1,460 @@
+"""The one stage loop: files -> store -> codes -> topics -> trends -> outputs.
+
+`run_stages` is called by `textmine run`, `textmine ingest` and the Prefect
+flow. They differ only in the batch mapper they hand it: a plain loop
+(`serial_map`), a process pool (`process_map`, `textmine run --workers N`) or
+Prefect's task runner (flows/). Pure work (reading, coding) runs in the
+mapper; everything that touches the store runs here, in one process.
+
+Incremental rules (the store remembers everything by content hash):
+- a file whose bytes and manifest row are unchanged is skipped; a known path
+  with new bytes is read anew and the old content retired from the outputs;
+  identical files are read once and reported as duplicates;
+- a file that failed is not retried until its bytes, the password or the
+  textmine version change; a failure of the reading machinery is retried;
+- only sentences not yet coded with the current coding (codebook version and
+  coder version) are coded;
+- topics are refitted only when asked; new sentences are assigned to the saved
+  model; nothing new means no topic work at all;
+- outputs are regenerated from the store, and skipped when every registered
+  output was made from the store's current state with the same settings.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import functools
+import hashlib
+import multiprocessing
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+
+from textmine import __version__
+from textmine.columns import SENTENCE_COLUMNS
+from textmine.lock import RunLock
+from textmine.run.outputs import (
+    AnalysisTables,
+    outputs_are_fresh,
+    outputs_fingerprint,
+    write_outputs,
+    write_run_json,
+)
+from textmine.run.plan import WorkPlan, plan_work, scan_files
+from textmine.run.settings import RunReport, RunSettings, stage_timer
+from textmine.run.steps import CoderSpec, Extraction, code_documents, extract_files
+from textmine.store import STORE_FILENAME, CodingVersion, Store
+
+ProgressCallback = Callable[[str, int, int], None]
+"""progress(stage, done, total): called as a stage advances (total 0 when unknown)."""
+
+
+@dataclass
+class BatchResult:
+    """One batch and what the step made of it (or the error that stopped the batch)."""
+
+    batch: Any
+    result: Any = None
+    error: BaseException | None = None
+
+
+class BatchMapper(Protocol):
+    """Runs `step` on every batch, anywhere; yields results as they finish (any order)."""
+
+    def __call__(self, step: Callable[[Any], Any], batches: Sequence[Any], *,
+                 name: str) -> Iterator[BatchResult]:
+        """Map `step` over `batches`; `name` labels the work (logs, task names)."""
+        ...
+
+
+def serial_map(step: Callable[[Any], Any], batches: Sequence[Any], *,
+               name: str = "") -> Iterator[BatchResult]:
+    """Run every batch in this process, one after another."""
+    for batch in batches:
+        yield BatchResult(batch, step(batch))
+
+
+def process_map(workers: int) -> BatchMapper:
+    """A mapper running batches on `workers` processes (forkserver: no fork of threads)."""
+
+    def mapper(step: Callable[[Any], Any], batches: Sequence[Any], *,
+               name: str = "") -> Iterator[BatchResult]:
+        if len(batches) < 2:
+            yield from serial_map(step, batches, name=name)
+            return
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["textmine.run.steps"])
+        with concurrent.futures.ProcessPoolExecutor(
+            max_workers=min(workers, len(batches)), mp_context=context
+        ) as pool:
+            futures = {pool.submit(step, batch): batch for batch in batches}
+            for future in concurrent.futures.as_completed(futures):
+                try:
+                    yield BatchResult(futures[future], future.result())
+                except Exception as exc:  # a worker died (e.g. a crash in a C library)
+                    yield BatchResult(futures[future], error=exc)
+
+    return mapper
+
+
+def default_mapper(settings: RunSettings) -> BatchMapper:
+    """`process_map` for more than one worker, else `serial_map`."""
+    return process_map(settings.workers) if settings.workers > 1 else serial_map
+
+
+# -- the run's lifecycle ------------------------------------------------------------------
+
+
+def run_pipeline(
+    settings: RunSettings,
+    progress: ProgressCallback | None = None,
+    *,
+    map_batches: BatchMapper | None = None,
+    extra_settings: dict | None = None,
+    lock_wait_seconds: float | None = None,
+) -> RunReport:
+    """Run every stage incrementally; return the report (also written to run.json)."""
+    report = RunReport(out_dir=str(settings.out_dir))
+    wait = settings.lock_wait_seconds if lock_wait_seconds is None else lock_wait_seconds
+    with recorded_run(settings, report, wait_seconds=wait,
+                      extra_settings=extra_settings) as (store, run_id):
+        run_stages(store, settings, report, run_id,
+                   map_batches=map_batches or default_mapper(settings), progress=progress)
+    write_run_json(settings, report)
+    return report
+
+
+@contextlib.contextmanager
+def recorded_run(settings: RunSettings, report: RunReport, *, wait_seconds: float,
+                 extra_settings: dict | None = None) -> Iterator[tuple[Store, int]]:
+    """Lock the output folder, open the store and record the run in it.
+
+    Yields (store, run_id). The run is recorded as finished when the body
+    returns, as failed (with the exception in the notes) when it raises; a run
+    killed outright is marked `killed` by the next run. The store is closed and
+    the lock released either way.
+    """
+    settings.out_dir.mkdir(parents=True, exist_ok=True)
+    with RunLock(settings.out_dir, wait_seconds=wait_seconds):
+        store = Store(settings.out_dir / STORE_FILENAME)
+        try:
+            killed_before = _killed_runs(store)
+            run_id = store.start_run(settings.to_dict() | (extra_settings or {}), __version__)
+            report.run_id = run_id
+            killed = sorted(set(_killed_runs(store)) - set(killed_before))
+            if killed:
+                report.notes.append(
+                    f"run(s) {', '.join(map(str, killed))} were killed before they finished; "
+                    "this run completes their work"
+                )
+            try:
+                yield store, run_id
+            except BaseException as exc:
+                report.status = "failed"
+                report.notes.append(f"run stopped: {type(exc).__name__}: {exc}")
+                store.finish_run(run_id, "failed", report.to_dict(), report.codebook_version)
+                raise
+            report.status = "finished"
+            store.finish_run(run_id, "finished", report.to_dict(), report.codebook_version)
+        finally:
+            store.close()
+
+
+def _killed_runs(store: Store) -> list[int]:
+    runs = store.runs()
+    return [int(r) for r in runs.loc[runs["status"] == "killed", "run_id"]] if len(runs) else []
+
+
+# -- the stage loop -------------------------------------------------------------------------
+
+
+def run_stages(
+    store: Store,
+    settings: RunSettings,
+    report: RunReport,
+    run_id: int,
+    *,
+    map_batches: BatchMapper = serial_map,
+    progress: ProgressCallback | None = None,
+) -> None:
+    """Every stage the settings ask for, in order, committing as work arrives."""
+    started = time.perf_counter()
+    tick = progress or (lambda stage, done, total: None)
+    if "ingest" in settings.stages:
+        ingest_stage(store, settings, report, run_id, map_batches, tick)
+    codebook = None
+    report.codebook_version = store.codebook_version
+    report.model_version = store.model_version
+    if "code" in settings.stages:
+        with stage_timer(report, "code"):
+            codebook = code_stage(store, settings, report, run_id, map_batches, tick)
+    report.counts.set_totals(store.counts())
+    fingerprint = outputs_fingerprint(store)
+    if outputs_are_fresh(store, settings, fingerprint):
+        report.notes.append("nothing new: outputs are up to date and were not rewritten")
+    else:
+        if codebook is None and store.coding is not None:
+            codebook = load_run_codebook(settings)
+        analysis = analysis_stages(store, settings, report, codebook, tick)
+        tick("outputs", 0, 1)
+        with stage_timer(report, "outputs"):
+            write_outputs(store, settings, report, analysis, codebook=codebook,
+                          fingerprint=fingerprint, run_id=run_id)
+        tick("outputs", 1, 1)
+    report.timings["total"] = round(time.perf_counter() - started, 3)
+
+
+def ingest_stage(store: Store, settings: RunSettings, report: RunReport, run_id: int,
+                 map_batches: BatchMapper, tick: ProgressCallback) -> WorkPlan:
+    """Scan, plan, read the new files in batches; commit each document as it arrives."""
+    with stage_timer(report, "scan"):
+        scan = scan_files(settings.paths, settings.resolved_manifest(),
+                          exclude=settings.out_dir)
+        plan = plan_work(store, scan, settings.paths, password=settings.password, run_id=run_id)
+    counts = report.counts
+    counts.files_found = len(scan.files)
+    counts.documents_unchanged = len(plan.unchanged)
+    counts.duplicates = len(plan.duplicates)
+    counts.known_failures_skipped = len(plan.known_failures)
+    counts.missing = len(plan.missing)
+    counts.documents_changed = len(plan.changed)
+    report.duplicates = [
+        {"path": f.display_path, "duplicate_of": twin, "doc_id": f.doc_id}
+        for f, twin in plan.duplicates
+    ]
+    report.skipped = [{"path": s.path, "reason": s.reason, "message": s.message}
+                      for s in plan.skipped]
+    record_problems(store, report, plan.problems, run_id)
+    total = len(plan.to_read)
+    with stage_timer(report, "extract"):
+        tick("read", 0, total)
+        step = functools.partial(extract_files, password=settings.password,
+                                 spacy_model=settings.spacy_model)
+        batches = file_batches(plan.to_read, settings.workers)
+        done = 0
+        for outcome in map_batches(step, batches, name="extract"):
+            extractions = outcome.result if outcome.error is None else [
+                Extraction(f, reason="malformed", transient=True,
+                           message=f"reading failed ({type(outcome.error).__name__}: "
+                                   f"{outcome.error}); it is tried again on the next run")
+                for f in outcome.batch
+            ]
+            for extraction in extractions:
+                record_extraction(store, report, extraction, run_id, settings)
+            done += len(outcome.batch)
+            tick("read", done, total)
+    record_failed_copies(store, plan, run_id)
+    counts.documents_retired = len(store.refresh_retired())
+    return plan
+
+
+def record_problems(store: Store, report: RunReport, problems: list, run_id: int) -> None:
+    """Entries that cannot be read as documents (links, special files) become failures."""
+    for problem in problems:
+        store.save_failure(
+            file_path=problem.path, display_path=problem.path, doc_id="", size=-1,
+            reason=problem.reason, message=problem.message, password_given=False,
+            run_id=run_id, textmine_version=__version__,
+        )
+        report.failures.append({"path": problem.path, "reason": problem.reason,
+                                "message": problem.message})
+    report.counts.failed += len(problems)
+
+
+def record_failed_copies(store: Store, plan: WorkPlan, run_id: int) -> None:
+    """Copies of a file that failed are failures too, each naming the file it copies."""
+    by_display = {f.display_path: f for f in plan.files}
+    for copy, twin in plan.duplicates:
+        original = by_display.get(twin)
+        failure = store.failure_record(original.path) if original is not None else None
+        if failure is None or failure["duplicate_of"]:
+            continue
+        store.save_failure(
+            file_path=copy.path, display_path=copy.display_path, doc_id=copy.doc_id,
+            size=copy.size, reason=failure["reason"],
+            message=f"{failure['message']} (identical to {twin})", password_given=False,
+            run_id=run_id, textmine_version=__version__, duplicate_of=copy.doc_id,
+        )
+
+
+def file_batches(files: list, workers: int) -> list[list]:
+    """Files in batches: one file each in this process, a few per task for a pool."""
+    if workers <= 1 or len(files) < 2:
+        return [[f] for f in files]
+    size = max(1, min(8, len(files) // (4 * workers)))
+    return [files[i:i + size] for i in range(0, len(files), size)]
+
+
+def record_extraction(store: Store, report: RunReport, extraction: Extraction, run_id: int,
+                      settings: RunSettings) -> None:
+    """Commit one extraction (document + sentences together, or the failure) and count it."""
+    file = extraction.file
+    counts = report.counts
+    if extraction.document is not None:
+        document = extraction.document
+        if document.doc_id != file.doc_id:  # type: ignore[attr-defined]
+            file.doc_id = document.doc_id  # type: ignore[attr-defined]  # changed after scan
+        sentences = (extraction.sentences if extraction.sentences is not None
+                     else pd.DataFrame(columns=SENTENCE_COLUMNS))
+        store.save_document(document, sentences, file_path=file.path, size=file.size,
+                            manifest_hash=file.manifest_hash, run_id=run_id,
+                            textmine_version=__version__)
+        counts.documents_read += 1
+        counts.pages_read += int(document.pages or 0)  # type: ignore[attr-defined]
+        counts.sentences_new += len(sentences)
+        return
+    counts.failed += 1
+    report.failures.append({"path": file.display_path, "reason": extraction.reason,
+                            "message": extraction.message})
+    if extraction.transient:
+        return  # not stored: the bytes may be fine, the next run reads them again
+    store.save_failure(
+        file_path=file.path, display_path=file.display_path, doc_id=file.doc_id,
+        size=file.size, reason=extraction.reason or "malformed",
+        message=extraction.message or "", password_given=bool(settings.password),
+        run_id=run_id, textmine_version=__version__,
+    )
+
+
+def coder_spec(settings: RunSettings) -> CoderSpec:
+    """The coder a run uses, as plain values."""
+    return CoderSpec(
+        coder=settings.coder,
+        model_dir=str(settings.model_dir) if settings.model_dir else None,
+        codebook_path=str(settings.codebook) if settings.codebook else None,
+    )
+
+
+def load_run_codebook(settings: RunSettings):  # noqa: ANN201  (a textmine.codebook.Codebook)
+    """The codebook of the run's settings."""
+    from textmine.codebook import load_codebook
+
+    return load_codebook(settings.codebook) if settings.codebook else load_codebook()
+
+
+def code_stage(store: Store, settings: RunSettings, report: RunReport, run_id: int,
+               map_batches: BatchMapper, tick: ProgressCallback):  # noqa: ANN201
+    """Code every stored sentence not yet coded with the run's coding; return the codebook.
+
+    Returns None without loading anything when the store is coded already with
+    the codebook and model files as they are now.
+    """
+    spec = coder_spec(settings)
+    quick = quick_coding_key(spec)
+    current = store.coding
+    if (current is not None and quick is not None and quick == current.key
+            and store.count_pending(current) == 0):
+        return None
+    from textmine.run.steps import load_sentence_coder
+
+    coder = load_sentence_coder(spec)
+    codebook = coder.codebook
+    coding = CodingVersion(codebook.version, coder.version, tuple(codebook.code_columns))
+    report.codebook_version, report.model_version = coding.codebook_version, coding.model_version
+    if current is not None and current.key != coding.key:
+        report.notes.append(
+            f"coding changed (codebook {current.codebook_version} -> {coding.codebook_version}, "
+            f"coder {current.model_version} -> {coding.model_version}): "
+            "stored sentences are re-coded, not re-extracted"
+        )
+    pending = store.pending_sentences(coding)
+    total = len(pending)
+    tick("code", 0, total)
+    done = 0
+    step = functools.partial(code_documents, spec=spec)
+    batches = sentence_batches(pending, settings.code_batch_documents)
+    for outcome in map_batches(step, batches, name="code"):
+        if outcome.error is not None:
+            raise outcome.error
+        done += store.save_codes(outcome.result, coding, run_id)
+        tick("code", done, total)
+    store.set_coding(coding)
+    report.counts.sentences_coded = done
+    return codebook
+
+
+def sentence_batches(sentences: pd.DataFrame, documents_per_batch: int) -> list[pd.DataFrame]:
+    """Sentences split into batches of whole documents (neighbours stay together)."""
+    if sentences.empty:
+        return []
+    doc_ids = list(dict.fromkeys(sentences["doc_id"]))
+    groups = [set(doc_ids[i:i + documents_per_batch])
+              for i in range(0, len(doc_ids), documents_per_batch)]
+    return [sentences[sentences["doc_id"].isin(g)] for g in groups]
+
+
+def quick_coding_key(spec: CoderSpec) -> str | None:
+    """The coding key the spec will give, from file hashes alone (None when unsure)."""
+    from textmine.codebook import default_codebook_path
+
+    try:
+        path = Path(spec.codebook_path) if spec.codebook_path else default_codebook_path()
+        codebook_version = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+        if spec.coder == "rules":
+            return f"{codebook_version}/rules"
+        from textmine.learned import model_version
+
+        return f"{codebook_version}/{model_version(Path(spec.model_dir) if spec.model_dir else None)}"
+    except (OSError, ImportError, ValueError):
+        return None
+
+
+def analysis_stages(store: Store, settings: RunSettings, report: RunReport, codebook: object,
+                    tick: ProgressCallback) -> AnalysisTables:
+    """Topics and trends on the coded corpus; a failing analysis is reported, not raised."""
+    analysis = AnalysisTables()
+    if not store.counts()["coded_sentences"] or codebook is None:
+        return analysis
+    coded, documents = store.coded_sentences(), store.documents()
+    if "topics" in settings.stages:
+        tick("topics", 0, 1)
+        with stage_timer(report, "topics"):
+            try:
+                analysis.topic_outputs = fit_topics(store, settings, coded, documents, codebook)
+            except Exception as exc:  # an analysis on top of the corpus: report, keep the run
+                report.stage_error("topics", exc)
+        if analysis.topic_outputs is not None:
+            report.topics_refit = bool(getattr(analysis.topic_outputs, "refitted",
+                                               settings.refit_topics))
+            report.notes.extend(getattr(analysis.topic_outputs, "notes", []) or [])
+        tick("topics", 1, 1)
+    if "trends" in settings.stages:
+        with stage_timer(report, "trends"):
+            try:
+                analysis.trends = compute_trend_tables(store, settings, coded, documents,
+                                                       codebook)
+            except Exception as exc:
+                report.stage_error("trends", exc)
+    return analysis
+
+
+def fit_topics(store: Store, settings: RunSettings, coded: pd.DataFrame,
+               documents: pd.DataFrame, codebook: object):  # noqa: ANN201  (TopicOutputs)
+    """Fit (first time, or when asked) or extend the topic model; keep its tables in the store."""
+    from textmine.topics import TopicSettings, run_topics
+
+    outputs = run_topics(
+        coded, documents, TopicSettings(by=settings.by, n_topics=settings.n_topics),
+        settings.out_dir / "topic_model", refit=settings.refit_topics, codebook=codebook,
+    )
+    for name in ("topics", "doc_topics", "topics_over_time"):
+        frame = getattr(outputs, name, None)
+        if isinstance(frame, pd.DataFrame):
+            store.write_table(name, frame)
+    return outputs
+
+
+def compute_trend_tables(store: Store, settings: RunSettings, coded: pd.DataFrame,
+                         documents: pd.DataFrame, codebook: Any) -> dict[str, pd.DataFrame]:
+    """Trend tables of the codebook's codes; kept in the store as result tables."""
+    from textmine.trends import compute_trends
+
+    trends = compute_trends(coded, documents, by=settings.by, codebook=codebook)
+    for name, frame in trends.items():
+        store.write_table(f"trend_{name}", frame)
+    return trends
