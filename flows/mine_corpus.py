@@ -36,20 +36,20 @@ TaskRunnerName = Literal["thread", "process", "dask"]
 class TopicParameters(BaseModel):
     """Topic model and trend settings."""
 
-    n_topics: Literal["auto"] | int = Field("auto", description="Number of topics, or auto.")
-    refit: bool = Field(False, description="Refit the topic model on the whole corpus.")
-    by: Literal["year", "quarter"] = Field("year", description="Period of the trend tables.")
+    n_topics: Literal["auto"] | int = Field(default="auto", description="Number of topics, or auto.")
+    refit: bool = Field(default=False, description="Refit the topic model on the whole corpus.")
+    by: Literal["year", "quarter"] = Field(default="year", description="Period of the trend tables.")
 
 
 class DaskParameters(BaseModel):
     """Where Dask runs when task_runner is dask."""
 
     address: str | None = Field(
-        None, description="Address of a running Dask scheduler (tcp://host:8786); "
+        default=None, description="Address of a running Dask scheduler (tcp://host:8786); "
         "empty: start a local cluster for the run."
     )
-    n_workers: int = Field(2, ge=1, description="Workers of the local cluster.")
-    threads_per_worker: int = Field(1, ge=1, description="Threads per local worker.")
+    n_workers: int = Field(default=2, ge=1, description="Workers of the local cluster.")
+    threads_per_worker: int = Field(default=1, ge=1, description="Threads per local worker.")
 
 
 def make_task_runner(name: TaskRunnerName, dask: DaskParameters | None = None, max_workers=None):
@@ -115,12 +115,14 @@ def mine_corpus(
     dask: DaskParameters = DaskParameters(),
     max_workers: int | None = None,
     password: str | None = None,
-    stages: list[Literal["ingest", "code", "topics", "trends", "figures", "export"]] = list(  # noqa: B006,B008
+    stages: list[Literal["ingest", "code", "topics", "trends", "figures", "export"]] = list(  # noqa: B006
         STAGES
     ),
 ) -> dict:
-    """Mine a corpus incrementally: read new files, code new sentences, update topics,
-    trends and exports in out_dir. Same work as `textmine run`.
+    """Mine a corpus incrementally; the same work as `textmine run`.
+
+    Reads new files, codes new sentences, and updates topics, trends and exports
+    in out_dir.
 
     Args:
         corpus_paths: Files or folders to mine.

@@ -1,5 +1,7 @@
-"""Serve the textmine deployments with their schedules: `textmine serve` or
-`python -m flows.serve`. Needs a Prefect server (PREFECT_API_URL).
+"""Serve the textmine deployments with their schedules.
+
+Run as `textmine serve` or `python -m flows.serve`. Needs a Prefect server
+(PREFECT_API_URL).
 
 Deployments:
 - `mine-corpus/textmine`: triggered by hand (UI or `prefect deployment run`), or on
@@ -73,6 +75,7 @@ def serve_deployments(**kwargs) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Parse the command line (default: sys.argv) and serve the deployments."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sources", type=Path, default=Path("flows/sources.yml"))
     parser.add_argument("--corpus", type=Path, default=Path("corpus"))

@@ -1,5 +1,8 @@
-"""`watch-publications`: download new documents from the sources file's feeds into the
-inbox (with manifest rows from the feed), then mine what is new with `mine-corpus`."""
+"""`watch-publications`: fetch new documents from feeds, then mine them.
+
+Downloads new documents from the sources file's feeds into the inbox (with
+manifest rows from the feed), then mines what is new with `mine-corpus`.
+"""
 
 from __future__ import annotations
 

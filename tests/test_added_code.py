@@ -188,7 +188,7 @@ def test_export_and_import_commands_take_the_codebook(tmp_path, codebook, corpus
     import textmine.store
     from textmine.cli import app
 
-    monkeypatch.setattr(textmine.store, "open_store", lambda out_dir: FrameStore(corpus))
+    monkeypatch.setattr(textmine.store, "open_store", lambda out_dir, **_: FrameStore(corpus))
     codebook_file = codebook.path
     runner = CliRunner()
     out = tmp_path / "processed"

@@ -45,7 +45,7 @@ def test_added_code_becomes_an_extra_column(tmp_path, default_yaml):
         "patterns": [{"tokens": [{"LEMMA": "inspect"}], "id": "inspect"}, "Ofsted inspection"],
     }
     codebook = load_codebook(write(tmp_path, default_yaml))
-    assert codebook.code_columns == CODE_COLUMNS + ["inspection"]
+    assert codebook.code_columns == [*CODE_COLUMNS, "inspection"]
     coded = code_texts(["Inspectors inspected the school.", "Schools compete for pupils."],
                        codebook)
     assert coded["inspection"].tolist() == [1, 0]

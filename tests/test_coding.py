@@ -30,7 +30,7 @@ def codebook():
 
 def test_code_texts_columns_and_values(codebook):
     coded = code_texts(SENTENCES, codebook)
-    assert list(coded.columns) == CODE_COLUMNS + [EVIDENCE]
+    assert list(coded.columns) == [*CODE_COLUMNS, EVIDENCE]
     assert all(str(coded[c].dtype) == "int64" for c in CODE_COLUMNS)
     labels = [{c for c in CODE_COLUMNS if row[c]} for _, row in coded.iterrows()]
     assert labels == [set(), {"competition"},
@@ -99,7 +99,7 @@ def test_cli_code_writes_same_rows_in_order(tmp_path):
     coded = pd.read_csv(out, dtype={"note": str}, keep_default_na=False)
     assert coded["id"].tolist() == ["x2", "x1", "x3"]
     assert coded["note"].tolist() == ["007", "", "keep"]
-    for column in CODE_COLUMNS + [EVIDENCE, CODEBOOK_VERSION]:
+    for column in [*CODE_COLUMNS, EVIDENCE, CODEBOOK_VERSION]:
         assert column in coded.columns
     assert coded["competition"].tolist() == [1, 0, 0]
 
@@ -138,9 +138,9 @@ def test_cli_evaluate_with_predictions_matched_by_sentence_id(tmp_path):
 
 @pytest.mark.shared
 def test_dev_set_targets(shared_dir, tmp_path):
-    """Cohen's kappa >= 0.95 per stance code, micro F1 >= 0.95 over partnership types."""
+    """The rule tagger: kappa >= 0.95 per stance code, micro F1 >= 0.95 over partnership types."""
     result = CliRunner().invoke(app, ["evaluate", str(shared_dir / "gold" / "dev.csv"),
-                                      "--out", str(tmp_path)])
+                                      "--coder", "rules", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     table = pd.read_csv(tmp_path / "dev_agreement.csv").set_index("code")
     assert table.loc["competition", "kappa"] >= 0.95

@@ -408,7 +408,7 @@ def test_export_and_import_commands(tmp_path, corpus, monkeypatch):
 
     opened = []
 
-    def fake_open_store(out_dir):
+    def fake_open_store(out_dir, **_options):
         opened.append(Path(out_dir))
         return FrameStore(corpus)
 

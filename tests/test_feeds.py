@@ -98,7 +98,7 @@ def server():
     hits: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             hits.append(self.path)
             path = self.path
             if path == "/docs/..%2F..%2Fdotdot.pdf":

@@ -106,7 +106,7 @@ def test_watch_publications_downloads_then_mines_what_is_new(prefect_api, tmp_pa
     )
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             routes = {"/feed.atom": ("application/atom+xml", feed),
                       "/files/rough-hay.pdf": ("application/pdf", pdf)}
             if self.path not in routes:

@@ -217,7 +217,7 @@ def test_changed_codebook_recodes_without_extracting(workspace, tmp_path):
 
 
 def test_run_killed_midway_is_finished_by_the_next_run(first_run, tmp_path):
-    root, clean = first_run
+    root, _clean = first_run
     corpus = make_corpus(tmp_path / "corpus")
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):  # dies reading the second file
@@ -337,7 +337,7 @@ def test_cli_run_prints_summary(workspace):
     )
     assert summary["documents read"].startswith("1 new, 3 unchanged (skipped); 4 in the corpus")
     new_sentences = open_store(out).counts()["sentences"]
-    assert f"in the corpus" in summary["sentences"] and str(new_sentences) in summary["sentences"]
+    assert "in the corpus" in summary["sentences"] and str(new_sentences) in summary["sentences"]
     assert summary["failures"].startswith("0 this run")
 
 

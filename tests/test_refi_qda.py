@@ -30,6 +30,7 @@ from textmine.qda import (
     write_qdc,
     write_qdpx,
 )
+from textmine.qda.write import source_names
 
 try:  # the seed-corpus builder is shared with the CSV/Parquet tests
     from test_export import seed_corpus
@@ -156,7 +157,7 @@ def test_exports_are_reproducible(tmp_path, corpus, codebook):
 
 
 def test_codebook_sources_users_and_codings(qdpx, corpus, codebook):
-    documents, sentences, texts = corpus
+    documents, sentences, _texts = corpus
     root = _project(qdpx)
     users = root.findall("q:Users/q:User", NS)
     assert len(users) == 1 and "machine coder" in users[0].get("name")
@@ -168,7 +169,9 @@ def test_codebook_sources_users_and_codings(qdpx, corpus, codebook):
     assert sorted(codes.values()) == sorted(CODE_COLUMNS)
     sources = root.findall("q:Sources/q:TextSource", NS)
     assert len(sources) == len(documents)
-    assert {s.get("name") for s in sources} == set(documents.title)
+    names = [s.get("name") for s in sources]
+    assert sorted(names) == sorted(source_names(documents).values())
+    assert len(set(names)) == len(names)
     coded = sentences[sentences[CODE_COLUMNS].sum(axis=1) > 0]
     selections = root.findall(".//q:PlainTextSelection", NS)
     assert len(selections) == len(coded)
@@ -481,12 +484,12 @@ def test_unknown_sources_and_garbage_are_reported(tmp_path, qdpx, corpus):
     assert sum("matches no document" in w for w in result.warnings) == len(texts) - 1
     garbage = tmp_path / "garbage.qdpx"
     garbage.write_bytes(b"not a zip and not xml")
-    with pytest.raises(RefiQdaError, match="garbage.qdpx"):
+    with pytest.raises(RefiQdaError, match=r"garbage\.qdpx"):
         read_qdpx(garbage, sentences, texts)
     empty_zip = tmp_path / "empty.qdpx"
     with zipfile.ZipFile(empty_zip, "w") as archive:
         archive.writestr("readme.txt", "nothing")
-    with pytest.raises(RefiQdaError, match="no project.qde"):
+    with pytest.raises(RefiQdaError, match=r"no project\.qde"):
         read_qdpx(empty_zip, sentences, texts)
 
 

@@ -69,7 +69,7 @@ def test_added_code_reaches_every_output(tmp_path):
     assert parquet["accountability"].sum() == coded["accountability"].sum()
     with zipfile.ZipFile(out / "coded_corpus.qdpx") as project:
         qde = project.read("project.qde").decode("utf-8")
-    assert 'name="Accountability"' in qde
+    assert 'name="accountability" isCodable="true"' in qde
     stance = pd.read_csv(out / "stance_trends.csv")
     assert any("accountability" in column for column in stance.columns)
     assert stance.filter(like="accountability").notna().any().any()
@@ -115,11 +115,13 @@ def test_ingest_writes_into_the_store_and_run_continues_from_it(tmp_path):
     documents = pd.read_csv(out / "documents.csv")
     assert len(documents) == 2 and len(pd.read_csv(out / "sentences.csv")) > 50
     report = run_pipeline(RunSettings(paths=[corpus], out_dir=out, coder="rules",
-                                      stages=("ingest", "code", "export")))
+                                      stages=("ingest", "code", "trends", "export")))
     assert report.counts.documents_read == 0 and report.counts.sentences_coded > 50
-    # ingest again after the run: nothing to read, outputs stay those of the store
+    # ingest again after the run: nothing to read, every output stays as the run left it
+    before = {p.name: p.stat().st_mtime_ns for p in out.glob("*.csv")}
     output = invoke("ingest", str(corpus), "--out", str(out), "--quiet")
-    assert "0 new" in output
+    assert "0 new" in output and "nothing new" in output
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.csv")} == before
     assert len(pd.read_csv(out / "coded_sentences.csv")) == report.counts.sentences_coded
 
 

@@ -67,7 +67,7 @@ def test_lemmatizer_is_present_but_off_by_default():
 
 
 def test_missing_trained_pipeline_is_a_clear_error():
-    with pytest.raises(OSError, match="not installed.*never downloads"):
+    with pytest.raises(OSError, match=r"not installed.*never downloads"):
         build_nlp("en_core_web_nonexistent_pipeline")
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
+from typing import cast
 
 import pandas as pd
 import spacy
@@ -27,7 +28,8 @@ class Coder:
     def __init__(self, codebook: Codebook):
         self.codebook = codebook
         self.nlp = build_tokenizer_nlp()
-        self.tagger: TextmineTagger = self.nlp.add_pipe("textmine_tagger")
+        # spaCy types add_pipe as returning any Doc -> Doc callable
+        self.tagger = cast(TextmineTagger, self.nlp.add_pipe("textmine_tagger"))
         self.tagger.set_codebook(codebook)
         self.prefilter = build_prefilter(codebook, self.tagger)
 
@@ -61,7 +63,9 @@ def build_tokenizer_nlp() -> spacy.Language:
 
     nlp = spacy.blank("en")
     old = nlp.tokenizer
-    infixes = [rule for rule in nlp.Defaults.infixes if HYPHENS not in rule]
+    assert isinstance(old, Tokenizer)  # spaCy types nlp.tokenizer as any str -> Doc callable
+    infixes = [rule for rule in nlp.Defaults.infixes or ()
+               if not (isinstance(rule, str) and HYPHENS in rule)]
     # a new Tokenizer (not a changed attribute) keeps spaCy's token cache working
     nlp.tokenizer = Tokenizer(
         nlp.vocab, rules=old.rules, prefix_search=old.prefix_search,
@@ -102,7 +106,7 @@ def code_sentences(
     texts = ["" if pd.isna(t) else str(t) for t in sentences[text_column]]
     coded = code_texts(texts, codebook)
     coded.index = sentences.index
-    generated = codebook.code_columns + [EVIDENCE, CODEBOOK_VERSION, TEXTMINE_VERSION]
+    generated = [*codebook.code_columns, EVIDENCE, CODEBOOK_VERSION, TEXTMINE_VERSION]
     out = sentences.drop(columns=[c for c in generated if c in sentences.columns])
     out = pd.concat([out, coded], axis=1)
     out[CODEBOOK_VERSION] = codebook.version
@@ -125,12 +129,14 @@ class Prefilter:
     lower-case, whitespace-normalised text.
     """
 
-    def __init__(self, words: set[str], substrings: set[str], regexes: set[str] = frozenset()):
+    def __init__(self, words: set[str], substrings: set[str],
+                 regexes: Collection[str] = frozenset()):
         self.words = frozenset(words)
         self.substrings = tuple(sorted(substrings))
         self.regex = re.compile("|".join(f"(?:{r})" for r in sorted(regexes))) if regexes else None
 
     def is_candidate(self, text: str) -> bool:
+        """True if the text's words meet an anchor word, substring or regex."""
         low = text.lower()
         if not self.words.isdisjoint(_WORD.findall(low)):
             return True

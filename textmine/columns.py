@@ -45,6 +45,8 @@ SENTENCE_COLUMNS = [
     "start_char",  # offsets into the document's clean text, end exclusive
     "end_char",
     "text",
+    "paragraph_number",  # the paragraph's own number ("29", "2.1") taken out of the text; "" when none
+    "ocr",  # 1 when the sentence's page was read by OCR (an image without a text layer), else 0
 ]
 
 # coding ----------------------------------------------------------------------

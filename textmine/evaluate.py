@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from textmine.codebook import load_codebook
@@ -25,42 +26,42 @@ MACRO_STANCE = "macro_f1_stance"
 MICRO_TYPES = "micro_f1_partnership_types"
 
 
-def _as_binary(values: Sequence) -> np.ndarray:
+def _as_binary(values: npt.ArrayLike) -> np.ndarray:
     arr = np.asarray(values).astype(int)
     if arr.size and not np.isin(arr, (0, 1)).all():
         raise ValueError("codes must be 0 or 1")
     return arr
 
 
-def cohen_kappa(a: Sequence, b: Sequence) -> float:
+def cohen_kappa(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
     """Cohen's kappa of two 0/1 codings; NaN when chance agreement is 1 (both constant)."""
-    a, b = _as_binary(a), _as_binary(b)
-    n = len(a)
+    first, second = _as_binary(a), _as_binary(b)
+    n = len(first)
     if n == 0:
         return math.nan
-    observed = float(np.mean(a == b))
-    pa, pb = a.mean(), b.mean()
+    observed = float(np.mean(first == second))
+    pa, pb = first.mean(), second.mean()
     expected = float(pa * pb + (1 - pa) * (1 - pb))
     if expected == 1.0:
         return math.nan
     return (observed - expected) / (1 - expected)
 
 
-def krippendorff_alpha_nominal(a: Sequence, b: Sequence) -> float:
+def krippendorff_alpha_nominal(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
     """Krippendorff's alpha, nominal metric, two coders, no missing values.
 
     alpha = 1 - (n - 1) * D_o / D_e over the coincidence matrix, with
     n = 2 * units pairable values; NaN when every value is the same.
     """
-    a, b = np.asarray(a), np.asarray(b)
-    if len(a) != len(b):
+    first, second = np.asarray(a), np.asarray(b)
+    if len(first) != len(second):
         raise ValueError("both codings must have the same length")
-    values = np.concatenate([a, b])
+    values = np.concatenate([first, second])
     n = len(values)
     if n < 2:
         return math.nan
     # each unit contributes the ordered pairs (a, b) and (b, a), weight 1/(m_u - 1) = 1
-    disagreements_observed = 2 * float(np.sum(a != b))
+    disagreements_observed = 2 * float(np.sum(first != second))
     _, counts = np.unique(values, return_counts=True)
     disagreements_expected = float(n * n - np.sum(counts.astype(float) ** 2))
     if disagreements_expected == 0:

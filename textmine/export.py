@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from textmine.atomic import atomic_open, write_csv_atomic
 from textmine.codebook import Codebook, load_codebook
-from textmine.columns import CODEBOOK_VERSION, TEXTMINE_VERSION
+from textmine.columns import CODEBOOK_VERSION, TEXTMINE_VERSION, probability_column
 from textmine.csv_safety import (  # noqa: F401 (re-exported: the escaping lived here)
     ESCAPE_PREFIX,
     FORMULA_TRIGGERS,
@@ -41,7 +41,6 @@ from textmine.tables import (
     count_columns,
     documents_table,
     parse_published,
-    probability_column,
     share_columns,
 )
 from textmine.trends import TREND_FILES

@@ -32,7 +32,8 @@ FIGURE_NAMES = ("topics_over_time", "stance_over_time", "partnerships_over_time"
 
 def palette(n: int) -> list[str]:
     """Distinct colours, `n` of them: tab10, then tab20's lighter shades, then evenly spaced hues."""
-    colours = list(plt.get_cmap("tab10").colors) + list(plt.get_cmap("tab20").colors[1::2])
+    tab10, tab20 = plt.get_cmap("tab10"), plt.get_cmap("tab20")
+    colours = [tab10(i) for i in range(tab10.N)] + [tab20(i) for i in range(1, tab20.N, 2)]
     if n > len(colours):
         extra = plt.get_cmap("hsv")
         colours += [extra(i / (n - len(colours) + 1)) for i in range(n - len(colours))]

@@ -3,6 +3,7 @@ with a lookup lemmatizer (spacy-lookups-data) that callers can enable."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import pandas as pd
@@ -20,6 +21,14 @@ BEFORE_NUMBER = frozenset([
     "no", "nos", "para", "paras", "p", "pp", "art", "arts", "ch", "chap", "sec", "secs",
     "fig", "figs", "vol", "vols", "cl", "reg", "regs", "sch", "ref", "refs", "ed",
 ])
+# A paragraph's own number at its start: "29. Text", "29.Text" (glued by the PDF),
+# "2.1 Text". A bare "12 Text" is a footnote, not a paragraph number.
+PARAGRAPH_NUMBER = re.compile(
+    r"^(?:(?P<number>\d{1,3})\.(?:\s+(?=[\"'\u2018\u201c(\[]?[^\W\d_])|(?=[A-Z][a-z]))"
+    r"|(?P<section>\d{1,3}(?:\.\d{1,3})+)\.?\s+(?=[\"'\u2018\u201c(\[]?[A-Z]))"
+)
+# A sentence that is only a paragraph number ("51."), split off its paragraph.
+BARE_NUMBER = re.compile(r"(\d{1,3})\.")
 SENTENCE_FIX = "textmine_abbreviations"
 LEMMATIZER = "lemmatizer"
 
@@ -113,18 +122,57 @@ def _sentence_spans(nlp: Language, texts: list[str]) -> Iterable[list[tuple[int,
             yield spans
 
 
+def paragraph_number(text: str) -> tuple[str, int]:
+    """(number, characters it takes) for a numbered paragraph's start, else ("", 0).
+
+    "29. In 2015, ..." -> ("29", 4); "29.In 2015" -> ("29", 3); "2.1 Adoption" -> ("2.1", 4).
+    """
+    match = PARAGRAPH_NUMBER.match(text)
+    if not match:
+        return "", 0
+    return match["number"] or match["section"], match.end()
+
+
+def _numbered_spans(text: str, spans: list[tuple[int, int]], carried: str) -> tuple[list[tuple[int, int, str]], str]:
+    """Sentence spans without paragraph numbers, each with the number it falls under.
+
+    A number opening a sentence is moved out of it and holds for the sentences
+    after it in the paragraph; a sentence that is only a number ("51.") is
+    dropped and numbers what follows it, or the next paragraph when it is the
+    paragraph's last (`carried` in, and the number returned to carry on).
+    """
+    numbered: list[tuple[int, int, str]] = []
+    number = carried
+    for start, end in spans:
+        bare = BARE_NUMBER.fullmatch(text, start, end)
+        if bare:
+            number = bare[1]
+            continue
+        found, length = paragraph_number(text[start:end])
+        if found and start + length < end:
+            number, start = found, start + length
+        numbered.append((start, end, number))
+    carry = number if spans and BARE_NUMBER.fullmatch(text, *spans[-1]) else ""
+    return numbered, carry
+
+
 def segment_document(document: Document, nlp: Language) -> pd.DataFrame:
     """Sentences of one document (SENTENCE_COLUMNS), never crossing a paragraph.
 
     Offsets are into document.text: text == document.text[start_char:end_char].
+    A paragraph's own number ("29. ...") is not part of its sentences: it is
+    their `paragraph_number`. `ocr` is 1 for sentences on pages read by OCR.
     The lemmatizer is not run here.
     """
     paragraphs = document.paragraphs
     texts = [document.text[p.start : p.end] for p in paragraphs]
+    ocr_pages = set(document.ocr_pages)
     rows = []
     index = 0
-    for paragraph, spans in zip(paragraphs, _sentence_spans(nlp, texts), strict=True):
-        for start, end in spans:
+    carried = ""
+    for paragraph, text, spans in zip(paragraphs, texts, _sentence_spans(nlp, texts), strict=True):
+        numbered, carried = _numbered_spans(text, spans, carried)
+        for start, end, number in numbered:
             absolute_start, absolute_end = paragraph.start + start, paragraph.start + end
             rows.append((
                 f"{document.doc_id}-{index:05d}",
@@ -136,6 +184,8 @@ def segment_document(document: Document, nlp: Language) -> pd.DataFrame:
                 absolute_start,
                 absolute_end,
                 document.text[absolute_start:absolute_end],
+                number,
+                int(paragraph.page in ocr_pages),
             ))
             index += 1
     return pd.DataFrame(rows, columns=SENTENCE_COLUMNS)

@@ -96,7 +96,9 @@ CREATE TABLE IF NOT EXISTS sentences (
     sentence_id TEXT PRIMARY KEY,
     doc_id TEXT NOT NULL,
     path TEXT, page INTEGER, paragraph_index INTEGER, sentence_index INTEGER,
-    start_char INTEGER, end_char INTEGER, text TEXT NOT NULL
+    start_char INTEGER, end_char INTEGER, text TEXT NOT NULL,
+    paragraph_number TEXT NOT NULL DEFAULT '',  -- "29" when the paragraph is numbered
+    ocr INTEGER NOT NULL DEFAULT 0              -- 1 when the page was read by OCR
 );
 CREATE INDEX IF NOT EXISTS sentences_doc ON sentences(doc_id, sentence_index);
 -- One row per sentence and coding (codebook version + coder version).
@@ -577,6 +579,7 @@ class Store:
         evidence = coded[EVIDENCE].tolist() if EVIDENCE in coded else [None] * len(coded)
         versions = (coded[TEXTMINE_VERSION].tolist() if TEXTMINE_VERSION in coded
                     else [None] * len(coded))
+        probabilities: list[str | None]
         if has_p:
             p_values = coded[p_columns].to_numpy(dtype=float).round(4)
             probabilities = [json.dumps(dict(zip(codes, row.tolist(), strict=True)))
@@ -899,6 +902,11 @@ def _migrate(conn: sqlite3.Connection) -> None:
     ).fetchone()
     if row is None:
         return
+    sentence_columns = [r[1] for r in conn.execute("PRAGMA table_info(sentences)").fetchall()]
+    if sentence_columns and "paragraph_number" not in sentence_columns:
+        conn.execute("ALTER TABLE sentences ADD COLUMN paragraph_number TEXT NOT NULL DEFAULT ''")
+    if sentence_columns and "ocr" not in sentence_columns:
+        conn.execute("ALTER TABLE sentences ADD COLUMN ocr INTEGER NOT NULL DEFAULT 0")
     version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     if version is None or version[0] == SCHEMA_VERSION:
         return
@@ -925,7 +933,7 @@ def _plain(value):
 
 
 def _typed_sentences(frame: pd.DataFrame) -> pd.DataFrame:
-    for column in ("page", "paragraph_index", "sentence_index", "start_char", "end_char"):
+    for column in ("page", "paragraph_index", "sentence_index", "start_char", "end_char", "ocr"):
         if column in frame:
             frame[column] = frame[column].astype("int64")
     return frame

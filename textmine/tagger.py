@@ -99,7 +99,7 @@ def choose_anchor(pattern: Pattern, lemma_doc, avoid: set[str]) -> list[tuple[st
                    for t in doc if not t.is_punct]
     else:
         options = []
-        for spec in pattern.tokens:
+        for spec in pattern.tokens or ():  # a pattern has a phrase or tokens
             op = str(spec.get("OP", ""))
             if op in _NEGATED_OPS or op.startswith("{0") or op.startswith("{,"):
                 continue
@@ -154,9 +154,9 @@ class TextmineTagger:
             strings = self.nlp.vocab.strings
             lemma_of: dict[int, int] = {}
             for form, lemma in self.lemmas.items():
-                key = strings.add(form.lower())
-                if form == form.lower() or key not in lemma_of:
-                    lemma_of[key] = strings.add(lemma.lower())
+                form_hash = strings.add(form.lower())
+                if form == form.lower() or form_hash not in lemma_of:
+                    lemma_of[form_hash] = strings.add(lemma.lower())
             self.lemma_of_lower = lemma_of
         vocab = self.nlp.vocab
         avoid = set(codebook.context.prefilter_avoid) | set(STOP_WORDS)
@@ -183,6 +183,7 @@ class TextmineTagger:
                 anchor = choose_anchor(pattern, self.lemma_doc, avoid)
                 self.anchors[match_id] = anchor
                 if pattern.tokens is None:
+                    assert pattern.phrase is not None  # a pattern has a phrase or tokens
                     self.phrase_matchers[pattern.attr].add(key, [self.lemma_doc(pattern.phrase)])
                     continue
                 simple = _single_token_values(pattern.tokens)
@@ -205,8 +206,10 @@ class TextmineTagger:
                         index = self.by_lemma if kind == "lemma" else self.by_lower
                         index[vocab.strings.add(value)].add(match_id)
         self.flags = pattern_flags(codebook)
-        self.requires = {p.requires: _cue_regex(p.requires) for p in self.patterns.values()
-                         if p.requires}
+        self.requires: dict[tuple[str, ...], re.Pattern] = {
+            p.requires: regex for p in self.patterns.values()
+            if p.requires and (regex := _cue_regex(p.requires)) is not None
+        }
         cues = ContextCues.from_context(codebook.context)
         self.cues = cues
         # the cue regexes stay readable here too (textmine.learned.features reads them)
@@ -223,7 +226,7 @@ class TextmineTagger:
 
     def _single_token_matches(self, values) -> list[tuple[int, int, int]]:
         """Matches of the one-token patterns, by dictionary lookup per token."""
-        matches = []
+        matches: list[tuple[int, int, int]] = []
         lower, lemma, orth = self.single["LOWER"], self.single["LEMMA"], self.single["ORTH"]
         for i, (low, lem, text) in enumerate(values.tolist()):
             for table, key in ((lower, low), (lemma, lem), (orth, text)):
@@ -261,15 +264,20 @@ class TextmineTagger:
             lemma_of = self.lemma_of_lower
             lemmas = numpy.fromiter((lemma_of.get(k, k) for k in lower.tolist()),
                                     dtype="uint64", count=len(lower))
-            doc.from_array([LEMMA], lemmas.reshape(-1, 1))
+            doc.from_array([LEMMA], lemmas.reshape(-1, 1))  # type: ignore[arg-type]  # spaCy types it as thinc's Ints2d
         return doc
 
     # -- component -----------------------------------------------------------
-    def __call__(self, doc: Doc) -> Doc:
-        """Write the kept matches to doc.spans[spans_key], the dropped ones (with reasons) apart."""
+    def _require_codebook(self) -> Codebook:
+        """The codebook; a clear error when the tagger was never given one."""
         if self.codebook is None:
             raise ValueError("textmine_tagger has no codebook: call nlp.initialize() or "
                              "tagger.set_codebook(codebook) first")
+        return self.codebook
+
+    def __call__(self, doc: Doc) -> Doc:
+        """Write the kept matches to doc.spans[spans_key], the dropped ones (with reasons) apart."""
+        self._require_codebook()
         self._lemmatize(doc)
         text = doc.text  # built from the tokens on every access: read it once
         lower_text = text.lower()
@@ -331,7 +339,7 @@ class TextmineTagger:
         codes; `codes_from_evidence` sets each code only from its own evidence
         (a structure merely named gets its type, not COLLABORATION).
         """
-        cb = self.codebook
+        cb = self._require_codebook()
         spans = list(doc.spans[self.spans_key])
         original = doc.user_data.get(TEXT_KEY) or doc.text
         blanked = blank_exclusions(original.lower(), doc.spans.get(DROPPED_KEY, []))

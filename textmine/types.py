@@ -40,6 +40,7 @@ class Document:
     paragraphs: list[Paragraph] = field(default_factory=list)
     meta: DocumentMeta = field(default_factory=DocumentMeta)
     notes: list[str] = field(default_factory=list)  # non-fatal remarks for the run report
+    ocr_pages: list[int] = field(default_factory=list)  # 1-based pages whose text came from OCR
 
     def to_row(self) -> dict:
         """Flat dict of the documents.csv columns known at read time."""

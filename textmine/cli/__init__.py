@@ -3,12 +3,13 @@
 from textmine.cli.app import app
 
 # Importing a module registers its commands on `app`.
-from textmine.cli import (  # noqa: E402,F401  isort: skip
+from textmine.cli import (  # noqa: F401  isort: skip
     version_command,
     ingest_command,
     export_commands,
     pipeline_commands,
     coding_commands,
+    train_command,
     topic_commands,
     report_command,
     sample_command,
@@ -16,4 +17,5 @@ from textmine.cli import (  # noqa: E402,F401  isort: skip
 
 
 def main() -> None:
+    """Run the `textmine` command line (the console-script entry point)."""
     app()

@@ -19,12 +19,12 @@ def _root() -> None:
     """Mine education-policy documents: ingest, code sentences, model topics and trends, export."""
 
 
-def open_processed_corpus(folder: Path, option: str = "--out"):
+def open_processed_corpus(folder: Path, option: str = "--out", read_only: bool = True):
     """The store of the corpus a run wrote to `folder`; exit 1 with the reason if there is none."""
     from textmine.store import open_store
 
     try:
-        return open_store(folder)
+        return open_store(folder, read_only=read_only)
     except FileNotFoundError as error:
         Console(stderr=True).print(
             f"[red]error:[/red] no processed corpus in {folder}: run `textmine run` first, "

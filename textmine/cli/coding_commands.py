@@ -39,15 +39,30 @@ def _read_csv(path: Path, what: str) -> pd.DataFrame:
         raise typer.Exit(2) from error
 
 
-def _code_frame(frame: pd.DataFrame, codebook, path: Path) -> pd.DataFrame:
-    from textmine.coding import code_sentences
+CODER_HELP = "Sentence coder: learned (the trained model) or rules (the codebook's tagger)."
+MODEL_HELP = "Model folder written by `textmine train` (default: the packaged model)."
 
+
+def _sentence_coder(coder: str, model_dir: Path | None, codebook):
+    """The chosen coder; exit 2 with the reason if it cannot be loaded."""
+    from textmine.learned import load_coder
+
+    try:
+        return load_coder(coder, model_dir, codebook)
+    except ValueError as error:  # ModelCodebookMismatch, ModelFolderError, unknown coder
+        err_console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from error
+
+
+def _code_frame(frame: pd.DataFrame, codebook, path: Path, coder: str = "learned",
+                model_dir: Path | None = None) -> pd.DataFrame:
     if "sentence" not in frame.columns:
         err_console.print(f"[red]error:[/red] {path} has no `sentence` column "
                           f"(columns: {', '.join(frame.columns)})")
         raise typer.Exit(2)
+    sentence_coder = _sentence_coder(coder, model_dir, codebook)
     with console.status(f"coding {len(frame):,} sentences"):
-        return code_sentences(frame, codebook, text_column="sentence")
+        return sentence_coder.code_sentences(frame, text_column="sentence")
 
 
 @app.command("code")
@@ -57,16 +72,19 @@ def code_cmd(
                              "code columns, evidence, codebook_version, textmine_version."),
     codebook_path: Path | None = typer.Option(
         None, "--codebook", help="Codebook YAML (default: the packaged codebook)."),
+    coder: str = typer.Option("learned", "--coder", help=CODER_HELP),
+    model_dir: Path | None = typer.Option(None, "--model", help=MODEL_HELP),
 ) -> None:
     """Code every sentence of a CSV for stance and partnership types."""
     from textmine.atomic import write_csv_atomic
 
     codebook = _codebook(codebook_path)
     frame = _read_csv(in_csv, "input")
-    coded = _code_frame(frame, codebook, in_csv)
+    coded = _code_frame(frame, codebook, in_csv, coder, model_dir)
     write_csv_atomic(out, coded)
     counts = ", ".join(f"{c} {int(coded[c].sum())}" for c in codebook.code_columns)
-    console.print(f"coded {len(coded):,} sentences with codebook {codebook.version} -> {out}")
+    console.print(f"coded {len(coded):,} sentences with codebook {codebook.version}, "
+                  f"coder {coded['model_version'].iloc[0] if len(coded) else coder} -> {out}")
     console.print(f"sentences per code: {counts}")
 
 
@@ -93,6 +111,8 @@ def evaluate_cmd(
     out: Path = typer.Option(
         Path("outputs") / "evaluation", "--out",
         help="Folder for the agreement table and disagreements CSVs."),
+    coder: str = typer.Option("learned", "--coder", help=CODER_HELP),
+    model_dir: Path | None = typer.Option(None, "--model", help=MODEL_HELP),
 ) -> None:
     """Agreement with a coded set: precision, recall, F1, kappa, alpha per code."""
     from textmine.atomic import write_csv_atomic
@@ -101,7 +121,7 @@ def evaluate_cmd(
     gold = _read_csv(gold_csv, "gold set")
     codebook = _codebook(codebook_path)
     codes = [c for c in codebook.code_columns if c in gold.columns]
-    missing = [c for c in codebook.code_columns[:10] if c not in gold.columns]
+    missing = [c for c in codebook.code_columns if c not in gold.columns]
     if missing or "id" not in gold.columns:
         err_console.print(f"[red]error:[/red] {gold_csv} lacks column(s) "
                           f"{', '.join((['id'] if 'id' not in gold.columns else []) + missing)}")
@@ -112,8 +132,9 @@ def evaluate_cmd(
         err_console.print(f"[red]error:[/red] {gold_csv}: code columns must hold 0 or 1 ({error})")
         raise typer.Exit(2) from error
     if pred is None:
-        predicted = _code_frame(gold.drop(columns=codes), codebook, gold_csv)
-        source = f"textmine (codebook {codebook.version})"
+        predicted = _code_frame(gold.drop(columns=codes), codebook, gold_csv, coder, model_dir)
+        version = predicted["model_version"].iloc[0] if len(predicted) else coder
+        source = f"textmine {coder} coder {version} (codebook {codebook.version})"
     else:
         predicted = _read_csv(pred, "predictions")
         source = str(pred)
@@ -178,8 +199,9 @@ def kwic_cmd(
     from textmine.kwic import kwic
     with open_processed_corpus(out) as store:
         sentences = store.coded_sentences()
+        codes = store.code_columns
     try:
-        hits = kwic(sentences, term, window=window)
+        hits = kwic(sentences, term, window=window, codes=codes or None)
     except ValueError as error:
         err_console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from error

@@ -74,11 +74,27 @@ def export_cmd(
     try:
         codebook = _load_codebook(codebook_path)
         written = _export(formats, out, corpus_dir, codebook, blind=blind, validate=validate)
+        _register(corpus_dir, written, formats, blind=blind)
     except ValueError as error:  # codebook, schema or offset problems, named by the library
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1) from error
     for path in written:
         typer.echo(str(path))
+
+
+def _register(corpus_dir: Path, written: list[Path], formats: list[str], *, blind: bool) -> None:
+    """Files written into the corpus folder join its outputs, so later runs keep them fresh."""
+    from textmine.run import register_export
+    from textmine.store import store_path
+
+    root = corpus_dir.resolve()
+    inside = [p for p in written if p.resolve().is_relative_to(root)]
+    if not inside or not store_path(corpus_dir).is_file():
+        return  # nothing written into the corpus folder: the store is not opened for writing
+    with open_processed_corpus(corpus_dir, option="--corpus-dir", read_only=False) as store:
+        for fmt in formats:
+            paths = [p for p in inside if p.suffix.lower() == f".{fmt}"]
+            register_export(store, corpus_dir, paths, f"{fmt}-blind" if blind else fmt)
 
 
 def _export(formats, out, corpus_dir, codebook, *, blind: bool, validate: bool) -> list[Path]:
@@ -112,6 +128,7 @@ def _export(formats, out, corpus_dir, codebook, *, blind: bool, validate: bool) 
                         f"the codebook given is {version}"
                     )
             if single_file:
+                assert texts is not None  # one file that is not .qdc: the .qdpx, texts read
                 written.append(
                     write_qdpx(
                         out,

@@ -6,10 +6,16 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
 
 import typer
 
 from textmine.cli.app import app
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
+
+    from textmine.run import RunReport, RunSettings
 
 
 @app.command("run")
@@ -88,7 +94,7 @@ def default_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def _checked_settings(**values):  # noqa: ANN202  (RunSettings)
+def _checked_settings(**values) -> RunSettings:
     """RunSettings from command-line values; exit 2 with one line naming the problem."""
     from textmine.codebook import CodebookError
     from textmine.manifest import ManifestError, read_manifest
@@ -104,13 +110,17 @@ def _checked_settings(**values):  # noqa: ANN202  (RunSettings)
         manifest = settings.resolved_manifest()
         if manifest is not None:
             read_manifest(manifest)
+        if settings.validation is not None:
+            from textmine.validation import read_validation
+
+            read_validation(settings.validation)
     except (ValueError, FileNotFoundError, ManifestError, CodebookError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     return settings
 
 
-def execute_run(settings, quiet: bool = False):  # noqa: ANN001, ANN201  (RunSettings -> RunReport)
+def execute_run(settings: RunSettings, quiet: bool = False) -> RunReport:
     """Run the pipeline with progress bars; exit 3 when the folder is locked, 2 on bad config."""
     from rich.console import Console
 
@@ -130,10 +140,10 @@ def execute_run(settings, quiet: bool = False):  # noqa: ANN001, ANN201  (RunSet
         raise typer.Exit(2) from exc
 
 
-class _progress_bars:  # noqa: N801  a context manager returning the progress callback
+class _progress_bars:
     """Rich progress bars, one per stage, driven by run_pipeline's progress callback."""
 
-    LABELS = {"read": "reading documents", "code": "coding sentences", "topics": "topics",
+    LABELS: ClassVar[dict[str, str]] = {"read": "reading documents", "code": "coding sentences", "topics": "topics",
               "outputs": "writing outputs"}
 
     def __init__(self, console):
@@ -154,7 +164,7 @@ class _progress_bars:  # noqa: N801  a context manager returning the progress ca
             transient=False,
             disable=not console.is_terminal,
         )
-        self._tasks: dict[str, int] = {}
+        self._tasks: dict[str, TaskID] = {}
 
     def __enter__(self):
         self._bars.__enter__()

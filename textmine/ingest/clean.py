@@ -24,7 +24,11 @@ BULLET_CHARS = "\u2022\u25aa\u25ab\u25a0\u25a1\u25fc\u25fb\u25cf\u25e6\u2023\u20
 PRIVATE_USE = re.compile("[\ue000-\uf8ff]")
 LEADING_PRIVATE_USE = re.compile("(?m)^([ \t]*)[\ue000-\uf8ff]+")
 BULLET_LINE = re.compile(rf"^\s*(?:[{re.escape(BULLET_CHARS)}]|[\ue000-\uf8ff])+\s+")
-ENUMERATED_LINE = re.compile(r"^\s*(?:\(?\d{1,3}[.)]|\(?[a-z][.)]|\(?(?:i|ii|iii|iv|v|vi|vii|viii|ix|x)[.)])\s+\S")
+ENUMERATED_LINE = re.compile(
+    r"^\s*(?:(?:\(?\d{1,3}[.)]|\(?[a-z][.)]|\(?(?:i|ii|iii|iv|v|vi|vii|viii|ix|x)[.)])\s+\S"
+    # a paragraph number glued to its first word by the PDF: "10.When children ..."
+    r"|\d{1,3}\.(?=[A-Z][a-z]))"
+)
 FOOTNOTE_LINE = re.compile(r"^\s*\d{1,3}\s?[A-Z](?:[a-z]|\s)")
 MONTHS = [
     "january", "february", "march", "april", "may", "june", "july", "august", "september",
@@ -60,6 +64,17 @@ HEADER_FOOTER_LINES = 4
 RUNNING_LINE_SHARE = 0.4
 # A short line anywhere on more than this share of pages (and on 3+ pages) is a running line.
 REPEATED_ANYWHERE_SHARE = 0.5
+
+
+# Tables of contents. An entry ends in its page number, after spaces or dot leaders
+# ("Executive summary 6", "Introduction ........ 4"); a heading names the block.
+CONTENTS_HEADING = re.compile(r"^(?:table of )?contents?(?: page)?(?:\s+\d{1,3})?$", re.I)
+CONTENTS_ENTRY = re.compile(r"^(?P<title>.*[^\W\d_].*?)(?:\s*(?:\.\s*){3,}\s*|\s+)(?P<page>\d{1,3})$")
+DOT_LEADER_ENTRY = re.compile(r".*?[^\W\d_].*?(?:\.\s*){4,}\d{1,4}")
+# A contents entry is at most this long; longer lines ending in a number are prose.
+CONTENTS_LINE_CHARS = 150
+# Contents entries point at most this many pages past the document's last page.
+CONTENTS_PAGE_SLACK = 5
 
 
 @functools.lru_cache(maxsize=1)
@@ -148,6 +163,75 @@ def remove_running_lines(pages: list[list[str]]) -> list[list[str]]:
             drop.update(i for i, key in enumerate(page_keys) if key in repeated)
         cleaned.append([line for i, line in enumerate(lines) if i not in drop])
     return cleaned
+
+
+def contents_page_number(line: str) -> int | None:
+    """The page number a table-of-contents entry points to ("Executive summary 6" -> 6), else None."""
+    if len(line) > CONTENTS_LINE_CHARS or TERMINAL.search(line):
+        return None
+    match = CONTENTS_ENTRY.match(line)
+    return int(match["page"]) if match else None
+
+
+def remove_contents(pages: list[list[str]]) -> list[list[str]]:
+    """Each page's lines without its table of contents (see `contents_lines`)."""
+    return [
+        [line for i, line in enumerate(lines) if i not in drop]
+        for lines, drop in zip(pages, contents_lines(pages), strict=True)
+    ]
+
+
+def contents_lines(pages: list[list[str]]) -> list[set[int]]:
+    """Per page, the indices of the lines that make up a table of contents.
+
+    A contents block starts at a "Contents" heading and runs over the entries
+    after it (a title ending in a page number, the lines of a title wrapped
+    before its number included) while page numbers do not go down and stay
+    within the document; it ends at the first other line. A block that reaches
+    the end of its page goes on at the top of the next page while its entries
+    do. Lines with dot leaders ("Introduction ....... 4") are entries wherever
+    they are.
+    """
+    max_page = len(pages) + CONTENTS_PAGE_SLACK if len(pages) > 1 else None
+    found: list[set[int]] = []
+    carried: int | None = None  # last page number of a block that ran to the end of the page before
+    for lines in pages:
+        drop = {i for i, line in enumerate(lines)
+                if len(line) <= 2 * CONTENTS_LINE_CHARS and DOT_LEADER_ENTRY.fullmatch(line)}
+        starts: list[tuple[int, int | None]] = [
+            (i + 1, None) for i, line in enumerate(lines) if CONTENTS_HEADING.match(line)
+        ]
+        if carried is not None:
+            starts.insert(0, (0, carried))
+        carried = None
+        for first, floor in starts:
+            end, last, entries = _contents_block(lines, first, floor, max_page)
+            if entries < (1 if floor is not None else 2):
+                continue
+            drop.update(range(first - (floor is None), end))
+            if not any(lines[end:]):
+                carried = last
+        found.append(drop)
+    return found
+
+
+def _contents_block(
+    lines: list[str], first: int, floor: int | None, max_page: int | None
+) -> tuple[int, int | None, int]:
+    """(index after the block's last entry, its page number, number of entries) from `first` on."""
+    last, entries, end, wrapped = floor, 0, first, 0
+    for index in range(first, len(lines)):
+        line = lines[index]
+        if not line:
+            continue
+        number = contents_page_number(line)
+        if number is not None and (last is None or number >= last) and (max_page is None or number <= max_page):
+            last, entries, end, wrapped = number, entries + 1, index + 1, 0
+        elif number is None and wrapped < 2 and not TERMINAL.search(line) and len(line) <= CONTENTS_LINE_CHARS:
+            wrapped += 1  # part of a title whose page number is on a later line
+        else:
+            break
+    return end, last, entries
 
 
 def strip_bullet(line: str) -> tuple[str, bool]:

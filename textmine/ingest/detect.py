@@ -46,8 +46,8 @@ def detect_format(data: bytes) -> tuple[str, str]:
         if body.startswith(bom):
             body = body[len(bom) :]
             break
-    if not head.startswith(BOMS[1:]) and utf16_without_bom(data):
-        body = data[:4096].decode(utf16_without_bom(data), errors="replace").encode("utf-8")
+    if not head.startswith(BOMS[1:]) and (encoding := utf16_without_bom(data)):
+        body = data[:4096].decode(encoding, errors="replace").encode("utf-8")
         return (HTML, "HTML (UTF-16)") if HTML_START.match(body) or HTML_ANYWHERE.search(body.lower()) else (
             TEXT, "text (UTF-16)"
         )

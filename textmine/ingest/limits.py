@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
+from typing import Any
 
 from textmine.types import IngestError
 
@@ -53,7 +54,7 @@ class ReadLimits:
         Raises ValueError naming the variable when a value is not a number.
         """
         environ = os.environ if environ is None else environ
-        values = {}
+        values: dict[str, Any] = {}  # field name -> int, or float for `seconds`
         for item in fields(cls):
             name, unit = ENVIRONMENT_NAMES[item.name]
             raw = environ.get(name, "").strip()

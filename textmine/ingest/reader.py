@@ -179,9 +179,11 @@ def _read_bytes(
 
         docx = extract_docx_text(data, max_inflated_bytes=limits.max_inflated_bytes)
         check_text(sum(len(t) for _, t in docx.blocks))
+        contents = clean.contents_lines([[clean.normalize_characters(line).strip() for _, line in docx.blocks]])[0]
         blocks = [
             (page_number, paragraph)
-            for page_number, line in docx.blocks
+            for index, (page_number, line) in enumerate(docx.blocks)
+            if index not in contents
             for paragraph in clean.lines_to_paragraphs(
                 boilerplate.remove_copyright_lines([clean.normalize_characters(line).strip()]), wrapped=False
             )
@@ -225,7 +227,7 @@ def _read_bytes(
 def pdf_blocks(raw_pages: list[str]) -> list[tuple[int, str]]:
     """Clean PDF page texts into (page, paragraph) blocks."""
     pages = [clean.split_lines(clean.normalize_characters(page)) for page in raw_pages]
-    pages = clean.remove_running_lines(pages)
+    pages = clean.remove_contents(clean.remove_running_lines(pages))
     pages = [boilerplate.remove_copyright_lines(lines) for lines in pages]
     words = clean.document_vocabulary("\n".join("\n".join(lines) for lines in pages))
     paragraphs = [
@@ -253,6 +255,7 @@ def text_blocks(
     pages = [clean.split_lines(clean.normalize_characters(page)) for page in raw_pages]
     if len(pages) > 1:
         pages = clean.remove_running_lines(pages)
+    pages = clean.remove_contents(pages)
     all_lines = [line for lines in pages for line in lines]
     words = clean.document_vocabulary("\n".join(all_lines))
     wrapped = clean.is_wrapped(all_lines)

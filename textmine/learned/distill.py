@@ -59,6 +59,7 @@ class OnnxSentenceEncoder:
 
     def __init__(self, model_path: Path, tokenizer_json: bytes, threads: int = 2,
                  max_tokens: int = 128):
+        """Load the ONNX model and the tokenizer (truncating at `max_tokens`)."""
         import onnxruntime
         from tokenizers import Tokenizer
 
@@ -105,6 +106,7 @@ def distill(counts: Counter, encoder: OnnxSentenceEncoder, *, dims: int = 128,
 
 
 def main() -> None:
+    """Command line: count words in the texts, distil, write the embeddings."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("texts", nargs="+", type=Path,
                         help="CSV files with a `sentence` or `text` column, or Parquet files")

@@ -37,10 +37,12 @@ class StaticEmbeddings:
     meta: dict
 
     def __post_init__(self) -> None:
+        """Index the words."""
         self.index = {w: i for i, w in enumerate(self.words)}
 
     @property
     def dims(self) -> int:
+        """Vector dimensions."""
         return int(self.vectors.shape[1])
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -93,7 +95,7 @@ def load_static_embeddings(folder: Path) -> StaticEmbeddings:
 
 
 def default_embeddings_dir() -> Path:
-    """The folder of the packaged default model (which holds the shipped embeddings)."""
+    """The folder of the packaged static embeddings (used by `textmine train --embeddings`)."""
     from importlib import resources
 
-    return Path(str(resources.files("textmine") / "data" / "model"))
+    return Path(str(resources.files("textmine") / "data" / "static_embeddings"))

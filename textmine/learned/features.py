@@ -21,6 +21,7 @@ columns through a Vocabulary built at training time:
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -55,10 +56,12 @@ class FeatureConfig:
     embeddings: bool = False
 
     def to_dict(self) -> dict:
+        """Plain dict for model.json."""
         return dict(self.__dict__)
 
     @classmethod
     def from_dict(cls, data: dict) -> FeatureConfig:
+        """From model.json (unknown keys ignored)."""
         known = {k: bool(v) for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
@@ -76,10 +79,9 @@ class RuleView:
 
 @dataclass
 class SentenceFeatures:
-    """Feature names of one sentence, and the word features' character spans."""
+    """Feature names of one sentence."""
 
     names: list[str]
-    spans: dict[str, list[tuple[int, int]]]  # word feature -> [(start, end)] in the text
 
 
 def analyse_rules(coder: Coder, texts: Sequence[str]) -> list[RuleView]:
@@ -115,6 +117,28 @@ def word_tokens(text: str, lemmas: dict[str, str]) -> list[tuple[str, int, int]]
             for m in _TOKEN.finditer(low)]
 
 
+def word_spans(text: str, lemmas: dict[str, str], bigrams: bool = True
+               ) -> dict[str, list[tuple[int, int]]]:
+    """Word feature name -> its (start, end) spans in the text (for evidence)."""
+    tokens = word_tokens(text, lemmas)
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for lemma, start, end in tokens:
+        spans.setdefault(f"w:{lemma}", []).append((start, end))
+    if bigrams:
+        for (a, s, _), (b, _, e) in itertools.pairwise(tokens):
+            spans.setdefault(f"w:{a} {b}", []).append((s, e))
+    return spans
+
+
+def word_feature_names(text: str, lemmas: dict[str, str], bigrams: bool = True) -> list[str]:
+    """The word features of a text: lemma unigrams and bigrams (the keys of word_spans)."""
+    words = [lemmas.get(w, w) for w in _TOKEN.findall(text.lower())]
+    names = ["w:" + w for w in words]
+    if bigrams:
+        names += ["w:" + a + " " + b for a, b in itertools.pairwise(words)]
+    return names
+
+
 def rule_feature_names(view: RuleView) -> list[str]:
     """The rule feature names of one sentence (without genre or neighbour prefixes)."""
     names = [f"r:{code}" for code, value in view.labels.items() if value]
@@ -144,16 +168,7 @@ def sentence_features(
     rule_names = [rule_feature_names(v) for v in views] if config.rules else [[] for _ in views]
     out: list[SentenceFeatures] = []
     for i, text in enumerate(texts):
-        names: list[str] = ["bias:1"]
-        spans: dict[str, list[tuple[int, int]]] = {}
-        if config.words:
-            tokens = word_tokens(text, lemmas)
-            for lemma, start, end in tokens:
-                spans.setdefault(f"w:{lemma}", []).append((start, end))
-            if config.bigrams:
-                for (a, s, _), (b, _, e) in zip(tokens, tokens[1:], strict=False):
-                    spans.setdefault(f"w:{a} {b}", []).append((s, e))
-            names.extend(spans)
+        names = word_feature_names(text, lemmas, config.bigrams) if config.words else []
         own = rule_names[i]
         names.extend(own)
         if config.genre and genres[i]:
@@ -165,7 +180,7 @@ def sentence_features(
                 names.extend(f"prev:{n}" for n in rule_names[before] if n[0] in "rc")
             if after >= 0:
                 names.extend(f"next:{n}" for n in rule_names[after] if n[0] in "rc")
-        out.append(SentenceFeatures(names=names, spans=spans))
+        out.append(SentenceFeatures(names=names))
     return out
 
 
@@ -197,3 +212,29 @@ def neighbour_indices(doc_ids: Sequence, order: Sequence[int] | None = None) -> 
 def is_inspection(values: Sequence) -> list[bool]:
     """True where a genre value (doc_type or source_kind) is an inspection report."""
     return [isinstance(v, str) and v.strip().lower() == INSPECTION_GENRE for v in values]
+
+
+def lower_lemmas(coder: Coder) -> dict[str, str]:
+    """The tagger's lookup lemma table, lower-case form -> lower-case lemma (cached)."""
+    cache = coder.codebook.cache
+    table = cache.get("learned_lemmas")
+    if table is None:
+        table = {}
+        for form, lemma in coder.tagger.lemmas.items():
+            low = form.lower()
+            if form == low or low not in table:
+                table[low] = lemma.lower()
+        cache["learned_lemmas"] = table
+    return table
+
+
+def featurize(
+    coder: Coder,
+    texts: Sequence[str],
+    genres: Sequence[bool],
+    neighbours: Sequence[tuple[int, int]],
+    config: FeatureConfig,
+) -> tuple[list[RuleView], list[SentenceFeatures]]:
+    """Rule views and feature names of sentences (one call = the rules run once)."""
+    views = analyse_rules(coder, texts)
+    return views, sentence_features(texts, views, genres, neighbours, lower_lemmas(coder), config)

@@ -59,6 +59,7 @@ class QdaSelection:
     end: int
     code_guids: list[str]
     coders: list[str]
+    name: str = ""  # what the tool named it: often the selected text (QualCoder), or an id
 
 
 @dataclass
@@ -213,7 +214,8 @@ def _parse_sources(
             code_guids, coders = _coding_refs(selection_el)
             selections.append(
                 QdaSelection(
-                    normalise_guid(_attr(selection_el, "guid")), start, end, code_guids, coders
+                    normalise_guid(_attr(selection_el, "guid")), start, end, code_guids, coders,
+                    name=_attr(selection_el, "name") or "",
                 )
             )
         whole, _ = _coding_refs(element)
@@ -247,22 +249,123 @@ def _normalise_text(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
 
 
-def _offset_mapper(qda_text: str | None, corpus_text: str | None):
+# How a QDA tool that stored a text with CRLF line ends counted its positions.
+CRLF_AS_TWO = "a CRLF line break counted as 2 characters"
+LINE_BREAK_AS_ONE = "a line break counted as 1 character"
+_SPACE = re.compile(r"\s+")
+_ID_TOKEN = re.compile(r"[0-9A-Za-z_.-]+")
+
+
+def _squash(text: str) -> str:
+    return _SPACE.sub(" ", text).strip()
+
+
+@dataclass(frozen=True)
+class _Sentences:
+    """One document's sentences, sorted by start: what selections are checked against."""
+
+    starts: list[int]
+    ends: list[int]
+    ids: list[str]
+
+    def spans(self) -> dict[str, tuple[int, int]]:
+        return {i: (s, e) for i, s, e in zip(self.ids, self.starts, self.ends, strict=True)}
+
+
+def _splits_no_word(text: str, position: int) -> bool:
+    """True when `position` is not inside a word (a selection edge a person would make)."""
+    if position <= 0 or position >= len(text):
+        return True
+    return not (text[position - 1].isalnum() and text[position].isalnum())
+
+
+def _evidence(selection: QdaSelection, start: int, end: int, text: str, sentences: _Sentences,
+              spans: Mapping[str, tuple[int, int]]) -> tuple[bool, bool]:
+    """(strong, weak): does the selection, read at [start, end) of `text`, fit the text?
+
+    Strong: its name is the selected text (QualCoder and others name selections
+    by their text), or names a sentence whose span it is (textmine's exports),
+    or it runs exactly from a sentence start to a sentence end. Weak: it cuts
+    no word at either end.
+    """
+    if not 0 <= start < end <= len(text):
+        return False, False
+    name = _squash(_normalise_text(selection.name or ""))
+    piece = _squash(text[start:end])
+    strong = bool(name) and (
+        name == piece
+        or (name.endswith(("…", "...")) and len(name.rstrip(".… ")) >= 10
+            and piece.startswith(name.rstrip(".… ")))
+        or any(spans.get(token) == (start, end) for token in _ID_TOKEN.findall(name))
+    )
+    i = bisect.bisect_left(sentences.starts, start)
+    strong = strong or (i < len(sentences.starts) and sentences.starts[i] == start
+                        and end in set(sentences.ends[i:]))
+    return strong, _splits_no_word(text, start) and _splits_no_word(text, end)
+
+
+def _offset_mapper(
+    qda_text: str | None,
+    corpus_text: str | None,
+    selections: Sequence[QdaSelection] = (),
+    sentences: _Sentences | None = None,
+    label: str = "source",
+):
     """Map positions in the QDA tool's copy of a text to positions in textmine's text.
 
-    Identity when the texts agree; when the tool only changed line endings
-    (CRLF) or added a byte-order mark, positions are shifted accordingly.
-    Returns (mapper, note) where note is "" or a warning.
+    Identity when the texts agree. When the tool only changed line endings
+    (CRLF) or added a byte-order mark, tools differ in how they count: some
+    count each CRLF as two characters (positions into the CRLF text), others
+    (QualCoder's "line ending for MAXQDA" export, for one) keep positions that
+    count a line break as one. The convention is decided from the selections
+    that the two readings place differently (`_evidence`): the one whose
+    readings fit the text clearly better wins; RefiQdaError when neither does.
+    Returns (mapper, convention, note): convention is "" when the texts agree,
+    note is "" or a warning.
     """
+    identity = lambda p: p  # noqa: E731
     if qda_text is None or corpus_text is None or qda_text == corpus_text:
-        return (lambda p: p), ""
+        return identity, "", ""
     same_apart_from_line_ends = _normalise_text(qda_text) == _normalise_text(corpus_text)
-    if same_apart_from_line_ends and "\r" not in corpus_text:
-        removed = [0] if qda_text.startswith("\ufeff") else []
-        removed += [m.start() for m in re.finditer("\r\n", qda_text)]
-        return (lambda p: p - bisect.bisect_left(removed, p)), ""
-    note = "its text differs from textmine's clean text; positions were used as they are"
-    return (lambda p: p), note
+    if not (same_apart_from_line_ends and "\r" not in corpus_text):
+        note = "its text differs from textmine's clean text; positions were used as they are"
+        return identity, "", note
+    removed = [0] if qda_text.startswith("\ufeff") else []
+    removed += [m.start() for m in re.finditer("\r\n", qda_text)]
+
+    def crlf_as_two(p: int) -> int:
+        return p - bisect.bisect_left(removed, p)
+
+    readings = {CRLF_AS_TWO: crlf_as_two, LINE_BREAK_AS_ONE: identity}
+    differing = [s for s in selections if crlf_as_two(s.start) != s.start
+                 or crlf_as_two(s.end) != s.end]
+    if not differing:
+        return crlf_as_two, "", ""
+    sentences = sentences or _Sentences([], [], [])
+    spans = sentences.spans()
+    strong = dict.fromkeys(readings, 0)
+    fits = dict.fromkeys(readings, 0)
+    for selection in differing:
+        for convention, mapper in readings.items():
+            is_strong, is_weak = _evidence(selection, mapper(selection.start),
+                                           mapper(selection.end), corpus_text, sentences, spans)
+            strong[convention] += is_strong
+            fits[convention] += is_strong or is_weak
+    n = len(differing)
+    scores = strong if any(strong.values()) else fits
+    best, other = sorted(readings, key=lambda c: scores[c], reverse=True)
+    enough = fits[best] >= (0.5 if scores is strong else 0.6) * n
+    if scores[best] >= max(1, 2 * scores[other]) and enough:
+        return readings[best], best, ""
+    raise RefiQdaError(
+        f"{label}: its text has other line ends than textmine's (CRLF) and the positions of its "
+        f"{n} selection(s) after a line break fit the text neither with {CRLF_AS_TWO} "
+        f"({strong[CRLF_AS_TWO]} match their text or a sentence, {fits[CRLF_AS_TWO]} cut no word) "
+        f"nor with {LINE_BREAK_AS_ONE} ({strong[LINE_BREAK_AS_ONE]} and "
+        f"{fits[LINE_BREAK_AS_ONE]}); nothing was imported. Export the project again (in "
+        "QualCoder without \"Add line ending character for MAXQDA\") or report the tool and "
+        "version to textmine's maintainers"
+    )
 
 
 @dataclass
@@ -275,6 +378,8 @@ class ImportedCoding:
     n_selections_matched: int
     codings_by_user: dict[str, int]
     warnings: list[str]
+    # QDA source name -> how its positions count line breaks, for sources stored with CRLF
+    line_breaks: dict[str, str] = field(default_factory=dict)
 
 
 def _match_sources(
@@ -409,6 +514,7 @@ def read_qdpx(
     n_selections = n_matched = 0
     unmatched_examples: list[str] = []
     source_names = {}
+    line_breaks: dict[str, str] = {}
     for index, doc_id in matched.items():
         source = project.sources[index]
         source_names[source.name] = doc_id
@@ -417,13 +523,17 @@ def read_qdpx(
                 f"{path.name}: source {source.name!r} has {source.whole_source_codings} coding(s) of the "
                 "whole document; only text selections are imported"
             )
-        mapper, note = _offset_mapper(source.text, (doc_texts or {}).get(doc_id))
-        if note:
-            warnings.append(f"{path.name}: source {source.name!r}: {note}")
         group = by_doc[doc_id]
         starts = group["start_char"].tolist()
         ends = group["end_char"].tolist()
-        ids = group["sentence_id"].tolist()
+        ids = group["sentence_id"].astype(str).tolist()
+        mapper, convention, note = _offset_mapper(
+            source.text, (doc_texts or {}).get(doc_id), source.selections,
+            _Sentences(starts, ends, ids), f"{path}: source {source.name!r}")
+        if note:
+            warnings.append(f"{path.name}: source {source.name!r}: {note}")
+        if convention:
+            line_breaks[source.name] = convention
         for selection in source.selections:
             applied_codes = _selection_columns(selection, project, code_columns, unknown_codes,
                                                codings_by_user)
@@ -458,4 +568,5 @@ def read_qdpx(
         n_selections_matched=n_matched,
         codings_by_user=dict(codings_by_user),
         warnings=warnings,
+        line_breaks=line_breaks,
     )

@@ -35,18 +35,16 @@ INTERNAL_PREFIX = "internal://"
 MACHINE_CODER_NAME = "textmine machine coder"
 # QDA group code for each codebook kind; codes of a kind are nested under it.
 KIND_GROUPS = {"stance": "Stance", "partnership": "Partnership type"}
-# Colours used only when the codebook gives none (or an invalid one) for a code.
+HUMAN_CODER_NAME = "human coder"  # the neutral user of blind exports and samples
+# Colours used only when the codebook gives none (or an invalid one) for a code. Each is an
+# entry of QualCoder's palette (the `colors` list of its color_selector.py), onto which
+# QualCoder maps imported colours, and the first ten fall in nine different colour ranges
+# of that palette (blue twice, dark and light), so codes stay apart when imported there.
 FALLBACK_COLOURS = [
-    "#D62728",
-    "#2CA02C",
-    "#1F77B4",
-    "#FF7F0E",
-    "#9467BD",
-    "#8C564B",
-    "#E377C2",
-    "#7F7F7F",
-    "#BCBD22",
-    "#17BECF",
+    "#B71C1C", "#1B5E20", "#0D47A1", "#FF6F00", "#7D26CD",
+    "#FA58F4", "#00F0F0", "#A8A8A8", "#DDE600", "#81BEF7",
+    "#E65100", "#5E9179", "#F7819F", "#9090E3", "#9F3E72",
+    "#FACC2E", "#769E78", "#CB5E3C", "#58FAAC", "#6D91C6",
 ]
 _GUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:textmine:refi-qda")
 
@@ -170,6 +168,11 @@ def code_guid(version: str, name: str) -> str:
 def machine_user_guid() -> str:
     """GUID of the machine-coder User."""
     return stable_guid("user", MACHINE_CODER_NAME)
+
+
+def user_guid(name: str) -> str:
+    """GUID of a named User ("human coder" gives the same GUID in every export)."""
+    return machine_user_guid() if name == MACHINE_CODER_NAME else stable_guid("user", name)
 
 
 def normalise_guid(value: str | None) -> str:

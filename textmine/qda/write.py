@@ -4,7 +4,11 @@ The codebook becomes Codes (with colours and descriptions, nested under one
 group code per kind: stance, partnership type), every document a TextSource
 whose plain text is the document's clean text, every coded sentence a
 PlainTextSelection (Unicode code points, end exclusive) with one Coding per
-code of the codebook it carries, made by the machine-coder User. Any code the
+code of the codebook it carries, made by the machine-coder User (a blind
+export, without codings, names a neutral "human coder" instead). Sources get
+short distinct names (`source_names`: a title shared prefix such as "Ofsted
+inspection of local authority children's services: " dropped, the date added);
+the full title stays in the `title` variable and the description. Any code the
 codebook has, a researcher's added code included, is written.
 """
 
@@ -27,6 +31,7 @@ from textmine.columns import DOC_ID, EVIDENCE
 from textmine.qda.schema import (
     CODEBOOK_NAMESPACE,
     FALLBACK_COLOURS,
+    HUMAN_CODER_NAME,
     INTERNAL_PREFIX,
     KIND_GROUPS,
     MACHINE_CODER_NAME,
@@ -39,10 +44,10 @@ from textmine.qda.schema import (
     code_guid,
     codebook_codes,
     codebook_version,
-    machine_user_guid,
     selection_guid,
     source_guid,
     stable_guid,
+    user_guid,
     validate_codebook_xml,
     validate_project_xml,
 )
@@ -160,14 +165,69 @@ SOURCE_VARIABLES = [
 ]
 
 
-def _source_name(row: Mapping, used: Counter) -> str:
-    name = (
-        _text_value(row.get("title"))
+# A shared title prefix is dropped from source names only up to one of these separators
+# ("Ofsted inspection of local authority children's services: Norfolk" -> "Norfolk").
+_PREFIX_SEPARATORS = (": ", " - ", " – ", " — ", ", ")
+_MIN_SHARED_PREFIX = 8
+MAX_SOURCE_NAME = 60
+
+
+def _common_start(a: str, b: str) -> str:
+    """The characters `a` and `b` begin with in common."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return a[:n]
+
+
+def _shared_prefix(title: str, others: list[str]) -> str:
+    """The longest prefix `title` shares with another title, cut back to a separator."""
+    longest = max((_common_start(title, other) for other in others), key=len, default="")
+    cut = max((longest.rfind(sep) + len(sep) for sep in _PREFIX_SEPARATORS if sep in longest),
+              default=0)
+    return longest[:cut] if cut >= _MIN_SHARED_PREFIX else ""
+
+
+def _shorten(text: str, limit: int = MAX_SOURCE_NAME) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(" ", 0, limit)
+    return text[: cut if cut > limit // 2 else limit - 1].rstrip(" ,;:-") + "…"
+
+
+def source_names(documents: pd.DataFrame) -> dict[str, str]:
+    """Short, distinct QDA source names by doc_id: "Norfolk (2013-08-16)".
+
+    A title is named without the prefix it shares with another title of the
+    project (up to a separator such as ": "), cut to MAX_SOURCE_NAME
+    characters, followed by the publication date; the file name stands in for
+    a missing title. Names that still coincide get " (2)", " (3)".
+    """
+    rows = documents.to_dict("records")
+    titles = {
+        str(row[DOC_ID]): _text_value(row.get("title")).strip()
         or PurePosixPath(_text_value(row.get("path"))).name
-        or row[DOC_ID]
-    )
-    used[name] += 1
-    return name if used[name] == 1 else f"{name} ({used[name]})"
+        or str(row[DOC_ID])
+        for row in rows
+    }
+    ordered = sorted(set(titles.values()))
+    neighbours: dict[str, list[str]] = {}
+    for index, title in enumerate(ordered):
+        neighbours[title] = ordered[max(0, index - 1) : index] + ordered[index + 1 : index + 2]
+    used: Counter = Counter()
+    names = {}
+    for row in rows:
+        doc_id = str(row[DOC_ID])
+        title = titles[doc_id]
+        prefix = _shared_prefix(title, neighbours[title])
+        rest = title[len(prefix) :].strip(" :,;-–—") or title
+        date = _text_value(row.get("published")).strip()[:10]
+        name = _shorten(rest) + (f" ({date})" if date else "")
+        used[name] += 1
+        names[doc_id] = name if used[name] == 1 else f"{name} ({used[name]})"
+    return names
 
 
 def _add_selections(source_el: ET.Element, sentences: pd.DataFrame, text: str, doc_id: str,
@@ -219,18 +279,25 @@ def build_qdpx(
     include_codings: bool = True,
     project_name: str = "textmine coded corpus",
     created: datetime | None = None,
+    user_name: str | None = None,
 ) -> dict[str, bytes]:
     """Members of a `.qdpx` zip: {"project.qde": xml, "sources/<guid>.txt": text, ...}.
 
     Documents without text and without sentences (e.g. duplicates) are left out.
     With `include_codings=False` the project holds the documents and codebook
-    only, for blind human coding.
+    only, for blind human coding. `user_name` is the project's one User, who
+    makes the codings: default the machine coder ("textmine machine coder
+    <version>") with codings, the neutral "human coder" without, so people
+    coding a blind project in a QDA tool do not code under the machine's name.
     """
     specs = codebook_codes(codebook)
     version = codebook_version(codebook, coded_sentences)
     code_names = [s.name for s in specs]
     ns = PROJECT_NAMESPACE
-    user = machine_user_guid()
+    if user_name is None:
+        user_name = MACHINE_CODER_NAME if include_codings else HUMAN_CODER_NAME
+    user = user_guid(user_name)
+    shown_user = f"{user_name} {__version__}" if user_name == MACHINE_CODER_NAME else user_name
     attrs = {"name": project_name, "origin": f"textmine {__version__}", "creatingUserGUID": user}
     if created is not None:
         stamp = created.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -239,7 +306,7 @@ def build_qdpx(
     root.set("xmlns:xsi", XSI)
     root.set("xsi:schemaLocation", PROJECT_SCHEMA_LOCATION)
     users = ET.SubElement(root, "Users")
-    ET.SubElement(users, "User", {"guid": user, "name": f"{MACHINE_CODER_NAME} {__version__}"})
+    ET.SubElement(users, "User", {"guid": user, "name": shown_user})
     codebook_el = ET.SubElement(root, "CodeBook")
     guids = _codes_element(codebook_el, ns, specs, version)
 
@@ -261,7 +328,7 @@ def build_qdpx(
     docs = primary_documents(documents).sort_values(["path", DOC_ID], kind="stable")
     members: dict[str, bytes] = {}
     sources_el = ET.SubElement(root, "Sources")
-    used_names: Counter = Counter()
+    names = source_names(docs)
     for row in docs.to_dict("records"):
         doc_id = row[DOC_ID]
         text = doc_texts.get(doc_id)
@@ -277,14 +344,17 @@ def build_qdpx(
             "TextSource",
             {
                 "guid": guid,
-                "name": _source_name(row, used_names),
+                "name": names[str(doc_id)],
                 "plainTextPath": INTERNAL_PREFIX + file_name,
                 "creatingUser": user,
             },
         )
         ET.SubElement(
             source_el, "Description"
-        ).text = f"textmine document {doc_id}; source file {_text_value(row.get('path'))}"
+        ).text = (
+            f"textmine document {doc_id}; source file {_text_value(row.get('path'))}"
+            + (f"; title: {_text_value(row.get('title'))}" if _text_value(row.get("title")) else "")
+        )
         group = by_doc.get(doc_id)
         if include_codings and group is not None:
             _add_selections(source_el, group, text, doc_id, code_names, guids, version, user)
@@ -324,8 +394,12 @@ def write_qdpx(
     include_codings: bool = True,
     validate: bool = True,
     created: datetime | None = None,
+    user_name: str | None = None,
 ) -> Path:
-    """Write a `.qdpx` project (validated against the REFI-QDA Project XSD unless told not to)."""
+    """Write a `.qdpx` project (validated against the REFI-QDA Project XSD unless told not to).
+
+    `user_name`: the project's User (see `build_qdpx`).
+    """
     path = Path(path)
     members = build_qdpx(
         documents,
@@ -334,6 +408,7 @@ def write_qdpx(
         codebook,
         include_codings=include_codings,
         created=created,
+        user_name=user_name,
     )
     if validate:
         validate_project_xml(members["project.qde"], f"{path.name}/project.qde")

@@ -952,4 +952,4 @@ def _reproducibility(data: ReportData) -> str:
 def _setting(value: object) -> str:
     if isinstance(value, (list, tuple)):
         return ", ".join(map(str, value)) or "(none)"
-    return "(default)" if value is None or value == "" else str(value)
+    return "(not set)" if value is None or value == "" else str(value)

@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -21,6 +22,10 @@ from textmine.atomic import write_csv_atomic, write_json_atomic
 from textmine.columns import DOCUMENT_COLUMNS
 from textmine.run.settings import EXPORT_FORMATS, RunReport, RunSettings
 from textmine.store import Store
+
+if TYPE_CHECKING:
+    from textmine.codebook import Codebook
+    from textmine.topics import TopicOutputs
 
 RUN_JSON = "run.json"
 TREND_FILES = {
@@ -35,7 +40,7 @@ class AnalysisTables:
     """What the analysis stages made this run (None when a stage did not run or failed)."""
 
     trends: dict[str, pd.DataFrame] | None = None
-    topic_outputs: object | None = None  # textmine.topics.TopicOutputs
+    topic_outputs: TopicOutputs | None = None
 
 
 OUTPUT_SETTINGS_KEY = "output_settings"
@@ -65,9 +70,11 @@ def outputs_are_fresh(store: Store, settings: RunSettings, fingerprint: str) -> 
         return False
     out = settings.out_dir
     names = set(registered["path"])
-    needed = {"sentences.csv", "failures.csv", RUN_JSON}
-    needed.add("coded_sentences.csv" if "export" in settings.stages and "csv" in settings.formats
-               else "documents.csv")
+    needed = {"sentences.csv", "failures.csv", "documents.csv", RUN_JSON}
+    if "export" in settings.stages and "csv" in settings.formats:
+        needed.add("coded_sentences.csv")
+    if "trends" in settings.stages and store.coding is not None:
+        needed.update(TREND_FILES.values())
     if not needed <= names:
         return False
     missing_formats = set(settings.formats) - set(registered["kind"])
@@ -85,7 +92,7 @@ def write_outputs(
     report: RunReport,
     analysis: AnalysisTables,
     *,
-    codebook: object | None,
+    codebook: Codebook | None,
     fingerprint: str,
     run_id: int | None,
 ) -> list[Path]:
@@ -119,7 +126,7 @@ def write_outputs(
         write_csv_atomic(out / name, frame)
         written["table"].append(out / name)
     if analysis.topic_outputs is not None:
-        written["topics"] = list(analysis.topic_outputs.write(out))  # type: ignore[attr-defined]
+        written["topics"] = list(analysis.topic_outputs.write(out))
     if analysis.trends:
         written["trends"] = []
         for name, frame in analysis.trends.items():
@@ -131,10 +138,19 @@ def write_outputs(
             from textmine.figures import write_figures
 
             written["figure"] = list(write_figures(
-                analysis.trends, analysis.topic_outputs, out / "figures", by=settings.by
+                analysis.trends, analysis.topic_outputs, out / "figures", by=settings.by,
+                codebook=codebook,
             ))
         except Exception as exc:  # charts are a view on the tables: report, keep the run
             report.stage_error("figures", exc)
+    if codebook is not None:
+        try:
+            from textmine.report import write_report
+
+            record = {"settings": settings.to_dict(), **report.to_dict()}
+            written["report"] = [write_report(store, out, codebook, run_record=record)]
+        except Exception as exc:  # the report is a view on the tables: report, keep the run
+            report.stage_error("report", exc)
     written["run"] = [out / RUN_JSON]
     all_written = [p for paths in written.values() for p in paths]
     report.outputs = [str(p) for p in all_written]

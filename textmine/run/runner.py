@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
@@ -49,6 +49,10 @@ from textmine.run.plan import WorkPlan, plan_work, scan_files
 from textmine.run.settings import RunReport, RunSettings, stage_timer
 from textmine.run.steps import CoderSpec, Extraction, code_documents, extract_files
 from textmine.store import STORE_FILENAME, CodingVersion, Store
+
+if TYPE_CHECKING:
+    from textmine.codebook import Codebook
+    from textmine.topics import TopicOutputs
 
 ProgressCallback = Callable[[str, int, int], None]
 """progress(stage, done, total): called as a stage advances (total 0 when unknown)."""
@@ -330,7 +334,7 @@ def coder_spec(settings: RunSettings) -> CoderSpec:
     )
 
 
-def load_run_codebook(settings: RunSettings):  # noqa: ANN201  (a textmine.codebook.Codebook)
+def load_run_codebook(settings: RunSettings) -> Codebook:
     """The codebook of the run's settings."""
     from textmine.codebook import load_codebook
 
@@ -338,7 +342,7 @@ def load_run_codebook(settings: RunSettings):  # noqa: ANN201  (a textmine.codeb
 
 
 def code_stage(store: Store, settings: RunSettings, report: RunReport, run_id: int,
-               map_batches: BatchMapper, tick: ProgressCallback):  # noqa: ANN201
+               map_batches: BatchMapper, tick: ProgressCallback) -> Codebook | None:
     """Code every stored sentence not yet coded with the run's coding; return the codebook.
 
     Returns None without loading anything when the store is coded already with
@@ -404,7 +408,8 @@ def quick_coding_key(spec: CoderSpec) -> str | None:
         return None
 
 
-def analysis_stages(store: Store, settings: RunSettings, report: RunReport, codebook: object,
+def analysis_stages(store: Store, settings: RunSettings, report: RunReport,
+                    codebook: Codebook | None,
                     tick: ProgressCallback) -> AnalysisTables:
     """Topics and trends on the coded corpus; a failing analysis is reported, not raised."""
     analysis = AnalysisTables()
@@ -434,7 +439,7 @@ def analysis_stages(store: Store, settings: RunSettings, report: RunReport, code
 
 
 def fit_topics(store: Store, settings: RunSettings, coded: pd.DataFrame,
-               documents: pd.DataFrame, codebook: object):  # noqa: ANN201  (TopicOutputs)
+               documents: pd.DataFrame, codebook: Codebook) -> TopicOutputs:
     """Fit (first time, or when asked) or extend the topic model; keep its tables in the store."""
     from textmine.topics import TopicSettings, run_topics
 
@@ -454,7 +459,13 @@ def compute_trend_tables(store: Store, settings: RunSettings, coded: pd.DataFram
     """Trend tables of the codebook's codes; kept in the store as result tables."""
     from textmine.trends import compute_trends
 
-    trends = compute_trends(coded, documents, by=settings.by, codebook=codebook)
+    validation = None
+    if settings.validation is not None:
+        from textmine.validation import read_validation
+
+        validation = read_validation(settings.validation, codebook.code_columns)
+    trends = compute_trends(coded, documents, by=settings.by, codebook=codebook,
+                            validation=validation)
     for name, frame in trends.items():
         store.write_table(f"trend_{name}", frame)
     return trends

@@ -6,10 +6,12 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from types import TracebackType
+from typing import Literal, get_args
 
 from textmine import __version__
 
-STAGES = ("ingest", "code", "topics", "trends", "figures", "export")
+Stage = Literal["ingest", "code", "topics", "trends", "figures", "export"]
+STAGES: tuple[Stage, ...] = get_args(Stage)
 EXPORT_FORMATS = ("csv", "parquet", "qdpx", "qdc")
 CODERS = ("learned", "rules")
 MANIFEST_NAME = "manifest.csv"
@@ -73,11 +75,11 @@ class RunSettings:
         for path in self.paths:
             if not path.exists() and not path.is_symlink():
                 raise FileNotFoundError(f"{path} does not exist")
-        for label, path in (("codebook", self.codebook), ("manifest", self.manifest),
-                            ("model folder", self.model_dir),
-                            ("validation sample", self.validation)):
-            if path is not None and not path.exists():
-                raise FileNotFoundError(f"{label} {path} does not exist")
+        for label, option in (("codebook", self.codebook), ("manifest", self.manifest),
+                              ("model folder", self.model_dir),
+                              ("validation sample", self.validation)):
+            if option is not None and not option.exists():
+                raise FileNotFoundError(f"{label} {option} does not exist")
 
     def resolved_manifest(self) -> Path | None:
         """The manifest given, else manifest.csv in the first folder that has one."""
@@ -95,13 +97,15 @@ class RunSettings:
         return {k: _plain(v) for k, v in data.items()}
 
     def output_settings(self) -> dict:
-        """The settings outputs depend on (besides the store's content)."""
+        """The settings the content of outputs depends on (besides the store's content).
+
+        Stages and formats decide which outputs a run needs, not what they hold:
+        `outputs_are_fresh` checks those files exist.
+        """
         return {
             "n_topics": self.n_topics,
             "by": self.by,
-            "formats": sorted(self.formats),
-            "stages": sorted(self.stages),
-            "validation": str(self.validation) if self.validation else None,
+            "validation": _file_hash(self.validation) if self.validation else None,
         }
 
 
@@ -190,7 +194,7 @@ class RunReport:
         self.counts.stage_errors += 1
 
 
-class stage_timer:  # noqa: N801  (used like a function)
+class stage_timer:
     """Context manager adding the seconds of a stage to `report.timings`."""
 
     def __init__(self, report: RunReport, stage: str) -> None:
@@ -206,6 +210,17 @@ class stage_timer:  # noqa: N801  (used like a function)
         timings[self.stage] = round(
             timings.get(self.stage, 0.0) + time.perf_counter() - self.start, 3
         )
+
+
+def _file_hash(path: Path) -> str:
+    """The path and a hash of its bytes, so an edited file counts as a change."""
+    import hashlib
+
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    except OSError:
+        digest = "unreadable"
+    return f"{path}:{digest}"
 
 
 def _plain(value: object) -> object:

@@ -11,10 +11,16 @@ import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from textmine.run.plan import SourceFile
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+
+    from textmine.learned import SentenceCoder
 
 
 @dataclass
@@ -40,7 +46,7 @@ class CoderSpec:
 
 
 @functools.lru_cache(maxsize=2)
-def sentence_splitter(model: str | None):  # noqa: ANN201  (a spaCy Language)
+def sentence_splitter(model: str | None) -> Language:
     """The spaCy pipeline that splits sentences, built once per process."""
     from textmine.segment import build_nlp
 
@@ -83,7 +89,7 @@ def extract_files(
 
 
 @functools.lru_cache(maxsize=4)
-def load_sentence_coder(spec: CoderSpec):  # noqa: ANN201  (a textmine.learned.SentenceCoder)
+def load_sentence_coder(spec: CoderSpec) -> SentenceCoder:
     """The coder of a spec, loaded once per process."""
     from textmine.codebook import load_codebook
 

@@ -163,7 +163,7 @@ def difference_estimate(
 
 def stratified_ratio(
     numerator: np.ndarray,
-    denominator: np.ndarray,
+    denominator: np.ndarray | float,
     in_domain: np.ndarray,
     strata: np.ndarray,
     stratum_sizes: np.ndarray,

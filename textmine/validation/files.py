@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from textmine.coded_sets import SentenceCsvError, read_sentence_csv
 from textmine.validation.design import DESIGN_COLUMNS, parse_stratified_by
 
 
@@ -24,13 +25,10 @@ class ValidationError(ValueError):
 
 
 def _read(path: str | Path, what: str) -> pd.DataFrame:
-    path = Path(path)
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
-    except FileNotFoundError as error:
-        raise ValidationError(f"{what} {path} does not exist") from error
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise ValidationError(f"{what} {path} is not a readable CSV: {error}") from error
+        return read_sentence_csv(path, what)
+    except SentenceCsvError as error:
+        raise ValidationError(str(error)) from error
 
 
 def _examples(ids: pd.Series, limit: int = 5) -> str:

@@ -21,10 +21,17 @@ import pandas as pd
 
 from textmine.atomic import atomic_open
 from textmine.qda import build_qdpx, validate_project_xml
-from textmine.qda.schema import PROJECT_NAMESPACE, XSI, machine_user_guid, source_guid, stable_guid
+from textmine.qda.schema import (
+    HUMAN_CODER_NAME,
+    PROJECT_NAMESPACE,
+    XSI,
+    source_guid,
+    stable_guid,
+    user_guid,
+)
 
 SAMPLE_CODE = "textmine sample: code this sentence"
-NEUTRAL_USER = "human coder"
+NEUTRAL_USER = HUMAN_CODER_NAME
 PROJECT_NAME = "textmine validation sample"
 _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 # Children of a TextSource that must follow its PlainTextSelections (REFI-QDA schema order).
@@ -49,7 +56,7 @@ def _unqualified(root: ET.Element) -> ET.Element:
 
 def neutral_user_guid() -> str:
     """GUID of the neutral user who owns the sample project."""
-    return stable_guid("user", NEUTRAL_USER)
+    return user_guid(NEUTRAL_USER)
 
 
 def sample_qdpx_members(
@@ -75,9 +82,8 @@ def sample_qdpx_members(
     in_sample = sentences[sentences["doc_id"].astype(str).isin(doc_ids)]
     docs = documents[documents["doc_id"].astype(str).isin(doc_ids)]
     members = build_qdpx(docs, in_sample, doc_texts, codebook, include_codings=False,
-                         project_name=PROJECT_NAME, created=created)
+                         project_name=PROJECT_NAME, created=created, user_name=NEUTRAL_USER)
     root = _unqualified(ET.fromstring(members["project.qde"]))
-    _neutral_user(root)
     marker = _add_marker_code(root)
     sources = {s.get("guid"): s for s in root.iter(_tag("TextSource"))}
     user = neutral_user_guid()
@@ -112,17 +118,6 @@ def sample_qdpx_members(
     body = ET.tostring(root, encoding="unicode")
     members["project.qde"] = ('<?xml version="1.0" encoding="utf-8"?>\n' + body + "\n").encode("utf-8")
     return members
-
-
-def _neutral_user(root: ET.Element) -> None:
-    """Give every reference to the machine-coder user to the neutral user instead."""
-    old, new = machine_user_guid(), neutral_user_guid()
-    for element in root.iter():
-        for key, value in element.attrib.items():
-            if value == old:
-                element.set(key, new)
-    for user in root.iter(_tag("User")):
-        user.set("name", NEUTRAL_USER)
 
 
 def _add_marker_code(root: ET.Element) -> str:

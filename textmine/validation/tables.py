@@ -154,7 +154,7 @@ def corrected_trends(
             continue
         present = [c for c in codes if c in table_codes and any(
             col in table.columns for col in (f"share_{c}", f"{c}_per_1000"))]
-        estimates = {name: [] for c in present for name in corrected_column_names(c, kind)}
+        estimates: dict[str, list[float]] = {name: [] for c in present for name in corrected_column_names(c, kind)}
         n_validation, row_notes = [], []
         for row in table.itertuples(index=False):
             mask = _mask(attributes, row.dimension, row.group, row.period, len(frame))

@@ -1,0 +1,254 @@
+"""The learned coder: training, saving and loading, codebook checks, folds, the shipped model, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from tests.conftest import SHARED, TEST_DATA
+from textmine.cli import app
+from textmine.codebook import load_codebook, parse_codebook
+from textmine.columns import MODEL_VERSION, probability_column
+from textmine.learned import (
+    ModelCodebookMismatch,
+    ModelFolderError,
+    default_model_dir,
+    load_coder,
+    model_version,
+)
+from textmine.learned.coder import LearnedCoder
+from textmine.learned.features import neighbour_indices
+from textmine.learned.metrics import group_folds
+from textmine.learned.model import load_model
+from textmine.learned.train import CodedSetError, cross_validate, train_model
+
+TINY = TEST_DATA / "learned" / "tiny_coded.csv"
+SENTENCES = pd.DataFrame({
+    "sentence_id": ["d1-00000", "d1-00001", "d1-00002", "d2-00000"],
+    "doc_id": ["d1", "d1", "d1", "d2"],
+    "sentence_index": [0, 1, 2, 0],
+    "text": ["Schools in the area compete for pupils and staff.",
+             "Two schools work together and share staff.",
+             "The canteen serves hot meals at lunchtime.",
+             "Leaders work well with the police and health partners to protect children."],
+    "doc_type": ["news_article", "news_article", "news_article", "inspection_report"],
+}, index=[5, 6, 7, 9])
+
+
+@pytest.fixture(scope="module")
+def codebook():
+    return load_codebook()
+
+
+@pytest.fixture(scope="module")
+def tiny_model(codebook, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny_model")
+    model, table, summary = train_model([TINY], folder, codebook, folds=3, resamples=200)
+    return folder, model, table, summary
+
+
+def test_tiny_set_trains_and_reloads_with_identical_predictions(codebook, tiny_model):
+    folder, model, table, _ = tiny_model
+    in_memory = LearnedCoder(model, codebook, model_version(folder), folder)
+    reloaded = load_coder("learned", folder, codebook)
+    first = in_memory.code_sentences(SENTENCES)
+    again = reloaded.code_sentences(SENTENCES)
+    pd.testing.assert_frame_equal(first, again)
+    assert again.index.tolist() == SENTENCES.index.tolist()
+    codes = codebook.code_columns
+    assert list(again.columns) == [*SENTENCES.columns, *codes,
+                                   *[probability_column(c) for c in codes], "evidence",
+                                   "codebook_version", MODEL_VERSION, "textmine_version"]
+    assert set(again[MODEL_VERSION]) == {reloaded.version} and len(reloaded.version) == 12
+    assert all(again[c].isin([0, 1]).all() for c in codes)
+    assert all(again[probability_column(c)].between(0, 1).all() for c in codes)
+    # the training report: every code with an interval, written to the folder
+    assert set(codes) <= set(table["code"])
+    assert {"metrics.json", "metrics.md", "metrics.csv"} <= {p.name for p in folder.iterdir()}
+    report = json.loads((folder / "metrics.json").read_text())
+    assert report["sentences"] == 48 and report["groups"] == 12
+    assert {row["code"] for row in report["per_code"]} >= set(codes)
+
+
+def test_evidence_is_rule_spans_or_model_terms(codebook, tiny_model):
+    folder, *_ = tiny_model
+    coded = load_coder("learned", folder, codebook).code_sentences(SENTENCES)
+    for text, evidence_json, *labels in coded[["text", "evidence", *codebook.code_columns]] \
+            .itertuples(index=False):
+        evidence = json.loads(evidence_json)
+        set_codes = {c for c, v in zip(codebook.code_columns, labels, strict=True) if v}
+        assert set(evidence) == set_codes
+        for items in evidence.values():
+            assert items
+            for item in items:
+                assert text[item["start"]:item["end"]] == item["text"]
+
+
+def test_codebook_mismatch_is_refused_with_both_versions(codebook, tiny_model, tmp_path):
+    folder, *_ = tiny_model
+    changed = tmp_path / "codebook.yml"
+    changed.write_bytes(Path(codebook.path).read_bytes() + b"\n# edited\n")
+    other = load_codebook(changed)
+    assert other.version != codebook.version
+    with pytest.raises(ModelCodebookMismatch) as caught:
+        load_coder("learned", folder, other)
+    message = str(caught.value)
+    assert str(folder) in message and codebook.version in message and other.version in message
+    assert "textmine train" in message and "--coder rules" in message
+    assert isinstance(caught.value, ValueError)
+
+
+def _codebook_with_accountability(codebook, folder: Path):
+    data = yaml.safe_load(Path(codebook.path).read_text(encoding="utf-8"))
+    data["codes"]["accountability"] = {
+        "name": "Accountability", "kind": "stance", "colour": "#9edae5",
+        "description": "High-stakes accountability: inspection, floor standards, intervention.",
+        "patterns": [{"tokens": [{"LEMMA": {"IN": ["inspect", "inspection"]}}], "id": "inspection"},
+                     "floor standard", {"phrase": "Ofsted", "attr": "LOWER"}],
+    }
+    path = folder / "codebook_accountability.yml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return parse_codebook(path.read_bytes(), source=str(path))
+
+
+def test_a_code_added_to_the_codebook_is_learned(codebook, tmp_path):
+    extended = _codebook_with_accountability(codebook, tmp_path)
+    assert extended.code_columns[-1] == "accountability"
+    folder = tmp_path / "model"
+    model, table, _ = train_model([TINY], folder, extended, folds=3, resamples=100)
+    assert model.codes == extended.code_columns
+    assert "accountability" in set(table["code"])
+    coder = load_coder("learned", folder, extended)
+    coded = coder.code_sentences(pd.DataFrame({"text": [
+        "Ofsted inspectors visited the school in May.",
+        "Pupils planted trees along the fence."]}))
+    assert coded["accountability"].tolist() == [1, 0]
+    assert coded[probability_column("accountability")].iloc[0] > 0.5
+    # the default codebook's model does not know the new code
+    with pytest.raises(ModelCodebookMismatch):
+        load_coder("learned", folder, codebook)
+
+
+def test_a_coded_set_without_the_added_code_is_refused(codebook, tmp_path):
+    extended = _codebook_with_accountability(codebook, tmp_path)
+    frame = pd.read_csv(TINY).drop(columns=["accountability"])
+    path = tmp_path / "no_accountability.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(CodedSetError, match=r"no_accountability\.csv.*accountability"):
+        train_model([path], tmp_path / "model", extended, folds=0)
+
+
+def test_model_folder_holds_no_pickle(tiny_model):
+    folder, *_ = tiny_model
+    for path in folder.iterdir():
+        assert path.suffix in {".json", ".safetensors", ".md", ".csv"}, path.name
+        assert not path.read_bytes().startswith(b"\x80"), f"{path.name} looks like a pickle"
+
+
+def test_cross_validation_folds_never_share_a_source(codebook):
+    frame = pd.read_csv(TINY)
+    folds = group_folds(frame["source"], 5)
+    for source, rows in frame.groupby("source").groups.items():
+        assert len(set(folds[list(rows)])) == 1, source
+    assert len(set(folds)) == 5
+    rng = np.random.default_rng(1)
+    groups = rng.integers(0, 40, size=500)
+    folds = group_folds(groups, 5)
+    assert all(len(set(folds[groups == g])) == 1 for g in np.unique(groups))
+    assert max(np.bincount(folds)) - min(np.bincount(folds)) < 40
+
+
+def test_cross_validation_holds_out_whole_sources(codebook):
+    from textmine.learned.features import FeatureConfig
+    from textmine.learned.train import read_coded_sets, training_features
+
+    training = read_coded_sets([TINY], codebook)
+    features = training_features(training, codebook, FeatureConfig())
+    cv = cross_validate(features, training.frame["sentence"].tolist(), training.labels,
+                        training.groups, FeatureConfig(), 10.0, 4)
+    for fold in np.unique(cv.folds):
+        held = set(training.groups[cv.folds == fold])
+        kept = set(training.groups[cv.folds != fold])
+        assert held and not held & kept
+
+
+def test_neighbours_are_adjacent_sentences_of_one_document():
+    assert neighbour_indices(["a", "a", "b", "a", ""], [0, 1, 0, 3, 0]) == [
+        (-1, 1), (0, -1), (-1, -1), (-1, -1), (-1, -1)]
+
+
+def test_shipped_default_model_loads_and_codes(codebook):
+    folder = default_model_dir()
+    assert sum(p.stat().st_size for p in folder.iterdir()) <= 20 * 1024 * 1024
+    model = load_model(folder)
+    assert model.codes == codebook.code_columns
+    coder = load_coder()
+    assert coder.version == model_version(folder) == model_version()
+    coded = coder.code_sentences(SENTENCES)
+    first, second, third, fourth = (coded.loc[i] for i in SENTENCES.index)
+    stance = codebook.stance_codes
+    assert first[stance[0]] == 1 and second[stance[1]] == 1
+    assert not any(third[c] for c in codebook.code_columns)
+    assert fourth[stance[1]] == 1
+    assert json.loads(third["evidence"]) == {}
+
+
+def test_rules_coder_behind_the_same_interface(codebook):
+    coded = load_coder("rules", codebook=codebook).code_sentences(SENTENCES)
+    assert set(coded[MODEL_VERSION]) == {"rules"}
+    for code in codebook.code_columns:
+        assert (coded[probability_column(code)] == coded[code]).all()
+
+
+def test_unusable_model_folders_are_refused(codebook, tmp_path):
+    with pytest.raises(ModelFolderError, match=r"missing model\.json"):
+        load_coder("learned", tmp_path, codebook)
+    with pytest.raises(ValueError, match="unknown coder"):
+        load_coder("neural", None, codebook)
+
+
+def test_cli_train_code_and_evaluate(codebook, tmp_path):
+    runner = CliRunner()
+    folder = tmp_path / "model"
+    result = runner.invoke(app, ["train", str(TINY), "--out", str(folder), "--folds", "3"])
+    assert result.exit_code == 0, result.output
+    assert (folder / "metrics.md").exists() and (folder / "weights.safetensors").exists()
+    sentences = tmp_path / "sentences.csv"
+    pd.DataFrame({"id": ["a", "b"], "sentence": SENTENCES["text"].tolist()[:2]}).to_csv(
+        sentences, index=False)
+    for options in (["--model", str(folder)], ["--coder", "rules"], []):
+        out = tmp_path / f"coded_{len(options)}.csv"
+        result = runner.invoke(app, ["code", str(sentences), "--out", str(out), *options])
+        assert result.exit_code == 0, result.output
+        coded = pd.read_csv(out)
+        assert coded["id"].tolist() == ["a", "b"]
+        assert probability_column(codebook.code_columns[0]) in coded.columns
+    result = runner.invoke(app, ["evaluate", str(TINY), "--model", str(folder),
+                                 "--out", str(tmp_path / "evaluation")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "evaluation" / "tiny_coded_agreement.csv").exists()
+    changed = tmp_path / "codebook.yml"
+    changed.write_bytes(Path(codebook.path).read_bytes() + b"\n# edited\n")
+    result = runner.invoke(app, ["code", str(sentences), "--out", str(tmp_path / "x.csv"),
+                                 "--model", str(folder), "--codebook", str(changed)])
+    assert result.exit_code == 2 and "textmine train" in result.output
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_grouped_cv_on_the_shared_training_set(codebook, tmp_path):
+    """Regression guard on the measured figures (README: collaboration 0.76, types 0.80)."""
+    train = SHARED / "gold" / "train.csv"
+    _, table, summary = train_model([train], tmp_path / "model", codebook, folds=5,
+                                        resamples=200)
+    by_code = table.set_index("code")
+    assert by_code.loc[codebook.stance_codes[1], "kappa"] >= 0.72
+    assert by_code.loc["micro_f1_types", "f1"] >= 0.77
+    assert (by_code["kappa_low"].dropna() <= by_code["kappa"].dropna()).all()
+    assert summary["seconds"] < 600
