@@ -60,7 +60,7 @@ def test_mine_corpus_flow_is_incremental(prefect_api, tmp_path):
     (corpus / "scan.pdf").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
     out = tmp_path / "out"
 
-    first = mine_corpus(corpus_paths=[str(corpus)], out_dir=str(out))
+    first = mine_corpus(corpus_paths=[str(corpus)], out_dir=str(out), coder="rules")
     assert first["status"] == "finished"
     assert first["counts"]["documents_read"] == 3
     assert {f["reason"] for f in first["failures"]} == {"empty_file", "unsupported_format"}
@@ -74,7 +74,7 @@ def test_mine_corpus_flow_is_incremental(prefect_api, tmp_path):
         "textmine-output-coded-sentences",
     } <= _artifact_keys()
 
-    second = mine_corpus(corpus_paths=[str(corpus)], out_dir=str(out))
+    second = mine_corpus(corpus_paths=[str(corpus)], out_dir=str(out), coder="rules")
     assert second["counts"]["documents_read"] == 0
     assert second["counts"]["sentences_coded"] == 0
     assert second["counts"]["known_failures_skipped"] == 2
@@ -85,7 +85,8 @@ def test_mine_corpus_flow_is_incremental(prefect_api, tmp_path):
     codebook.write_text(
         default_codebook_path().read_text(encoding="utf-8") + "\n# revised\n", encoding="utf-8"
     )
-    third = mine_corpus(corpus_paths=[str(corpus)], out_dir=str(out), codebook=str(codebook))
+    third = mine_corpus(corpus_paths=[str(corpus)], out_dir=str(out), codebook=str(codebook),
+                        coder="rules")
     assert third["counts"]["documents_read"] == 0
     assert third["counts"]["sentences_coded"] == first["counts"]["sentences_new"]
     assert open_store(out).codebook_version == third["codebook_version"]

@@ -14,9 +14,20 @@ import pytest
 
 from textmine.codebook import load_codebook
 from textmine.export import write_exports
-from textmine.qda import PROJECT_NAMESPACE, RefiQdaError, read_qdpx, validate_project_xml, write_qdpx
+from textmine.qda import (
+    PROJECT_NAMESPACE,
+    RefiQdaError,
+    read_qdpx,
+    validate_project_xml,
+    write_qdpx,
+)
 from textmine.qda.read import CRLF_AS_TWO, LINE_BREAK_AS_ONE
-from textmine.qda.schema import FALLBACK_COLOURS, HUMAN_CODER_NAME, MACHINE_CODER_NAME, codebook_codes
+from textmine.qda.schema import (
+    FALLBACK_COLOURS,
+    HUMAN_CODER_NAME,
+    MACHINE_CODER_NAME,
+    codebook_codes,
+)
 from textmine.qda.write import MAX_SOURCE_NAME, source_names
 
 try:  # the seed-corpus builder is shared with the CSV/Parquet tests
@@ -92,7 +103,7 @@ def _as_a_crlf_tool(exported: Path, out: Path, *, count_crlf_as: int, name_by_te
                 selection.set("name", text[start:end])
             else:
                 selection.attrib.pop("name")
-            extra = (lambda p: text[:p].count("\n")) if count_crlf_as == 2 else (lambda p: 0)
+            extra = (lambda p, text=text: text[:p].count("\n")) if count_crlf_as == 2 else (lambda p: 0)
             selection.set("startPosition", str(start + extra(start) + shift))
             selection.set("endPosition", str(end + extra(end) + shift))
     for element in root.iter():

@@ -191,20 +191,3 @@ def build_prefilter(codebook: Codebook, tagger: TextmineTagger) -> Prefilter:
                     else:  # "children's": spaCy splits off "'s", the stem is the token
                         words.update(w for w in _WORD.findall(form) if len(w) > 2)
     return Prefilter(words, substrings, regexes)
-
-
-class RuleCoder:
-    """The rule tagger as a sentence coder: codes, evidence, versions (no probabilities)."""
-
-    version = "rules"
-
-    def __init__(self, codebook: Codebook) -> None:
-        self.codebook = codebook
-
-    def code_sentences(self, sentences: pd.DataFrame) -> pd.DataFrame:
-        """Code each row's `text` on its own; same rows, order and index as the input."""
-        from textmine.columns import MODEL_VERSION
-
-        coded = code_sentences(sentences, self.codebook)
-        coded[MODEL_VERSION] = self.version
-        return coded

@@ -36,6 +36,7 @@ class RunLock:
         self._fd: int | None = None
 
     def acquire(self) -> RunLock:
+        """Take the lock, waiting up to `wait_seconds`; StoreLockedError if another run keeps it."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + self.wait_seconds
         while True:
@@ -49,6 +50,7 @@ class RunLock:
             time.sleep(0.2)
 
     def release(self) -> None:
+        """Give the lock back (nothing happens when it is not held)."""
         if self._fd is None:
             return
         try:

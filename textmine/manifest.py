@@ -49,7 +49,7 @@ def read_manifest(path: str | Path) -> dict[str, dict]:
 
 
 def normalise_key(value: str) -> str:
-    """'./seeds\\a.txt' -> 'seeds/a.txt'."""
+    r"""A manifest file key as a POSIX path: './seeds\a.txt' -> 'seeds/a.txt'."""
     value = value.strip().replace("\\", "/")
     return str(PurePosixPath(value)) if value else ""
 

@@ -1,5 +1,8 @@
-"""Sentences with spaCy, offline: blank English + sentencizer + abbreviation fix,
-with a lookup lemmatizer (spacy-lookups-data) that callers can enable."""
+"""Sentences with spaCy, offline.
+
+Blank English + sentencizer + abbreviation fix, with a lookup lemmatizer
+(spacy-lookups-data) that callers can enable.
+"""
 
 from __future__ import annotations
 
@@ -59,9 +62,12 @@ OPENING = frozenset("([{\"'\u201c\u2018")
 
 @Language.component(SENTENCE_FIX)
 def fix_abbreviation_boundaries(doc: Doc) -> Doc:
-    """Undo sentence starts that follow an abbreviation's dot ("cf. para. 4",
+    """Fix sentence starts the sentencizer puts after abbreviations and numbers.
+
+    Undoes sentence starts that follow an abbreviation's dot ("cf. para. 4",
     "No. 3", "et al."), an initial ("J. Smith"), a paragraph number ("12. The ...")
-    or that begin in lower case; start a sentence at its opening bracket or quote."""
+    or that begin in lower case; starts a sentence at its opening bracket or quote.
+    """
     for index in range(2, len(doc)):
         token, before = doc[index], doc[index - 1]
         if not token.is_sent_start:

@@ -163,6 +163,7 @@ class CodingVersion:
 
 
 def store_path(out_dir: str | os.PathLike) -> Path:
+    """Path of the store file in an output folder."""
     return Path(out_dir) / STORE_FILENAME
 
 
@@ -226,6 +227,7 @@ class Store:
 
     # -- plumbing -------------------------------------------------------------
     def close(self) -> None:
+        """Close the database connection."""
         with self._lock:
             self._conn.close()
 
@@ -260,10 +262,12 @@ class Store:
 
     # -- meta -----------------------------------------------------------------
     def get_meta(self, key: str, default: str | None = None) -> str | None:
+        """The meta value stored under `key`, or `default` when there is none."""
         rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
         return rows[0][0] if rows else default
 
     def set_meta(self, key: str, value: str) -> None:
+        """Store `value` under `key` in the meta table, replacing any old value."""
         with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO meta(key, value) VALUES (?, ?) "
@@ -355,6 +359,7 @@ class Store:
 
     # -- files ----------------------------------------------------------------
     def known_files(self) -> dict[str, StoredFile]:
+        """Every file path the store has seen, with its document, size and status."""
         rows = self._query("SELECT path, doc_id, size, manifest_hash, status FROM files")
         return {r[0]: StoredFile(*r) for r in rows}
 
@@ -369,6 +374,7 @@ class Store:
         run_id: int | None,
         conn: sqlite3.Connection | None = None,
     ) -> None:
+        """Insert or update a file's row, in `conn`'s transaction when given, else in its own."""
         sql = (
             "INSERT INTO files(path, display_path, doc_id, size, manifest_hash, status, "
             "first_run, last_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET "
@@ -409,9 +415,11 @@ class Store:
                 conn.execute("DELETE FROM failures WHERE path = ?", (path,))
 
     def has_document(self, doc_id: str) -> bool:
+        """True when a document with this doc_id is stored."""
         return bool(self._query("SELECT 1 FROM documents WHERE doc_id = ?", (doc_id,)))
 
     def document_manifest_hashes(self) -> dict[str, str | None]:
+        """The manifest-row hash of every stored document, by doc_id."""
         return dict(self._query("SELECT doc_id, manifest_hash FROM documents"))
 
     def refresh_retired(self) -> list[str]:
@@ -455,9 +463,13 @@ class Store:
         """
         row = document.to_row()
         paragraphs = json.dumps([[p.index, p.page, p.start, p.end] for p in document.paragraphs])
+        # frames made before paragraph numbers and OCR marks were columns get their defaults
+        sentences = sentences.reindex(columns=SENTENCE_COLUMNS)
+        sentences["paragraph_number"] = sentences["paragraph_number"].astype(object).fillna("")
+        sentences["ocr"] = sentences["ocr"].fillna(0).astype(int)
         sentence_rows = [
             tuple(_plain(v) for v in rec)
-            for rec in sentences[SENTENCE_COLUMNS].itertuples(index=False, name=None)
+            for rec in sentences.itertuples(index=False, name=None)
         ]
         with self.transaction() as conn:
             conn.execute("DELETE FROM codings WHERE doc_id = ?", (document.doc_id,))
@@ -652,6 +664,7 @@ class Store:
             )
 
     def read_table(self, name: str) -> pd.DataFrame | None:
+        """A result table written by `write_table`; None when there is none."""
         _check_table_name(name)
         table = f"result_{name}"
         if not self._query("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (table,)):
@@ -807,6 +820,7 @@ class Store:
         return dict(self._query("SELECT doc_id, text FROM documents WHERE retired = 0"))
 
     def document_paragraphs(self, doc_id: str) -> list[tuple[int, int, int, int]]:
+        """A document's paragraphs as (index, page, start, end); [] for an unknown doc_id."""
         rows = self._query("SELECT paragraphs FROM documents WHERE doc_id = ?", (doc_id,))
         return [tuple(p) for p in json.loads(rows[0][0])] if rows else []
 
@@ -920,7 +934,7 @@ def _migrate(conn: sqlite3.Connection) -> None:
 
 
 def _plain(value):
-    """numpy / pandas scalars to Python values SQLite accepts; NaN to NULL."""
+    """A value SQLite accepts: NumPy / pandas scalars as Python values, NaN as NULL, dict/list as JSON."""
     if value is None:
         return None
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):

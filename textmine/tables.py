@@ -28,7 +28,7 @@ from textmine.columns import (
 )
 
 METADATA_COLUMNS = ["title", "publisher", "doc_type", "published"]
-SENTENCE_INT_COLUMNS = ["page", "paragraph_index", "sentence_index", "start_char", "end_char"]
+SENTENCE_INT_COLUMNS = ["page", "paragraph_index", "sentence_index", "start_char", "end_char", "ocr"]
 DOCUMENT_INT_COLUMNS = ["pages", "n_sentences"]
 
 
@@ -55,8 +55,14 @@ def coded_sentences_export_columns(
         DOC_ID,
         *METADATA_COLUMNS,
         "path",
-        *SENTENCE_INT_COLUMNS,
+        "page",
+        "paragraph_index",
+        "paragraph_number",
+        "sentence_index",
+        "start_char",
+        "end_char",
         "text",
+        "ocr",
         *codes,
         *(probability_column(code) for code in probabilities),
         EVIDENCE,

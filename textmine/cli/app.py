@@ -14,8 +14,20 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from textmine import __version__
+
+        typer.echo(f"textmine {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True,
+        help="Print the textmine version and exit."),
+) -> None:
     """Mine education-policy documents: ingest, code sentences, model topics and trends, export."""
 
 

@@ -6,13 +6,16 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from textmine.cli.app import app, open_processed_corpus
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 console = Console()
 err_console = Console(stderr=True)
@@ -29,14 +32,17 @@ def _codebook(path: Path | None):
 
 
 def _read_csv(path: Path, what: str) -> pd.DataFrame:
+    """The CSV read strictly (textmine.coded_sets); exit 2 naming the file and line if unusable."""
+    from textmine.coded_sets import SentenceCsvError, read_sentence_csv
+
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
-    except FileNotFoundError as error:
-        err_console.print(f"[red]error:[/red] {what} {path} does not exist")
+        frame = read_sentence_csv(path, what)
+    except SentenceCsvError as error:
+        err_console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from error
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as error:
-        err_console.print(f"[red]error:[/red] {what} {path} is not a readable CSV: {error}")
-        raise typer.Exit(2) from error
+    if frame.attrs.get("encoding") == "cp1252":
+        err_console.print(f"note: {path} is not UTF-8; read as Windows-1252 (Excel's \"CSV\")")
+    return frame
 
 
 CODER_HELP = "Sentence coder: learned (the trained model) or rules (the codebook's tagger)."

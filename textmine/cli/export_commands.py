@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from textmine.cli.app import app, open_processed_corpus
-from textmine.export import CODED_SENTENCES_NAME, EXPORT_FORMATS, write_csv_export, write_exports
 
+# pandas and the exporters are imported by the commands that use them: `textmine --help`,
+# `--version` and the other commands start without them.
 console = Console(stderr=True)
 
 
@@ -64,6 +64,8 @@ def export_cmd(
     ),
 ) -> None:
     """Export the processed corpus as CSV, Parquet, a REFI-QDA project (.qdpx) or codebook (.qdc)."""
+    from textmine.export import EXPORT_FORMATS
+
     unknown = [f for f in formats if f not in EXPORT_FORMATS]
     if unknown:
         raise typer.BadParameter(
@@ -99,6 +101,7 @@ def _register(corpus_dir: Path, written: list[Path], formats: list[str], *, blin
 
 def _export(formats, out, corpus_dir, codebook, *, blind: bool, validate: bool) -> list[Path]:
     """Write `formats` from the store in `corpus_dir`; return the written paths."""
+    from textmine.export import write_exports
     from textmine.qda import write_qdc, write_qdpx
 
     single_file = out is not None and len(formats) == 1 and out.suffix.lower() in (".qdpx", ".qdc")
@@ -187,6 +190,7 @@ def import_qdpx_cmd(
     ),
 ) -> None:
     """Read human codings from a REFI-QDA project into a coded set CSV (codebook format)."""
+    from textmine.export import CODED_SENTENCES_NAME, write_csv_export
     from textmine.qda import RefiQdaError, read_qdpx
 
     try:
@@ -222,6 +226,9 @@ def import_qdpx_cmd(
     summary.add_row("selections matched to sentences", str(result.n_selections_matched))
     for user, n in sorted(result.codings_by_user.items()):
         summary.add_row(f"codings by {user}", str(n))
+    for convention in sorted(set(result.line_breaks.values())):
+        n = sum(c == convention for c in result.line_breaks.values())
+        summary.add_row("CRLF sources read with", f"{convention} ({n} source(s))")
     console.print(summary)
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")
@@ -241,9 +248,16 @@ def import_qdpx_cmd(
 
 
 def _evaluate(human, machine, human_csv: Path, codebook) -> None:
-    """Agreement of the human coded set with the machine codes (textmine.evaluate)."""
+    """Agreement of the human coded set with the machine codes (textmine.evaluate).
+
+    The full table (precision, recall, F1, kappa, alpha and their counts) goes to
+    <human>_agreement.csv; the terminal gets a compact table that fits 80 columns.
+    """
+    import math
+
     from textmine.atomic import write_csv_atomic
     from textmine.evaluate import evaluate_coding
+    from textmine.export import write_csv_export
 
     codes = [c for c in codebook.code_columns if c in human.columns]
     try:
@@ -253,24 +267,26 @@ def _evaluate(human, machine, human_csv: Path, codebook) -> None:
     except ValueError as error:
         console.print(f"[red]error:[/red] cannot compare with the machine codes: {error}")
         raise typer.Exit(1) from error
-    shown = Table(title=f"human ({human_csv.name}) vs machine: {len(human)} sentences")
-    columns = ["code", "gold_pos", "pred_pos", "precision", "recall", "f1", "kappa", "alpha"]
-    for column in columns:
-        shown.add_column(column, justify="left" if column == "code" else "right", no_wrap=True)
-    for row in table.to_dict("records"):
-        shown.add_row(
-            *(
-                ""
-                if pd.isna(row[c])
-                else f"{row[c]:.3f}"
-                if isinstance(row[c], float)
-                else str(row[c])
-                for c in columns
-            )
-        )
-    console.print(shown)
     table_path = human_csv.with_name(f"{human_csv.stem}_agreement.csv")
     diffs_path = human_csv.with_name(f"{human_csv.stem}_disagreements.csv")
     write_csv_atomic(table_path, table)
     write_csv_export(diffs_path, diffs)
-    console.print(f"{len(diffs)} disagreement(s) -> {diffs_path}; table -> {table_path}")
+
+    def cell(value: object, integer: bool = False) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return ""
+        if integer:
+            return str(int(value))  # type: ignore[call-overload]
+        return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+    shown = Table(title=f"human vs machine, {len(human)} sentences")
+    columns = {"code": "code", "gold_pos": "human", "pred_pos": "machine", "kappa": "kappa",
+               "alpha": "alpha", "f1": "F1"}
+    for column, header in columns.items():
+        shown.add_column(header, justify="left" if column == "code" else "right")
+    for row in table.to_dict("records"):
+        shown.add_row(*(cell(row.get(c), integer=c in ("gold_pos", "pred_pos"))
+                        for c in columns))
+    console.print(shown)
+    console.print(f"full table (precision, recall, F1, kappa, alpha) -> {table_path}")
+    console.print(f"{len(diffs)} disagreement(s) -> {diffs_path}")

@@ -49,7 +49,8 @@ def run_cmd(
         help="Export format; repeat for several: csv, parquet, qdpx, qdc.",
     ),
     coder: str = typer.Option(
-        "rules", "--coder", help="Sentence coder: learned (the trained model) or rules (the tagger)."
+        "learned", "--coder",
+        help="Sentence coder: learned (the trained model) or rules (the rule tagger)."
     ),
     model: Path = typer.Option(
         None, "--model", help="Model folder from `textmine train` (default: the packaged model).",
@@ -114,6 +115,11 @@ def _checked_settings(**values) -> RunSettings:
             from textmine.validation import read_validation
 
             read_validation(settings.validation)
+        if "code" in settings.stages:
+            from textmine.run.runner import coder_spec
+            from textmine.run.steps import load_sentence_coder
+
+            load_sentence_coder(coder_spec(settings))  # a model of another codebook: refused now
     except (ValueError, FileNotFoundError, ManifestError, CodebookError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

@@ -41,10 +41,17 @@ def train_cmd(
 ) -> None:
     """Train a sentence coder on coded sets; report grouped cross-validated kappa and F1."""
     from textmine.cli.coding_commands import _codebook
+    from textmine.coded_sets import SentenceCsvError, read_sentence_csv
     from textmine.learned.features import FeatureConfig
     from textmine.learned.train import CodedSetError, train_model
 
     codebook = _codebook(codebook_path)
+    for path in coded:  # strict CSV check first: a shifted row fails here, naming its line
+        try:
+            read_sentence_csv(path, "coded set")
+        except SentenceCsvError as error:
+            err_console.print(f"[red]error:[/red] {error}")
+            raise typer.Exit(2) from error
     try:
         with console.status("training") as status:
             model, table, summary = train_model(

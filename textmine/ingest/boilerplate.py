@@ -83,7 +83,17 @@ def find_boilerplate(lines: list[str], *, title: str = "", publisher: str = "") 
     removed: dict[int, str] = {}
     filled = [i for i, line in enumerate(lines) if line.strip()]
     top = filled[:TOP_LINES]
+    _mark_single_lines(lines, filled, removed)
+    _mark_breadcrumb(lines, top, removed)
+    _mark_title_and_masthead(lines, top, removed, title)
+    _mark_publisher_line(lines, top, removed, publisher)
+    _mark_bylines(lines, top, removed)
+    _mark_paywall(lines, filled, removed)
+    return [RemovedLine(i, lines[i], rule) for i, rule in sorted(removed.items())]
 
+
+def _mark_single_lines(lines: list[str], filled: list[int], removed: dict[int, str]) -> None:
+    """Lines that are boilerplate on their own: no letters, navigation, copyright."""
     for i in filled:
         bare = _bare(lines[i])
         if not HAS_LETTER.search(bare):
@@ -93,21 +103,29 @@ def find_boilerplate(lines: list[str], *, title: str = "", publisher: str = "") 
         elif COPYRIGHT_LINE.search(bare) and len(bare) <= 200:
             removed[i] = "copyright"
 
-    # Breadcrumb: a leading bullet list that starts with a navigation item.
+
+def _mark_breadcrumb(lines: list[str], top: list[int], removed: dict[int, str]) -> None:
+    """Breadcrumb: a leading bullet list that starts with a navigation item."""
     if top and removed.get(top[0]) == "navigation" and BULLET_LINE.match(lines[top[0]]):
         for i in top:
             if not BULLET_LINE.match(lines[i]):
                 break
             removed.setdefault(i, "breadcrumb")
-    # The title line at the top (when the title is known); repeats of it go.
+
+
+def _mark_title_and_masthead(lines: list[str], top: list[int], removed: dict[int, str],
+                             title: str) -> None:
+    """Repeats of the title line at the top, and the masthead above the title.
+
+    The masthead is the site name, tagline and menus above the title (or above
+    the first prose sentence), up to the last navigation item there.
+    """
     wanted = _norm(title) if title else ""
     title_line = next((i for i in top if wanted and i not in removed and _norm(_bare(lines[i])) == wanted), None)
     if title_line is not None:
         for k in top:
             if k > title_line and _norm(_bare(lines[k])) == wanted:
                 removed.setdefault(k, "repeated_title")
-    # Masthead: site name, tagline and menus above the title (or above the first
-    # prose sentence), up to the last navigation item there.
     limit = title_line if title_line is not None else next(
         (i for i in top if is_prose_sentence(lines[i])), len(lines)
     )
@@ -117,16 +135,26 @@ def find_boilerplate(lines: list[str], *, title: str = "", publisher: str = "") 
         for i in top:
             if i < end and len(lines[i]) < 120:
                 removed.setdefault(i, "masthead")
-    # Site name line at the very top that names the publisher.
+
+
+def _mark_publisher_line(lines: list[str], top: list[int], removed: dict[int, str],
+                         publisher: str) -> None:
+    """Site name line at the very top that names the publisher."""
     if publisher and top:
         first = lines[top[0]]
         if _norm(publisher) and _norm(publisher) in _norm(first) and len(first) < 120:
             removed.setdefault(top[0], "masthead")
-    # Bylines near the top.
+
+
+def _mark_bylines(lines: list[str], top: list[int], removed: dict[int, str]) -> None:
+    """Bylines near the top."""
     for i in top:
         if BYLINE.match(lines[i].strip()) and not lines[i].rstrip().endswith("."):
             removed.setdefault(i, "byline")
-    # Paywall: a short marker line in the second half and the promotional tail after it.
+
+
+def _mark_paywall(lines: list[str], filled: list[int], removed: dict[int, str]) -> None:
+    """Paywall: a short marker line in the second half and the promotional tail after it."""
     for position, i in enumerate(filled):
         if position >= len(filled) // 2 and PAYWALL_LINE.search(lines[i]) and len(lines[i]) < PROSE_LINE_CHARS:
             removed[i] = "paywall"
@@ -143,7 +171,6 @@ def find_boilerplate(lines: list[str], *, title: str = "", publisher: str = "") 
                 else:
                     break
             break
-    return [RemovedLine(i, lines[i], rule) for i, rule in sorted(removed.items())]
 
 
 def remove_boilerplate(lines: list[str], *, title: str = "", publisher: str = "") -> list[str]:

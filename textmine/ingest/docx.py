@@ -43,59 +43,26 @@ def check_inflated_size(data: bytes, max_inflated_bytes: int) -> None:
 def extract_docx_text(data: bytes, *, max_inflated_bytes: int = 0) -> DocxText:
     """Paragraphs and table rows of a DOCX; the XML parts may inflate to `max_inflated_bytes` (0: no limit)."""
     import docx
-    from docx.oxml.ns import qn
 
     check_inflated_size(data, max_inflated_bytes)
     try:
         document = docx.Document(io.BytesIO(data))
     except Exception as error:  # python-docx raises KeyError, BadZipFile, XML errors...
         raise IngestError("malformed", f"DOCX could not be opened: {error}") from error
-    text_tag, tab_tag, br_tag = qn("w:t"), qn("w:tab"), qn("w:br")
-    rendered_break, type_attr = qn("w:lastRenderedPageBreak"), qn("w:type")
-    paragraph_tag, table_tag, row_tag, cell_tag = qn("w:p"), qn("w:tbl"), qn("w:tr"), qn("w:tc")
-
+    tags = _WordTags.build()
     page = 1
     blocks: list[tuple[int, str]] = []
-
-    def paragraph_text(element) -> tuple[str, int, int]:
-        """(text, page breaks before any text, page breaks after text started)."""
-        parts: list[str] = []
-        before = after = 0
-        for node in element.iter(text_tag, tab_tag, br_tag, rendered_break):
-            is_break = node.tag == rendered_break or (node.tag == br_tag and node.get(type_attr) == "page")
-            if is_break:
-                if "".join(parts).strip():
-                    after += 1
-                else:
-                    before += 1
-            elif node.tag == text_tag:
-                parts.append(node.text or "")
-            elif node.tag == tab_tag:
-                parts.append(" ")
-            else:
-                parts.append("\n")  # a line break inside the paragraph
-        return "".join(parts).strip(), before, after
-
     for child in document.element.body.iterchildren():
-        if child.tag == paragraph_tag:
-            text, before, after = paragraph_text(child)
+        if child.tag == tags.paragraph:
+            text, before, after = _paragraph_text(child, tags)
             page += before
             for line in text.split("\n"):
                 if line.strip():
                     blocks.append((page, line.strip()))
             page += after
-        elif child.tag == table_tag:
-            for row in child.iter(row_tag):
-                cells: list[str] = []
-                starts_later = total = 0  # page breaks before the row's text, and in all
-                for cell in row.iterchildren(cell_tag):
-                    parts = [paragraph_text(p) for p in cell.iter(paragraph_tag)]
-                    if parts:
-                        starts_later = max(starts_later, parts[0][1])
-                        total = max(total, sum(b + a for _, b, a in parts))
-                    cell_text = " ".join(" ".join(text.split()) for text, _, _ in parts if text)
-                    if cell_text and (not cells or cells[-1] != cell_text):
-                        cells.append(cell_text)
+        elif child.tag == tags.table:
+            for row in child.iter(tags.row):
+                cells, starts_later, total = _table_row(row, tags)
                 page += starts_later
                 if cells:
                     blocks.append((page, _row_text(cells)))
@@ -107,6 +74,68 @@ def extract_docx_text(data: bytes, *, max_inflated_bytes: int = 0) -> DocxText:
         pages=max(p for p, _ in blocks),
         title=(document.core_properties.title or "").strip(),
     )
+
+
+@dataclass(frozen=True)
+class _WordTags:
+    """Qualified WordprocessingML names of the elements and attribute the reader looks at."""
+
+    text: str
+    tab: str
+    br: str
+    rendered_break: str
+    type_attr: str
+    paragraph: str
+    table: str
+    row: str
+    cell: str
+
+    @classmethod
+    def build(cls) -> _WordTags:
+        from docx.oxml.ns import qn
+
+        return cls(
+            text=qn("w:t"), tab=qn("w:tab"), br=qn("w:br"),
+            rendered_break=qn("w:lastRenderedPageBreak"), type_attr=qn("w:type"),
+            paragraph=qn("w:p"), table=qn("w:tbl"), row=qn("w:tr"), cell=qn("w:tc"),
+        )
+
+
+def _paragraph_text(element, tags: _WordTags) -> tuple[str, int, int]:
+    """(text, page breaks before any text, page breaks after text started)."""
+    text_tag, tab_tag, br_tag = tags.text, tags.tab, tags.br
+    rendered_break, type_attr = tags.rendered_break, tags.type_attr
+    parts: list[str] = []
+    before = after = 0
+    for node in element.iter(text_tag, tab_tag, br_tag, rendered_break):
+        is_break = node.tag == rendered_break or (node.tag == br_tag and node.get(type_attr) == "page")
+        if is_break:
+            if "".join(parts).strip():
+                after += 1
+            else:
+                before += 1
+        elif node.tag == text_tag:
+            parts.append(node.text or "")
+        elif node.tag == tab_tag:
+            parts.append(" ")
+        else:
+            parts.append("\n")  # a line break inside the paragraph
+    return "".join(parts).strip(), before, after
+
+
+def _table_row(row, tags: _WordTags) -> tuple[list[str], int, int]:
+    """(cell texts, page breaks before the row's text, page breaks in all) of a table row."""
+    cells: list[str] = []
+    starts_later = total = 0
+    for cell in row.iterchildren(tags.cell):
+        parts = [_paragraph_text(p, tags) for p in cell.iter(tags.paragraph)]
+        if parts:
+            starts_later = max(starts_later, parts[0][1])
+            total = max(total, sum(b + a for _, b, a in parts))
+        cell_text = " ".join(" ".join(text.split()) for text, _, _ in parts if text)
+        if cell_text and (not cells or cells[-1] != cell_text):
+            cells.append(cell_text)
+    return cells, starts_later, total
 
 
 def _row_text(cells: list[str]) -> str:

@@ -3,7 +3,8 @@
 PDFium returns text in content-stream order, which keeps the reading order of
 multi-column pages produced by ordinary publishing tools; pages whose text is
 stored across columns are found from PDFium's text-run boxes and only those are
-re-read with pdfplumber. PDFium is not thread-safe: every use of it here,
+re-read with pdfplumber. Pages that are images without a text layer are
+read by OCR when the `tesseract` command is installed. PDFium is not thread-safe: every use of it here,
 pdfplumber's included (pdfplumber uses pypdfium2 internally), runs under
 `PDFIUM_LOCK`, one process-wide lock, so threads read PDFs one at a time (every
 document, page and text page here is closed after use, inside the lock). Other
@@ -13,10 +14,14 @@ code that calls pypdfium2 in a process that reads PDFs must hold it too.
 from __future__ import annotations
 
 import contextlib
+import io
 import itertools
+import os
 import re
 import shutil
+import subprocess
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pypdfium2 as pdfium
@@ -33,6 +38,10 @@ MIN_TEXT_CHARS = 25
 # A document whose share of scanned pages reaches this needs OCR as a whole.
 NEEDS_OCR_SHARE = 0.5
 PDF_DATE = re.compile(r"D?:?(\d{4})(\d{2})?(\d{2})?")
+# OCR of pages without a text layer, with the `tesseract` command when it is installed.
+OCR_DPI = 300
+OCR_ENV_SWITCH = "TEXTMINE_OCR"  # "0" turns OCR off
+OCR_ENV_LANGUAGES = "TEXTMINE_OCR_LANGUAGES"  # tesseract languages, e.g. "eng+fra"; default "eng"
 
 
 # Column check: consecutive text runs on one baseline separated by a gap wider than
@@ -58,18 +67,114 @@ class PdfText:
     scanned_pages: list[int] = field(default_factory=list)  # 1-based
     repaired: bool = False
     reordered_pages: list[int] = field(default_factory=list)  # 1-based, re-read by columns
+    ocr_pages: list[int] = field(default_factory=list)  # 1-based, text read by OCR
 
 
-def extract_pdf_text(data: bytes, *, password: str | None = None, deadline: Deadline | None = None) -> PdfText:
+def extract_pdf_text(
+    data: bytes,
+    *,
+    password: str | None = None,
+    deadline: Deadline | None = None,
+    ocr: list[str] | None = None,
+) -> PdfText:
     """Extract every page's text; raise IngestError for encrypted, malformed or scanned PDFs.
 
-    Holds PDFIUM_LOCK throughout; `deadline` is checked after every page.
+    Pages that are images without a text layer are read by OCR when `ocr` (a
+    tesseract command line, default `ocr_command()`) is available; their
+    numbers are in `ocr_pages`. Without OCR, or when OCR finds no text, a PDF
+    whose pages are mostly such images fails with "needs_ocr".
+    PDFium work holds PDFIUM_LOCK (OCR itself runs outside it); `deadline` is
+    checked after every page.
     """
+    deadline = deadline or Deadline(0)
+    command = ocr_command() if ocr is None else ocr
+    if not command:
+        with PDFIUM_LOCK:
+            return _extract_pdf_text(data, password=password, deadline=deadline)
     with PDFIUM_LOCK:
-        return _extract_pdf_text(data, password=password, deadline=deadline or Deadline(0))
+        result = _extract_pdf_text(data, password=password, deadline=deadline, check_text_layer=False)
+        images = {} if result.repaired else render_pages(data, result.scanned_pages, password=password)
+    for number, image in images.items():
+        deadline.check(f"OCR of page {number}")
+        text = ocr_image(image, command, timeout=deadline.remaining())
+        if len(re.sub(r"\s", "", text)) >= MIN_TEXT_CHARS:
+            result.pages[number - 1] = text
+            result.ocr_pages.append(number)
+    result.scanned_pages = [n for n in result.scanned_pages if n not in result.ocr_pages]
+    try:
+        _check_text_layer(result)
+    except IngestError as error:
+        if error.reason != "needs_ocr" or result.repaired or not ghostscript():
+            raise
+        with PDFIUM_LOCK:  # text may be hidden by a broken file: repair, re-read
+            return _repaired_text(data, password=password, cause=error.message, repair_only=True)
+    return result
 
 
-def _extract_pdf_text(data: bytes, *, password: str | None, deadline: Deadline) -> PdfText:
+def ocr_command(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The tesseract command line that OCRs a PNG on stdin to text on stdout; [] when unavailable.
+
+    Unavailable when `tesseract` is not installed (Debian: `apt-get install
+    tesseract-ocr`) or TEXTMINE_OCR is "0". Languages from TEXTMINE_OCR_LANGUAGES
+    (default "eng"); page segmentation mode 1 detects the orientation of
+    rotated scans.
+    """
+    environ = os.environ if environ is None else environ
+    if environ.get(OCR_ENV_SWITCH, "1").strip() == "0":
+        return []
+    executable = shutil.which("tesseract")
+    if not executable:
+        return []
+    languages = environ.get(OCR_ENV_LANGUAGES, "").strip() or "eng"
+    return [executable, "stdin", "stdout", "-l", languages, "--psm", "1", "--dpi", str(OCR_DPI)]
+
+
+def render_pages(data: bytes, pages: list[int], *, password: str | None = None) -> dict[int, bytes]:
+    """{page number: grayscale PNG at OCR_DPI} for the given 1-based pages (holds PDFIUM_LOCK)."""
+    if not pages:
+        return {}
+    images = {}
+    with PDFIUM_LOCK:
+        document = pdfium.PdfDocument(data, password=password)
+        try:
+            for number in pages:
+                page = document[number - 1]
+                try:
+                    bitmap = page.render(scale=OCR_DPI / 72, grayscale=True)
+                    buffer = io.BytesIO()
+                    bitmap.to_pil().save(buffer, format="PNG")
+                    bitmap.close()
+                    images[number] = buffer.getvalue()
+                finally:
+                    page.close()
+        finally:
+            document.close()
+    return images
+
+
+def ocr_image(png: bytes, command: list[str], *, timeout: float = float("inf")) -> str:
+    """Text of a PNG image by OCR with `command` (see `ocr_command`); "" when OCR fails.
+
+    tesseract runs on one thread (OMP_THREAD_LIMIT=1): on a shared machine its
+    own threads made it slower, not faster.
+    """
+    environment = dict(os.environ, OMP_THREAD_LIMIT="1")
+    try:
+        done = subprocess.run(
+            command, input=png, capture_output=True, check=False, env=environment,
+            timeout=None if timeout == float("inf") else max(1.0, timeout),
+        )
+    except subprocess.TimeoutExpired as error:
+        raise IngestError("timeout", "OCR of a scanned page took longer than the reading budget "
+                          "(raise it with TEXTMINE_READ_SECONDS)") from error
+    except OSError:
+        return ""
+    return done.stdout.decode("utf-8", errors="replace") if done.returncode == 0 else ""
+
+
+def _extract_pdf_text(
+    data: bytes, *, password: str | None, deadline: Deadline, check_text_layer: bool = True
+) -> PdfText:
     try:
         document = pdfium.PdfDocument(data, password=password)
     except pdfium.PdfiumError as error:
@@ -78,7 +183,7 @@ def _extract_pdf_text(data: bytes, *, password: str | None, deadline: Deadline) 
             raise IngestError(
                 "encrypted", f"the PDF is encrypted and {detail} (use --password)"
             ) from error
-        return _repaired_text(data, password=password, cause=str(error))
+        return _repaired_text(data, password=password, cause=str(error), check=check_text_layer)
     try:
         result, interleaved = _document_text(document, deadline)
     finally:
@@ -86,6 +191,8 @@ def _extract_pdf_text(data: bytes, *, password: str | None, deadline: Deadline) 
     if interleaved:
         for index, text in reread_by_columns(data, interleaved, password=password).items():
             result.pages[index] = text
+    if not check_text_layer:
+        return result
     try:
         _check_text_layer(result)
     except IngestError as error:
@@ -265,7 +372,8 @@ def _check_text_layer(result: PdfText) -> None:
             "needs_ocr",
             f"{len(result.scanned_pages)} of {n_pages} pages are images with no extractable text "
             f"(pages {pages}): scanned, or fonts without a Unicode map; OCR it first, "
-            "e.g. `ocrmypdf in.pdf out.pdf`",
+            "e.g. `ocrmypdf in.pdf out.pdf`, or install tesseract (`apt-get install tesseract-ocr`) "
+            "and textmine reads such pages by OCR",
         )
 
 
@@ -273,7 +381,9 @@ def _page_list(pages: list[int]) -> str:
     return ", ".join(map(str, pages[:10])) + (", ..." if len(pages) > 10 else "")
 
 
-def _repaired_text(data: bytes, *, password: str | None, cause: str, repair_only: bool = False) -> PdfText:
+def _repaired_text(
+    data: bytes, *, password: str | None, cause: str, repair_only: bool = False, check: bool = True
+) -> PdfText:
     """Second chance for files PDFium rejects or finds no text in.
 
     pdfplumber
@@ -299,7 +409,8 @@ def _repaired_text(data: bytes, *, password: str | None, cause: str, repair_only
             errors.append(f"pdfplumber{' with repair' if repair else ''}: {type(error).__name__}: {error}")
             continue
         result = PdfText(pages=pages, metadata=metadata, scanned_pages=scanned, repaired=True)
-        _check_text_layer(result)
+        if check:
+            _check_text_layer(result)
         return result
     if not ghostscript():
         errors.append("Ghostscript repair not tried: `gs` is not installed")

@@ -148,6 +148,7 @@ def _read_bytes(
 
     pdf_metadata: dict[str, str] | None = None
     embedded_title = embedded_publisher = embedded_date = ""
+    ocr_pages: list[int] = []
     if fmt == detect.PDF:
         from textmine.ingest.pdf import extract_pdf_text
 
@@ -163,6 +164,9 @@ def _read_bytes(
             notes.append(f"pages read column by column (text was stored across columns): {pdf.reordered_pages}")
         if pdf.scanned_pages:
             notes.append(f"pages without a text layer (need OCR): {pdf.scanned_pages}")
+        if pdf.ocr_pages:
+            ocr_pages = list(pdf.ocr_pages)
+            notes.append(f"pages without a text layer read by OCR (tesseract): {ocr_pages}")
     elif fmt == detect.HTML:
         from textmine.ingest.html import extract_html_text
 
@@ -221,6 +225,7 @@ def _read_bytes(
         paragraphs=paragraphs,
         meta=meta,
         notes=notes,
+        ocr_pages=ocr_pages,
     )
 
 

@@ -47,15 +47,17 @@ def _texts(sentences: pd.DataFrame, text_column: str) -> list[str]:
 
 
 def _assemble(sentences: pd.DataFrame, codebook: Codebook, labels: np.ndarray,
-              probabilities: np.ndarray, evidence: list[str], version: str) -> pd.DataFrame:
-    """Input columns + codes + p_<code> + evidence + versions, same index and order."""
+              probabilities: np.ndarray | None, evidence: list[str], version: str
+              ) -> pd.DataFrame:
+    """Input columns + codes + p_<code> (when given) + evidence + versions, same index and order."""
     codes = codebook.code_columns
     generated = [*codes, *probability_columns(codebook), EVIDENCE, CODEBOOK_VERSION,
                  MODEL_VERSION, TEXTMINE_VERSION]
     out = sentences.drop(columns=[c for c in generated if c in sentences.columns])
     block = pd.DataFrame(labels.astype(np.int64), columns=codes, index=sentences.index)
-    for j, code in enumerate(codes):
-        block[probability_column(code)] = probabilities[:, j].astype(float)
+    if probabilities is not None:
+        for j, code in enumerate(codes):
+            block[probability_column(code)] = probabilities[:, j].astype(float)
     block[EVIDENCE] = evidence
     block[CODEBOOK_VERSION] = codebook.version
     block[MODEL_VERSION] = version
@@ -74,12 +76,12 @@ class RulesCoder:
 
     def code_sentences(self, sentences: pd.DataFrame, *, text_column: str = "text"
                        ) -> pd.DataFrame:
-        """Rule codes; p_<code> is the rule's 0/1 decision as a float."""
+        """Rule codes and evidence; the rules give no probabilities (no p_<code> columns)."""
         from textmine.coding import code_texts
 
         coded = code_texts(_texts(sentences, text_column), self.codebook)
         labels = coded[self.codebook.code_columns].to_numpy()
-        return _assemble(sentences, self.codebook, labels, labels.astype(float),
+        return _assemble(sentences, self.codebook, labels, None,
                          coded[EVIDENCE].tolist(), self.version)
 
 

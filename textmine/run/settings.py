@@ -25,7 +25,7 @@ class RunSettings:
     out_dir: Path = Path("outputs")
     manifest: Path | None = None  # default: manifest.csv in the first folder given, if any
     codebook: Path | None = None  # default: the packaged codebook
-    coder: str = "rules"  # learned | rules  TODO(integration): learned default
+    coder: str = "learned"  # learned | rules
     model_dir: Path | None = None  # default: the packaged model (coder learned)
     password: str | None = None
     refit_topics: bool = False

@@ -94,10 +94,6 @@ def load_sentence_coder(spec: CoderSpec) -> SentenceCoder:
     from textmine.codebook import load_codebook
 
     codebook = load_codebook(Path(spec.codebook_path)) if spec.codebook_path else load_codebook()
-    if spec.coder == "rules":  # TODO(integration): textmine.learned.load_coder
-        from textmine.coding import RuleCoder
-
-        return RuleCoder(codebook)
     from textmine.learned import load_coder
 
     model_dir = Path(spec.model_dir) if spec.model_dir else None

@@ -24,6 +24,7 @@ from threadpoolctl import threadpool_limits
 from textmine.codebook import Codebook, load_codebook
 from textmine.topics.chunks import build_chunks
 from textmine.topics.embed import embed_chunks, load_embedder, stop_words, token_pattern
+from textmine.topics.neighbours import approximate_neighbours, exact_neighbours
 from textmine.topics.persist import (
     has_saved_model,
     load_bertopic,
@@ -70,7 +71,7 @@ def seed_topics_from_codebook(codebook: Codebook) -> list[list[str]]:
 # fitting -----------------------------------------------------------------------
 
 
-def _enable_umap_disk_cache() -> None:
+def enable_umap_disk_cache() -> None:
     """Let numba cache UMAP's compiled functions on disk (as pynndescent's already are).
 
     UMAP's numba functions are compiled in every new process (several seconds);
@@ -89,17 +90,20 @@ def _enable_umap_disk_cache() -> None:
                     obj.enable_caching()
 
 
-def _precomputed_knn(embeddings: np.ndarray, n_neighbors: int):
-    """Exact nearest neighbours by brute force (memory bounded by scikit-learn's chunking).
+def _precomputed_knn(embeddings: np.ndarray, n_neighbors: int, settings: TopicSettings,
+                     notes: list[str]):
+    """The k-NN graph UMAP is built on: exact below `approximate_neighbours_from` chunks, else IVF.
 
-    Replaces UMAP's NN-descent, whose numba compilation dominated fit time.
-    On L2-normalised vectors Euclidean order equals cosine order.
+    Replaces UMAP's NN-descent, whose numba compilation (~20 s, not cacheable)
+    dominated fit time. On L2-normalised vectors Euclidean order equals cosine order.
     """
-    from sklearn.neighbors import NearestNeighbors
-
-    index = NearestNeighbors(n_neighbors=n_neighbors, algorithm="brute", metric="euclidean")
-    distances, indices = index.fit(embeddings).kneighbors(embeddings)
-    return indices.astype(np.int32), distances.astype(np.float32)
+    n = embeddings.shape[0]
+    if n < settings.approximate_neighbours_from:
+        return exact_neighbours(embeddings, n_neighbors)
+    notes.append(
+        f"approximate nearest neighbours ({n} chunks, at least {settings.approximate_neighbours_from})"
+    )
+    return approximate_neighbours(embeddings, n_neighbors, random_state=settings.random_state)
 
 
 def _auto_kmeans_topics(n: int) -> int:
@@ -127,9 +131,9 @@ def _build_models(n: int, settings: TopicSettings, embeddings: np.ndarray, notes
     from hdbscan import HDBSCAN
     from umap import UMAP
 
-    _enable_umap_disk_cache()
+    enable_umap_disk_cache()
     n_neighbors = max(2, min(settings.n_neighbors, n - 1))
-    knn = _precomputed_knn(embeddings, n_neighbors)
+    knn = _precomputed_knn(embeddings, n_neighbors, settings, notes)
     min_size = settings.min_topic_size or max(10, round(n / 500))
     reducer = UMAP(
         n_neighbors=n_neighbors, n_components=settings.umap_components, min_dist=0.0,
@@ -203,7 +207,7 @@ def run_topics(
     # One BLAS thread: floating-point sums then do not depend on the machine's
     # thread count (or on OMP/OPENBLAS_NUM_THREADS set by e.g. Dask), so the
     # same corpus and settings give the same topics everywhere.
-    _import_model_libraries()  # load every BLAS/OpenMP library first, so the limit reaches it
+    import_model_libraries()  # load every BLAS/OpenMP library first, so the limit reaches it
     with threadpool_limits(limits=1):
         seed_random_generators(settings.random_state)
         if not refit and has_saved_model(model_dir):
@@ -214,7 +218,7 @@ def run_topics(
         return _fit_and_save(chunks, settings, model_dir, codebook, notes)
 
 
-def _import_model_libraries() -> None:
+def import_model_libraries() -> None:
     """Import the modelling libraries (and the BLAS/OpenMP runtimes they load)."""
     import bertopic  # noqa: F401
     import hdbscan  # noqa: F401
@@ -311,7 +315,10 @@ def _fit_and_save(chunks, settings, model_dir, codebook, notes) -> TopicOutputs:
 def _assign_with_saved_model(chunks, settings, model_dir, notes) -> TopicOutputs:
     """Chunks seen before keep their topic; new chunks are assigned to the saved model's topics."""
     saved_settings, fitted, saved = read_model_records(model_dir)
-    changed = sorted(k for k, v in settings.model_dict().items() if saved_settings.get(k) != v)
+    # a setting added after the model was saved counts as its default
+    defaults = TopicSettings().model_dict()
+    changed = sorted(k for k, v in settings.model_dict().items()
+                     if saved_settings.get(k, defaults[k]) != v)
     if changed:
         notes.append(
             "the saved model was fitted with other settings (" + ", ".join(changed)

@@ -32,7 +32,7 @@ def exact_neighbours(embeddings: np.ndarray, n_neighbors: int) -> tuple[np.ndarr
 
 
 def approximate_neighbours(
-    embeddings: np.ndarray, n_neighbors: int, *, random_state: int, probe: int = 12,
+    embeddings: np.ndarray, n_neighbors: int, *, random_state: int, probe: int = 16,
     cells: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(indices int32, distances float32), each (n, n_neighbors): an inverted-file search.
@@ -52,7 +52,7 @@ def approximate_neighbours(
     n_cells = max(1, min(cells or round(math.sqrt(n)), n))
     rng = np.random.default_rng(random_state)
     sample = x if n <= 20_000 else x[np.sort(rng.choice(n, 20_000, replace=False))]
-    kmeans = KMeans(n_clusters=min(n_cells, len(sample)), n_init=1, max_iter=25,
+    kmeans = KMeans(n_clusters=min(n_cells, len(sample)), init="random", n_init=1, max_iter=10,
                     random_state=random_state).fit(sample)
     centres = kmeans.cluster_centers_.astype(np.float32)
     cell_of = _nearest_centre(x, centres)

@@ -31,6 +31,7 @@ class TopicSettings:
     embedding: str = TFIDF_SVD  # or a locally installed sentence-transformers model
     svd_components: int = 100
     n_neighbors: int = 15
+    approximate_neighbours_from: int = 20_000  # from this many chunks: approximate k-NN (IVF)
     umap_components: int = 5
     umap_epochs: int | None = None  # None: 200 up to 10,000 chunks, else 100
     fallback_below: int = 150  # fewer chunks than this: PCA + KMeans instead of UMAP + HDBSCAN
@@ -52,8 +53,8 @@ class TopicSettings:
             object.__setattr__(self, "n_topics", int(n_topics))
         if isinstance(self.n_topics, int) and (isinstance(self.n_topics, bool) or self.n_topics < 2):
             raise ValueError(f"n_topics must be at least 2, not {self.n_topics!r}")
-        for name in ("svd_components", "n_neighbors", "umap_components", "fallback_below",
-                     "top_n_words", "n_representative"):
+        for name in ("svd_components", "n_neighbors", "approximate_neighbours_from", "umap_components",
+                     "fallback_below", "top_n_words", "n_representative"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive whole number, not {value!r}")
