@@ -25,7 +25,7 @@ from prefect.artifacts import (  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.futures import as_completed  # noqa: E402
 from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner  # noqa: E402
-from pydantic import BaseModel, Field  # noqa: E402
+from pydantic import BaseModel, Field, field_validator  # noqa: E402
 
 from textmine.run import STAGES, BatchResult, RunReport, RunSettings, run_pipeline  # noqa: E402
 from textmine.store import open_store  # noqa: E402
@@ -36,24 +36,67 @@ TaskRunnerName = Literal["thread", "process", "dask"]
 class TopicParameters(BaseModel):
     """Topic model and trend settings."""
 
-    n_topics: Literal["auto"] | int = Field(default="auto", description="Number of topics, or auto.")
-    refit: bool = Field(default=False, description="Refit the topic model on the whole corpus.")
-    by: Literal["year", "quarter"] = Field(default="year", description="Period of the trend tables.")
+    n_topics: int = Field(
+        0, ge=0, title="n_topics",
+        description="Number of topics; 0 (default) lets the clustering decide. Set a number "
+        "when the automatic topics are too fine or too coarse to read (tick refit too).")
+    refit: bool = Field(
+        False, title="refit",
+        description="Fit a new topic model on the whole corpus; default: new paragraphs join "
+        "the saved topics. Tick it after adding many documents or changing n_topics.")
+    by: Literal["year", "quarter"] = Field(
+        "year", title="by",
+        description="Period of the trend tables and figures: year, or quarter for a corpus "
+        "that spans only a few years.")
+
+    @field_validator("n_topics", mode="before")
+    @classmethod
+    def _auto_is_zero(cls, value: Any) -> Any:
+        """Accept "auto" (the old spelling, and `textmine run --n-topics auto`) as 0."""
+        return 0 if value in ("auto", "", None) else value
+
+    @field_validator("n_topics")
+    @classmethod
+    def _not_one(cls, value: int) -> int:
+        if value == 1:
+            raise ValueError("n_topics must be 0 (automatic) or at least 2")
+        return value
+
+    def run_n_topics(self) -> str | int:
+        """n_topics as RunSettings takes it: "auto" for 0."""
+        return self.n_topics or "auto"
 
 
 class DaskParameters(BaseModel):
     """Where Dask runs when task_runner is dask."""
 
-    address: str | None = Field(
-        default=None, description="Address of a running Dask scheduler (tcp://host:8786); "
-        "empty: start a local cluster for the run."
-    )
-    n_workers: int = Field(default=2, ge=1, description="Workers of the local cluster.")
-    threads_per_worker: int = Field(default=1, ge=1, description="Threads per local worker.")
+    address: str = Field(
+        "", title="address",
+        description="Address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786. Empty "
+        "(default): start a local cluster for this run.")
+    n_workers: int = Field(
+        2, ge=1, title="n_workers",
+        description="Worker processes of the local cluster (not used with an address); at "
+        "most the number of CPU cores.")
+    threads_per_worker: int = Field(
+        1, ge=1, title="threads_per_worker",
+        description="Threads per local worker; keep 1 (reading and coding are pure Python).")
+
+    @field_validator("address", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        return "" if value is None else value
 
 
-def make_task_runner(name: TaskRunnerName, dask: DaskParameters | None = None, max_workers=None):
-    """The Prefect task runner for a task_runner parameter."""
+# The local Dask cluster's HTTP server (dashboard and metrics) on a free port: with
+# `dashboard_address=None` distributed still listens on 8787 and clashes with anything there.
+DASK_DASHBOARD_ADDRESS = ":0"
+
+
+def make_task_runner(name: TaskRunnerName, dask: DaskParameters | None = None,
+                     max_workers: int | None = None):
+    """The Prefect task runner for a task_runner parameter (max_workers 0 or None: Prefect's)."""
+    max_workers = max_workers or None
     if name == "thread":
         return ThreadPoolTaskRunner(max_workers=max_workers)
     if name == "process":
@@ -70,7 +113,7 @@ def make_task_runner(name: TaskRunnerName, dask: DaskParameters | None = None, m
                 "n_workers": dask.n_workers,
                 "threads_per_worker": dask.threads_per_worker,
                 "processes": True,
-                "dashboard_address": None,
+                "dashboard_address": DASK_DASHBOARD_ADDRESS,
             },
         )
     raise ValueError(f"task_runner must be thread, process or dask, not {name!r}")
@@ -104,42 +147,48 @@ def prefect_map(step: Callable[[Any], Any], batches: Sequence[Any], *,
 @flow(name="mine-corpus", log_prints=True)
 def mine_corpus(
     corpus_paths: list[str] = ["corpus"],  # noqa: B006  (never mutated)
-    manifest: str | None = None,
-    codebook: str | None = None,
-    coder: Literal["learned", "rules"] = "learned",
-    model_dir: str | None = None,
     out_dir: str = "outputs",
+    manifest: str = "",
+    codebook: str = "",
+    coder: Literal["learned", "rules"] = "learned",
+    model_dir: str = "",
     topics: TopicParameters = TopicParameters(),
     formats: list[Literal["csv", "parquet", "qdpx", "qdc"]] = ["csv"],  # noqa: B006
-    task_runner: TaskRunnerName = "thread",
-    dask: DaskParameters = DaskParameters(),
-    max_workers: int | None = None,
-    password: str | None = None,
     stages: list[Literal["ingest", "code", "topics", "trends", "figures", "export"]] = list(  # noqa: B006
         STAGES
     ),
+    task_runner: TaskRunnerName = "thread",
+    max_workers: int = 0,
+    dask: DaskParameters = DaskParameters(),
+    pdf_password_secret: str = "",
 ) -> dict:
-    """Mine a corpus incrementally; the same work as `textmine run`.
+    """Mine a corpus incrementally: the same work as `textmine run`.
 
-    Reads new files, codes new sentences, and updates topics, trends and exports
-    in out_dir.
+    Reads new files, codes new sentences, updates topics, trends, exports and
+    report.html in out_dir. Every parameter has a default that suits a first run.
 
     Args:
-        corpus_paths: Files or folders to mine.
-        manifest: Manifest CSV (default: manifest.csv in the first folder).
-        codebook: Codebook YAML (default: the packaged codebook).
-        coder: learned (the trained model, default) or rules (the rule tagger).
-        model_dir: Model folder from `textmine train` (default: the packaged model).
-        out_dir: Output folder (holds the store).
-        topics: Topic model and trend settings.
-        formats: Export formats.
-        task_runner: thread (default), process, or dask.
-        dask: Dask scheduler address or local cluster size (task_runner dask).
-        max_workers: Workers of the thread or process pool (default: Prefect's).
-        password: Password for encrypted PDFs (Prefect stores flow parameters in its
-            database; textmine itself never writes it).
-        stages: Stages to run (default all): ingest, code, topics, trends, figures, export.
+        corpus_paths: Files or folders to mine; add a folder when new documents are elsewhere.
+        out_dir: Output folder (store, tables, report.html); another folder keeps a separate study.
+        manifest: Manifest CSV of titles, dates, publishers; empty: manifest.csv in the first folder.
+        codebook: Codebook YAML; empty: the packaged codebook. A new codebook re-codes the corpus.
+        coder: learned (default, the trained model) or rules (the codebook's rules: for a
+            codebook no model was trained for).
+        model_dir: Model folder from `textmine train`; empty: the packaged model.
+        topics: Number of topics, refit, and the period of trends; defaults suit a first run.
+        formats: Exports: csv (default); add qdpx to review codes in NVivo, ATLAS.ti, MAXQDA or
+            QualCoder, parquet for large corpora.
+        stages: Stages to run (default all); drop topics for a quicker run.
+        task_runner: thread (default) suits most runs; process for many PDFs on several cores;
+            dask for a Dask cluster (see dask).
+        max_workers: Workers of the thread or process pool; 0 (default): Prefect's choice.
+            Lower it to leave cores free.
+        dask: Used only with task_runner dask: a scheduler address, or a local cluster's size.
+        pdf_password_secret: Name of a Prefect Secret block (UI: Blocks, add Secret) holding
+            the password of encrypted PDFs; empty: none. The password never shows in the
+            run's parameters.
     """
+    password = _secret(pdf_password_secret) if pdf_password_secret else None
     settings = RunSettings(
         paths=[Path(p) for p in corpus_paths],
         out_dir=Path(out_dir),
@@ -149,15 +198,23 @@ def mine_corpus(
         model_dir=Path(model_dir) if model_dir else None,
         password=password,
         refit_topics=topics.refit,
-        n_topics=topics.n_topics,
+        n_topics=topics.run_n_topics(),
         by=topics.by,
         formats=tuple(formats),
         stages=tuple(stages),
+        task_runner=task_runner,
     )
     runner = make_task_runner(task_runner, dask, max_workers)
     report = mine_batches.with_options(task_runner=runner)(settings, task_runner)
     _artifacts(settings, report)
     return report.to_dict()
+
+
+def _secret(name: str) -> str:
+    """The value of the Prefect Secret block `name`."""
+    from prefect.blocks.system import Secret
+
+    return Secret.load(name).get()
 
 
 @flow(name="mine-corpus-batches")
@@ -171,11 +228,56 @@ def mine_batches(settings: RunSettings, runner_name: str = "thread") -> RunRepor
     return report
 
 
+# The main outputs, named in the summary with the paths to open them from.
+MAIN_OUTPUTS = {
+    "report.html": "run report (open in a web browser)",
+    "coded_sentences.csv": "coded sentences",
+    "documents.csv": "documents",
+    "failures.csv": "documents that could not be read",
+    "run.json": "settings and counts of this run",
+}
+
+
+def outputs_markdown(out_dir: Path) -> list[str]:
+    """Markdown lines naming the output folder and the main outputs by absolute path.
+
+    Prefect's UI cannot open local files (browsers block file:// links from web
+    pages), so the paths are written out in full, to copy into a file manager or
+    a browser's address bar.
+    """
+    folder = out_dir.resolve()
+    lines = [
+        "## Outputs",
+        "",
+        f"Output folder: `{folder}`",
+        "",
+        "Copy a path into your file manager, or into a web browser's address bar for "
+        "report.html.",
+        "",
+        "| output | path |",
+        "|---|---|",
+    ]
+    lines += [f"| {label} | `{folder / name}` |" for name, label in MAIN_OUTPUTS.items()
+              if (folder / name).exists()]
+    others = sorted(p.name for p in folder.iterdir()
+                    if p.name not in MAIN_OUTPUTS and not p.name.startswith("."))
+    if others:
+        lines += ["", "Also in the folder: " + ", ".join(f"`{name}`" for name in others)]
+    return lines
+
+
 def _artifacts(settings: RunSettings, report: RunReport) -> None:
-    """Run summary for the Prefect UI: markdown, counts by doc_type and year, output links."""
+    """Artifacts on the run the researcher triggered: summary, table, output paths.
+
+    The markdown summary has the counts and names the output folder and the main
+    outputs by absolute path; a table counts documents and sentences per
+    doc_type and year; link artifacts show each main output's path.
+    """
     c = report.counts
     lines = [
         f"# textmine run {report.run_id}: {report.status}",
+        "",
+        f"Output folder: `{settings.out_dir.resolve()}`",
         "",
         "| | this run | corpus |",
         "|---|---:|---:|",
@@ -188,9 +290,12 @@ def _artifacts(settings: RunSettings, report: RunReport) -> None:
         f"| failures | {c.get('failed', 0)} | {c.get('failures_total', 0)} |",
         "",
         f"Codebook `{report.codebook_version}`, textmine {report.textmine_version}, "
+        f"task runner {settings.task_runner or 'none'}, "
         f"topic model {'fitted this run' if report.topics_refit else 'not refitted'}.",
         "",
         "Timings (s): " + ", ".join(f"{k} {v}" for k, v in report.timings.items()),
+        "",
+        *outputs_markdown(settings.out_dir),
     ]
     if report.failures:
         lines += ["", "## Failures", "", "| file | reason | message |", "|---|---|---|"]
@@ -218,10 +323,11 @@ def _artifacts(settings: RunSettings, report: RunReport) -> None:
             key="textmine-documents-by-type-and-year",
             description="documents and sentences per doc_type and year",
         )
-    for name in ("coded_sentences.csv", "documents.csv", "failures.csv", "run.json"):
+    for name in MAIN_OUTPUTS:
         path = (settings.out_dir / name).resolve()
-        if path.exists():
+        if path.exists():  # the link text is the path itself, to copy
             create_link_artifact(
-                path.as_uri(), link_text=name,
+                path.as_uri(), link_text=str(path),
                 key=f"textmine-output-{name.split('.')[0].replace('_', '-')}",
+                description=f"{MAIN_OUTPUTS[name]}: copy the path to open it",
             )

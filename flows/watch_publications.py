@@ -38,9 +38,10 @@ def watch_publications(
     sources: str = "flows/sources.yml",
     corpus_paths: list[str] = ["corpus"],  # noqa: B006  (never mutated)
     out_dir: str = "outputs",
-    codebook: str | None = None,
+    codebook: str = "",
     topics: TopicParameters = TopicParameters(),
     task_runner: TaskRunnerName = "thread",
+    max_workers: int = 0,
     dask: DaskParameters = DaskParameters(),
     mine_when_nothing_downloaded: bool = True,
 ) -> dict:
@@ -50,10 +51,13 @@ def watch_publications(
         sources: Sources YAML (inbox, manifest, folders, feeds, limits).
         corpus_paths: Folders mine-corpus reads (the inbox and the sources' folders are added).
         out_dir: Output folder of mine-corpus.
-        codebook: Codebook YAML (default: the packaged codebook).
-        topics: Topic model and trend settings.
-        task_runner: Task runner of mine-corpus.
-        dask: Dask settings when task_runner is dask.
+        codebook: Codebook YAML; empty: the packaged codebook.
+        topics: Number of topics, refit, and the period of trends; defaults suit a first run.
+        task_runner: thread (default) suits most runs; process for many PDFs on several cores;
+            dask for a Dask cluster (see dask).
+        max_workers: Workers of the thread or process pool; 0 (default): Prefect's choice.
+            Lower it to leave cores free.
+        dask: Used only with task_runner dask: a scheduler address, or a local cluster's size.
         mine_when_nothing_downloaded: Still run mine-corpus (it does nothing when nothing
             changed) so files dropped into inbox folders by hand are picked up.
     """
@@ -91,11 +95,12 @@ def watch_publications(
         paths = _mining_paths(corpus_paths, [parsed.inbox, *parsed.folders])
         result["mine"] = mine_corpus(
             corpus_paths=paths,
-            manifest=str(parsed.manifest) if parsed.manifest.is_file() else None,
-            codebook=codebook,
+            manifest=str(parsed.manifest) if parsed.manifest.is_file() else "",
+            codebook=codebook or "",
             out_dir=out_dir,
             topics=topics,
             task_runner=task_runner,
+            max_workers=max_workers,
             dask=dask,
         )
     return result

@@ -1,11 +1,16 @@
 """The codebook as data: default file, version hash, and clear errors for broken files."""
 
-import hashlib
 
 import pytest
 import yaml
 
-from textmine.codebook import CodebookError, default_codebook_path, load_codebook, parse_codebook
+from textmine.codebook import (
+    CodebookError,
+    codebook_file_version,
+    default_codebook_path,
+    load_codebook,
+    parse_codebook,
+)
 from textmine.coding import code_texts
 from textmine.columns import CODE_COLUMNS
 
@@ -24,8 +29,8 @@ def write(tmp_path, data) -> str:
 def test_default_codebook_has_the_ten_codes_and_a_content_hash_version():
     codebook = load_codebook()
     assert codebook.code_columns == CODE_COLUMNS
-    expected = hashlib.sha256(default_codebook_path().read_bytes()).hexdigest()[:12]
-    assert codebook.version == expected
+    assert codebook.version == codebook_file_version(default_codebook_path())
+    assert len(codebook.version) == 12 and int(codebook.version, 16) >= 0
     assert codebook.fallback_code == "network"
     assert codebook.stance_codes == ["competition", "collaboration"]
     for code in codebook.codes.values():
@@ -33,9 +38,18 @@ def test_default_codebook_has_the_ten_codes_and_a_content_hash_version():
         assert code.colour.startswith("#")
 
 
-def test_version_changes_with_the_content(tmp_path, default_yaml):
-    default_yaml["codes"]["faith"]["description"] += " Edited."
+def test_version_changes_with_what_decides_the_codes(tmp_path, default_yaml):
+    default_yaml["codes"]["faith"]["patterns"].append("parish school")
     assert load_codebook(write(tmp_path, default_yaml)).version != load_codebook().version
+
+
+def test_version_ignores_what_only_people_read(tmp_path, default_yaml):
+    default_yaml["codes"]["faith"]["description"] += " Edited."
+    default_yaml["codes"]["faith"]["colour"] = "#000000"
+    default_yaml["codes"]["faith"]["name"] = "Faith groupings"
+    default_yaml["name"] = "renamed"
+    edited = write(tmp_path, default_yaml)  # also: re-dumped, so no comments, other layout
+    assert load_codebook(edited).version == load_codebook().version
 
 
 def test_added_code_becomes_an_extra_column(tmp_path, default_yaml):

@@ -92,7 +92,7 @@ def _sentence_rows(doc_id: str, path: str, pages: list[list[str]]) -> list[dict]
                 }
                 row.update(keyword_codes(sentence))
                 row.update(evidence="{}", codebook_version="test-keywords", model_version="rules",
-                           textmine_version="test")
+                           textmine_version="test", paragraph_number="", ocr=0)
                 rows.append(row)
                 offset += len(sentence) + 1
             paragraph_index += 1

@@ -3,13 +3,17 @@
 A codebook names each code (a stance or a partnership type), its patterns
 (lemma phrases and spaCy token patterns), its exclusions (non-target senses)
 and the vocabularies the tagger's context rules use. Its version is the first
-12 hex digits of the SHA-256 of the file's bytes, so every coded row says
-exactly which scheme produced it.
+12 hex digits of the SHA-256 of everything in the file that decides codes
+(patterns, exclusions, kinds, context vocabularies...), so every coded row says
+exactly which scheme produced it; comments, layout and what only people read
+(names, descriptions, colours) leave the version, the stored codes and trained
+models as they are.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -160,10 +164,38 @@ def load_codebook(path: str | Path | None = None) -> Codebook:
     return parse_codebook(raw, source=str(file))
 
 
+PRESENTATION_KEYS = ("name", "description", "colour")  # per code: read by people only
+
+
+def coding_version(data: object) -> str:
+    """The version of parsed codebook YAML: a hash of what decides the codes.
+
+    The top-level `name` and each code's `name`, `description` and `colour` are
+    left out, and so are comments and layout (the YAML is hashed as data).
+    """
+    if isinstance(data, dict):
+        data = {k: v for k, v in data.items() if k != "name"}
+        codes = data.get("codes")
+        if isinstance(codes, dict):
+            data["codes"] = {
+                key: ({k: v for k, v in entry.items() if k not in PRESENTATION_KEYS}
+                      if isinstance(entry, dict) else entry)
+                for key, entry in codes.items()
+            }
+    text = json.dumps(data, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+def codebook_file_version(path: str | Path | None = None) -> str:
+    """The version of a codebook file without validating it (cheap; see coding_version)."""
+    file = Path(path) if path is not None else default_codebook_path()
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return coding_version(yaml.load(file.read_text(encoding="utf-8"), Loader=loader))
+
+
 def parse_codebook(raw: bytes | str, *, source: str = "<string>") -> Codebook:
     """Validate codebook YAML given as bytes or text; see load_codebook."""
     data_bytes = raw.encode("utf-8") if isinstance(raw, str) else raw
-    version = hashlib.sha256(data_bytes).hexdigest()[:12]
     try:
         # libyaml's loader when present: the same data, about 7x faster (CLI start-up)
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -176,6 +208,7 @@ def parse_codebook(raw: bytes | str, *, source: str = "<string>") -> Codebook:
 
     if not isinstance(data, dict):
         raise fail("top level", "must be a mapping with a `codes` entry")
+    version = coding_version(data)
     codes_raw = data.get("codes")
     if not isinstance(codes_raw, dict) or not codes_raw:
         raise fail("codes", "missing or empty; expected a mapping of code name to entry")

@@ -179,12 +179,16 @@ class _progress_bars:
     def __exit__(self, *exc):
         self._bars.__exit__(*exc)
 
-    def update(self, stage: str, done: int, total: int) -> None:
+    def update(self, stage: str, done: int, total: int, detail: str = "") -> None:
+        """Advance a stage's bar; `detail` (what a long stage is doing) follows its label."""
+        label = self.LABELS.get(stage, stage)
+        finished = total > 0 and done >= total
+        description = f"{label}: {detail}" if detail and not finished else label
         if stage not in self._tasks:
             if total == 0 and done == 0:
                 return
-            self._tasks[stage] = self._bars.add_task(self.LABELS.get(stage, stage), total=total)
-        self._bars.update(self._tasks[stage], completed=done, total=total)
+            self._tasks[stage] = self._bars.add_task(description, total=total)
+        self._bars.update(self._tasks[stage], completed=done, total=total, description=description)
 
 
 def _print_summary(report, seconds: float, out_dir: Path, refit_asked: bool = False,

@@ -25,7 +25,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import functools
-import hashlib
+import inspect
 import multiprocessing
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -49,13 +49,32 @@ from textmine.run.plan import WorkPlan, plan_work, scan_files
 from textmine.run.settings import RunReport, RunSettings, stage_timer
 from textmine.run.steps import CoderSpec, Extraction, code_documents, extract_files
 from textmine.store import STORE_FILENAME, CodingVersion, Store
+from textmine.topics.warmup import TopicWarmUp, start_warm_up
 
 if TYPE_CHECKING:
     from textmine.codebook import Codebook
     from textmine.topics import TopicOutputs
 
-ProgressCallback = Callable[[str, int, int], None]
-"""progress(stage, done, total): called as a stage advances (total 0 when unknown)."""
+ProgressCallback = Callable[..., None]
+"""progress(stage, done, total[, detail]): called as a stage advances (total 0 when unknown).
+
+`detail`, when the callback takes a fourth argument, says what a long stage is doing now
+("fitting ... on 8,655 chunks"); three-argument callbacks are called without it.
+"""
+
+
+def with_detail(progress: ProgressCallback | None) -> ProgressCallback:
+    """`progress` as a callback taking (stage, done, total, detail="")."""
+    if progress is None:
+        return lambda stage, done, total, detail="": None
+    try:
+        inspect.signature(progress).bind("", 0, 0, "")
+    except TypeError:
+        plain = progress
+        return lambda stage, done, total, detail="": plain(stage, done, total)
+    except ValueError:  # no signature to inspect: call it as documented
+        pass
+    return progress
 
 
 @dataclass
@@ -188,9 +207,18 @@ def run_stages(
 ) -> None:
     """Every stage the settings ask for, in order, committing as work arrives."""
     started = time.perf_counter()
-    tick = progress or (lambda stage, done, total: None)
+    tick = with_detail(progress)
+    warm_ups: list[TopicWarmUp] = []
     if "ingest" in settings.stages:
-        ingest_stage(store, settings, report, run_id, map_batches, tick)
+        # while documents are read, a thread loads the topic libraries (and compiles
+        # their numba code on a first run), so the topic stage does not wait for them
+        start = (lambda: warm_ups.append(start_warm_up())) if "topics" in settings.stages else None
+        try:
+            ingest_stage(store, settings, report, run_id, map_batches, tick, before_reading=start)
+        except BaseException:
+            for warm_up in warm_ups:  # never leave it compiling while the interpreter exits
+                warm_up.wait()
+            raise
     codebook = None
     report.codebook_version = store.codebook_version
     report.model_version = store.model_version
@@ -204,18 +232,25 @@ def run_stages(
     else:
         if codebook is None and store.coding is not None:
             codebook = load_run_codebook(settings)
-        analysis = analysis_stages(store, settings, report, codebook, tick)
+        analysis = analysis_stages(store, settings, report, codebook, tick,
+                                   warm_up=warm_ups[0] if warm_ups else None)
         tick("outputs", 0, 1)
         with stage_timer(report, "outputs"):
             write_outputs(store, settings, report, analysis, codebook=codebook,
                           fingerprint=fingerprint, run_id=run_id)
         tick("outputs", 1, 1)
+    for warm_up in warm_ups:
+        warm_up.wait()
     report.timings["total"] = round(time.perf_counter() - started, 3)
 
 
 def ingest_stage(store: Store, settings: RunSettings, report: RunReport, run_id: int,
-                 map_batches: BatchMapper, tick: ProgressCallback) -> WorkPlan:
-    """Scan, plan, read the new files in batches; commit each document as it arrives."""
+                 map_batches: BatchMapper, tick: ProgressCallback, *,
+                 before_reading: Callable[[], object] | None = None) -> WorkPlan:
+    """Scan, plan, read the new files in batches; commit each document as it arrives.
+
+    `before_reading` is called once when there are files to read, before reading starts.
+    """
     with stage_timer(report, "scan"):
         scan = scan_files(settings.paths, settings.resolved_manifest(),
                           exclude=settings.out_dir)
@@ -235,6 +270,8 @@ def ingest_stage(store: Store, settings: RunSettings, report: RunReport, run_id:
                       for s in plan.skipped]
     record_problems(store, report, plan.problems, run_id)
     total = len(plan.to_read)
+    if total and before_reading is not None:
+        before_reading()
     with stage_timer(report, "extract"):
         tick("read", 0, total)
         step = functools.partial(extract_files, password=settings.password,
@@ -394,24 +431,26 @@ def sentence_batches(sentences: pd.DataFrame, documents_per_batch: int) -> list[
 
 def quick_coding_key(spec: CoderSpec) -> str | None:
     """The coding key the spec will give, from file hashes alone (None when unsure)."""
-    from textmine.codebook import default_codebook_path
+    from textmine.codebook import codebook_file_version
 
     try:
-        path = Path(spec.codebook_path) if spec.codebook_path else default_codebook_path()
-        codebook_version = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+        codebook_version = codebook_file_version(spec.codebook_path)
         if spec.coder == "rules":
             return f"{codebook_version}/rules"
         from textmine.learned import model_version
 
         return f"{codebook_version}/{model_version(Path(spec.model_dir) if spec.model_dir else None)}"
-    except (OSError, ImportError, ValueError):
+    except Exception:  # unreadable or broken files: the full load reports them
         return None
 
 
 def analysis_stages(store: Store, settings: RunSettings, report: RunReport,
                     codebook: Codebook | None,
-                    tick: ProgressCallback) -> AnalysisTables:
-    """Topics and trends on the coded corpus; a failing analysis is reported, not raised."""
+                    tick: ProgressCallback, *, warm_up: TopicWarmUp | None = None) -> AnalysisTables:
+    """Topics and trends on the coded corpus; a failing analysis is reported, not raised.
+
+    `warm_up`, the thread loading the topic libraries, is waited for before topics.
+    """
     analysis = AnalysisTables()
     if not store.counts()["coded_sentences"] or codebook is None:
         return analysis
@@ -419,8 +458,13 @@ def analysis_stages(store: Store, settings: RunSettings, report: RunReport,
     if "topics" in settings.stages:
         tick("topics", 0, 1)
         with stage_timer(report, "topics"):
+            if warm_up is not None and warm_up.running:
+                tick("topics", 0, 1, "loading the topic libraries (compiling numba on a first run)")
+                warm_up.wait()
             try:
-                analysis.topic_outputs = fit_topics(store, settings, coded, documents, codebook)
+                analysis.topic_outputs = fit_topics(
+                    store, settings, coded, documents, codebook,
+                    status=lambda text: tick("topics", 0, 1, text))
             except Exception as exc:  # an analysis on top of the corpus: report, keep the run
                 report.stage_error("topics", exc)
         if analysis.topic_outputs is not None:
@@ -439,13 +483,18 @@ def analysis_stages(store: Store, settings: RunSettings, report: RunReport,
 
 
 def fit_topics(store: Store, settings: RunSettings, coded: pd.DataFrame,
-               documents: pd.DataFrame, codebook: Codebook) -> TopicOutputs:
-    """Fit (first time, or when asked) or extend the topic model; keep its tables in the store."""
+               documents: pd.DataFrame, codebook: Codebook,
+               status: Callable[[str], None] | None = None) -> TopicOutputs:
+    """Fit (first time, or when asked) or extend the topic model; keep its tables in the store.
+
+    `status` is told what the topic stage is doing (for a progress line).
+    """
     from textmine.topics import TopicSettings, run_topics
 
     outputs = run_topics(
         coded, documents, TopicSettings(by=settings.by, n_topics=settings.n_topics),
         settings.out_dir / "topic_model", refit=settings.refit_topics, codebook=codebook,
+        status=status,
     )
     for name in ("topics", "doc_topics", "topics_over_time"):
         frame = getattr(outputs, name, None)

@@ -38,6 +38,7 @@ class RunSettings:
     code_batch_documents: int = 20
     spacy_model: str | None = None
     lock_wait_seconds: float = 0.0
+    task_runner: str = ""  # the Prefect task runner of a flow run (thread, process, dask)
 
     def __post_init__(self) -> None:
         self.paths = [Path(p) for p in self.paths]

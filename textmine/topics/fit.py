@@ -15,6 +15,7 @@ import json
 import math
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -106,12 +107,21 @@ def _precomputed_knn(embeddings: np.ndarray, n_neighbors: int, settings: TopicSe
     return approximate_neighbours(embeddings, n_neighbors, random_state=settings.random_state)
 
 
+def default_umap_epochs(n: int) -> int:
+    """UMAP epochs for `n` chunks: 200 up to 10,000, 100 up to 50,000, then 50.
+
+    An epoch's cost grows with n; past 50,000 chunks the layout has settled by 50
+    epochs (benchmarks/topics.py compares coherence and diversity with 100).
+    """
+    return 200 if n <= 10_000 else 100 if n <= 50_000 else 50
+
+
 def _auto_kmeans_topics(n: int) -> int:
     return int(max(2, min(10, round(math.sqrt(n / 2)))))
 
 
 def _build_models(n: int, settings: TopicSettings, embeddings: np.ndarray, notes: list[str],
-                  force_fallback: bool = False):
+                  force_fallback: bool = False, say: Callable[[str], None] = lambda text: None):
     """(reducer, clusterer, nr_topics, method) for `n` chunks."""
     from sklearn.cluster import KMeans
     from sklearn.decomposition import PCA
@@ -133,13 +143,15 @@ def _build_models(n: int, settings: TopicSettings, embeddings: np.ndarray, notes
 
     enable_umap_disk_cache()
     n_neighbors = max(2, min(settings.n_neighbors, n - 1))
+    approximate = n >= settings.approximate_neighbours_from
+    say(f"{'approximate' if approximate else 'exact'} nearest neighbours of {n:,} chunks")
     knn = _precomputed_knn(embeddings, n_neighbors, settings, notes)
     min_size = settings.min_topic_size or max(10, round(n / 500))
     reducer = UMAP(
         n_neighbors=n_neighbors, n_components=settings.umap_components, min_dist=0.0,
         metric="euclidean", init="pca", random_state=settings.random_state,
         precomputed_knn=(knn[0], knn[1], None), low_memory=True, n_jobs=1,
-        n_epochs=settings.umap_epochs or (200 if n <= 10_000 else 100),
+        n_epochs=settings.umap_epochs or default_umap_epochs(n),
     )
     clusterer = HDBSCAN(
         min_cluster_size=min_size, min_samples=max(1, min(min_size, 10)), metric="euclidean",
@@ -158,12 +170,16 @@ def _vectorizer(n: int):
     )
 
 
-def _fit_bertopic(texts, embeddings, embedder, settings, notes, seeds, force_fallback=False):
+def _fit_bertopic(texts, embeddings, embedder, settings, notes, seeds, force_fallback=False,
+                  say=lambda text: None):
     from bertopic import BERTopic
     from bertopic.vectorizers import ClassTfidfTransformer
 
     n = len(texts)
-    reducer, clusterer, nr_topics, method = _build_models(n, settings, embeddings, notes, force_fallback)
+    reducer, clusterer, nr_topics, method = _build_models(n, settings, embeddings, notes, force_fallback,
+                                                          say=say)
+    say(f"reducing {n:,} chunks ({'UMAP' if method == 'umap+hdbscan' else 'PCA'}), clustering "
+        f"({'HDBSCAN' if method == 'umap+hdbscan' else 'KMeans'}), topic words")
     model = BERTopic(
         embedding_model=embedder.as_backend(), umap_model=reducer, hdbscan_model=clusterer,
         vectorizer_model=_vectorizer(n), ctfidf_model=ClassTfidfTransformer(reduce_frequent_words=True),
@@ -188,15 +204,19 @@ def run_topics(
     model_dir: str | os.PathLike = "outputs/topic_model",
     refit: bool = False,
     codebook: Codebook | None = None,
+    status: Callable[[str], None] | None = None,
 ) -> TopicOutputs:
     """Topics of the corpus's paragraph chunks, and topics over time.
 
     With a saved model in `model_dir` and `refit` False, chunks seen before keep
     their topic and new chunks are assigned to the saved topics (no refitting).
     Otherwise BERTopic is fitted and saved (safetensors) to `model_dir`.
+    `status`, when given, is called with a short line saying what is being done.
     """
     settings = settings or TopicSettings()
+    say = status or (lambda text: None)
     model_dir = Path(model_dir)
+    say("building paragraph chunks")
     chunks = build_chunks(coded_sentences, documents, min_words=settings.min_chunk_words)
     notes: list[str] = []
     if chunks.empty:
@@ -207,15 +227,17 @@ def run_topics(
     # One BLAS thread: floating-point sums then do not depend on the machine's
     # thread count (or on OMP/OPENBLAS_NUM_THREADS set by e.g. Dask), so the
     # same corpus and settings give the same topics everywhere.
+    say("loading the modelling libraries")
     import_model_libraries()  # load every BLAS/OpenMP library first, so the limit reaches it
     with threadpool_limits(limits=1):
         seed_random_generators(settings.random_state)
         if not refit and has_saved_model(model_dir):
             try:
+                say(f"assigning {len(chunks):,} chunks to the saved model")
                 return _assign_with_saved_model(chunks, settings, model_dir, notes)
             except TopicModelError as exc:
                 notes.append(f"the saved topic model could not be used ({exc}); refitted")
-        return _fit_and_save(chunks, settings, model_dir, codebook, notes)
+        return _fit_and_save(chunks, settings, model_dir, codebook, notes, say)
 
 
 def import_model_libraries() -> None:
@@ -250,10 +272,11 @@ def _numba_seeder():
     return seed_numba
 
 
-def _fit_and_save(chunks, settings, model_dir, codebook, notes) -> TopicOutputs:
+def _fit_and_save(chunks, settings, model_dir, codebook, notes, say) -> TopicOutputs:
     texts = chunks["text"].tolist()
     n = len(texts)
     model_dir.mkdir(parents=True, exist_ok=True)
+    say(f"embedding {n:,} chunks")
     embedder, embeddings, cached = embed_chunks(texts, settings, model_dir / "embeddings")
     if cached:
         notes.append("reused cached embeddings (same chunks and embedding settings)")
@@ -268,17 +291,19 @@ def _fit_and_save(chunks, settings, model_dir, codebook, notes) -> TopicOutputs:
         notes.append("only one chunk: it is its own topic")
         model, method = None, "single"
     else:
-        model, topics, method = _fit_bertopic(texts, embeddings, embedder, settings, notes, seeds)
+        model, topics, method = _fit_bertopic(texts, embeddings, embedder, settings, notes, seeds,
+                                              say=say)
         if method == "umap+hdbscan" and len(set(topics.tolist()) - {-1}) < 2:
             notes.append(
                 f"UMAP + HDBSCAN found {len(set(topics.tolist()) - {-1})} topic(s) in {n} chunks; "
                 "fell back to PCA + KMeans"
             )
             model, topics, method = _fit_bertopic(texts, embeddings, embedder, settings, notes,
-                                                  seeds, force_fallback=True)
+                                                  seeds, force_fallback=True, say=say)
     assigned_by = np.array(["fit"] * n, dtype=object)
     before = float(np.mean(topics == -1))
     if model is not None and before > 0:
+        say(f"reassigning {int(before * n):,} outlier chunks and renaming topics")
         reduced = np.asarray(model.reduce_outliers(
             texts, topics.tolist(), strategy="embeddings", embeddings=embeddings,
             threshold=settings.outlier_threshold,
@@ -307,7 +332,9 @@ def _fit_and_save(chunks, settings, model_dir, codebook, notes) -> TopicOutputs:
         (json.dumps(settings.model_dict(), sort_keys=True) + "\0".join(chunks["chunk_id"])).encode()
     ).hexdigest()[:12]
     words = topic_words(model, topics, settings.top_n_words)
+    say("topic tables and topics over time")
     outputs = topic_tables(chunks, topics, assigned_by, embeddings, words, settings, model_id, model, notes)
+    say("saving the topic model")
     save_model(model, embedder, chunks, topics, assigned_by, settings, model_dir, method, model_id, notes)
     return outputs
 

@@ -62,13 +62,14 @@ def warm_up_topic_libraries() -> None:
     precomputed k-NN, Euclidean, PCA init), so the same compiled functions
     are used later.
     """
-    from textmine.topics.fit import enable_umap_disk_cache, import_model_libraries
+    from textmine.topics.fit import _numba_seeder, enable_umap_disk_cache, import_model_libraries
     from textmine.topics.neighbours import exact_neighbours
     from textmine.topics.settings import quiet_libraries
 
     import_model_libraries()
     quiet_libraries()
     enable_umap_disk_cache()
+    _numba_seeder()(0)  # numba's generator is per thread: this seeds the warm-up thread's only
     from umap import UMAP
 
     data = np.random.default_rng(0).normal(size=(300, 16)).astype(np.float32)

@@ -1,0 +1,263 @@
+"""End to end: `textmine run` against the raw-text floor, first run against warm run, in one run.
+
+    python benchmarks/e2e.py                       # every real Ofsted PDF beside the checkout
+    python benchmarks/e2e.py --coder learned --workers 2 --warm-runs 2
+    python benchmarks/e2e.py --source ../shared/corpus --source corpus --keep /tmp/e2e
+
+The corpus is every real Ofsted report PDF under the sources (default
+../shared/corpus when it is beside the checkout, and the bundled corpus/),
+copied once per distinct content into a temporary folder with their manifest
+rows (identical bytes would be read once by textmine, so copies are not used to
+inflate the corpus: the table says how many documents and pages were measured).
+
+Measured in this one process, one after another:
+1. the floor: a fresh Python process reading every page's raw text with
+   pypdfium2 (`get_text_range`), best of `--floor-runs`;
+2. the first run on a fresh install: `textmine run` with an empty numba cache
+   (`NUMBA_CACHE_DIR` in a new temporary folder) and a new output folder, so no
+   store, no topic model and no compiled code;
+3. warm runs: the same numba cache (filled by run 2), a new output folder each.
+
+Each textmine run is a fresh process (`textmine run CORPUS --out OUT --coder
+CODER --workers N`); the table gives wall seconds, the stage seconds from
+run.json, the ratio to the floor, the peak memory of the process tree (sum of
+RSS of textmine and its workers, sampled every 0.1 s) and the CPU used per wall
+second (2.0 = both cores of a 2-core machine busy). Load averages before and
+after are printed: the machine may be shared.
+
+Targets (issue 15): warm run <= 3x the floor; peak <= 2 GB; first run <= 1.5x
+the warm run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+TARGET_RATIO = 3.0
+TARGET_PEAK_MB = 2048
+TARGET_FIRST_RUN = 1.5
+STAGES = ("scan", "extract", "code", "topics", "trends", "outputs")
+
+FLOOR_SCRIPT = """
+import sys, time, pypdfium2 as pdfium
+started = time.perf_counter()
+pages = chars = 0
+for path in sys.argv[1:]:
+    document = pdfium.PdfDocument(path)
+    try:
+        for index in range(len(document)):
+            page = document[index]
+            textpage = page.get_textpage()
+            chars += len(textpage.get_text_range())
+            textpage.close()
+            page.close()
+            pages += 1
+    finally:
+        document.close()
+print(pages, chars, time.perf_counter() - started)
+"""
+
+
+def default_sources() -> list[Path]:
+    shared = REPO.parent / "shared" / "corpus"
+    return [p for p in (shared, REPO / "corpus") if p.is_dir()]
+
+
+def build_corpus(sources: list[Path], target: Path) -> list[Path]:
+    """Copy every distinct real Ofsted PDF of `sources` into `target` with a manifest; the files."""
+    rows: dict[str, dict] = {}
+    seen: dict[str, Path] = {}
+    fields: list[str] = []
+    for root in sources:
+        manifest = root / "manifest.csv"
+        if manifest.is_file():
+            with manifest.open(newline="", encoding="utf-8") as handle:
+                reader = csv.DictReader(handle)
+                fields = fields or list(reader.fieldnames or [])
+                for row in reader:
+                    rows.setdefault(row["path"], row)
+        for path in sorted((root / "ofsted").rglob("*.pdf")):
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            if digest in seen:
+                continue
+            relative = path.relative_to(root)
+            seen[digest] = relative
+            (target / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target / relative)
+    if fields:
+        keep = [rows[p.as_posix()] for p in seen.values() if p.as_posix() in rows]
+        with (target / "manifest.csv").open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(keep)
+    return sorted(target / p for p in seen.values())
+
+
+def measure_floor(files: list[Path]) -> tuple[float, int, int]:
+    """(wall seconds of a fresh process reading every page's raw text, pages, characters)."""
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", FLOOR_SCRIPT, *map(str, files)],
+                          capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - started
+    pages, chars, _ = done.stdout.split()
+    return wall, int(pages), int(chars)
+
+
+@dataclass
+class RunMeasure:
+    """One `textmine run`: wall time, stage times, memory and CPU of its process tree."""
+
+    label: str
+    wall_s: float
+    timings: dict[str, float]
+    peak_tree_mb: float
+    peak_main_mb: float
+    cpu_s: float
+    load_before: tuple[float, float, float]
+    load_after: tuple[float, float, float]
+    counts: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def cores_busy(self) -> float:
+        return self.cpu_s / self.wall_s if self.wall_s else 0.0
+
+
+def run_textmine(label: str, corpus: Path, out: Path, numba_dir: Path, coder: str,
+                 workers: int) -> RunMeasure:
+    """Run `textmine run` in a fresh process and sample its process tree until it ends."""
+    import psutil
+
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(numba_dir), PYTHONWARNINGS="ignore")
+    command = [sys.executable, "-c", "from textmine.cli import main; main()", "run", str(corpus),
+               "--out", str(out), "--coder", coder, "--workers", str(workers)]
+    load_before = os.getloadavg()
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=env)
+    root = psutil.Process(process.pid)
+    cpu: dict[int, float] = {}
+    peak_tree = peak_main = 0.0
+    while process.poll() is None:
+        try:
+            tree = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            break
+        total = 0.0
+        for proc in tree:
+            try:
+                times, rss = proc.cpu_times(), proc.memory_info().rss
+            except psutil.Error:
+                continue
+            cpu[proc.pid] = times.user + times.system
+            total += rss
+            if proc.pid == root.pid:
+                peak_main = max(peak_main, rss)
+        peak_tree = max(peak_tree, total)
+        time.sleep(0.1)
+    stdout, stderr = process.communicate()
+    wall = time.perf_counter() - started
+    if process.returncode != 0:
+        raise RuntimeError(f"textmine run failed ({process.returncode}):\n{stdout[-2000:]}\n{stderr[-3000:]}")
+    report = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    return RunMeasure(label, wall, report.get("timings", {}), peak_tree / 2**20, peak_main / 2**20,
+                      sum(cpu.values()), load_before, os.getloadavg(), report.get("counts", {}),
+                      report.get("notes", []))
+
+
+def print_table(floor: float, pages: int, documents: int, runs: list[RunMeasure], coder: str,
+                workers: int) -> None:
+    """The benchmark's one table, then the target lines."""
+    header = (f"{'run':<12} {'wall s':>7} " + " ".join(f"{s:>8}" for s in STAGES)
+              + f" {'x floor':>8} {'peak MB':>8} {'main MB':>8} {'cores':>6} {'load':>10}")
+    print(f"corpus: {documents} distinct Ofsted PDFs, {pages:,} pages; coder {coder}, "
+          f"{workers} worker process(es); {os.cpu_count()} cores")
+    print(header)
+    print("-" * len(header))
+    print(f"{'floor':<12} {floor:>7.1f} " + " ".join(f"{'':>8}" for _ in STAGES)
+          + f" {1.0:>8.2f} {'':>8} {'':>8} {1.0:>6.2f} {'':>10}")
+    for run in runs:
+        stage = " ".join(f"{run.timings.get(s, 0.0):>8.1f}" for s in STAGES)
+        load = f"{run.load_before[0]:.1f}->{run.load_after[0]:.1f}"
+        print(f"{run.label:<12} {run.wall_s:>7.1f} {stage} {run.wall_s / floor:>8.2f} "
+              f"{run.peak_tree_mb:>8.0f} {run.peak_main_mb:>8.0f} {run.cores_busy:>6.2f} {load:>10}")
+    first = next((r for r in runs if r.label == "first run"), None)
+    warm = [r for r in runs if r.label.startswith("warm")]
+    if warm:
+        best = min(warm, key=lambda r: r.wall_s)
+        peak = max(r.peak_tree_mb for r in runs)
+        print(f"warm run / floor: {best.wall_s / floor:.2f}x (target <= {TARGET_RATIO:.0f}x); "
+              f"peak memory {peak:.0f} MB (target <= {TARGET_PEAK_MB} MB)")
+        if first is not None:
+            print(f"first run / warm run: {first.wall_s / best.wall_s:.2f}x (target <= "
+                  f"{TARGET_FIRST_RUN}x); topic stage {first.timings.get('topics', 0):.1f} s "
+                  f"first, {best.timings.get('topics', 0):.1f} s warm")
+    print("floor: a fresh Python process reading every page's raw text with pypdfium2 (best of "
+          "the floor runs). first run: empty numba cache and output folder. warm: numba cache "
+          "from the first run, new output folder. peak MB: sum of RSS over textmine's process "
+          "tree; main MB: the main process. cores: CPU seconds / wall seconds. load: 1-minute "
+          "load average before -> after the run.")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--source", type=Path, action="append",
+                        help="corpus folder holding ofsted/ and manifest.csv (repeatable; "
+                             "default: ../shared/corpus and corpus/)")
+    parser.add_argument("--coder", default="rules", choices=("rules", "learned"),
+                        help="sentence coder of the runs (default: rules)")
+    parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
+                        help="textmine run --workers (default: one per core, at most 4)")
+    parser.add_argument("--warm-runs", type=int, default=1, help="warm runs (default 1)")
+    parser.add_argument("--floor-runs", type=int, default=3, help="floor runs, best kept (default 3)")
+    parser.add_argument("--no-first-run", action="store_true", help="skip the cold first run")
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    args = parser.parse_args()
+    work = args.keep or Path(tempfile.mkdtemp(prefix="textmine-e2e-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        corpus = work / "corpus"
+        shutil.rmtree(corpus, ignore_errors=True)
+        files = build_corpus(args.source or default_sources(), corpus)
+        if not files:
+            sys.exit("no Ofsted PDFs found under the sources")
+        print(f"load average (1/5/15 min) at start: {'/'.join(f'{x:.1f}' for x in os.getloadavg())}")
+        floors = [measure_floor(files) for _ in range(args.floor_runs)]
+        floor, pages, _ = min(floors)
+        print(f"floor runs (s): {', '.join(f'{f[0]:.2f}' for f in floors)}")
+        numba_dir = work / "numba-cache"
+        shutil.rmtree(numba_dir, ignore_errors=True)
+        numba_dir.mkdir()
+        runs: list[RunMeasure] = []
+        labels = ([] if args.no_first_run else ["first run"]) + [
+            f"warm {i + 1}" for i in range(args.warm_runs)]
+        for index, label in enumerate(labels):
+            out = work / f"out-{index}"
+            shutil.rmtree(out, ignore_errors=True)
+            runs.append(run_textmine(label, corpus, out, numba_dir, args.coder, args.workers))
+            print(f"{label}: {runs[-1].wall_s:.1f} s", flush=True)
+        print_table(floor, pages, len(files), runs, args.coder, args.workers)
+        counts = runs[-1].counts
+        print(f"sentences {counts.get('sentences_total', 0):,}; documents {counts.get('documents_total', 0)}; "
+              f"load average at the end: {'/'.join(f'{x:.1f}' for x in os.getloadavg())}")
+        for note in runs[-1].notes:
+            print(f"note: {note}")
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
