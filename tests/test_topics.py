@@ -158,12 +158,15 @@ def test_periods_by_quarter_and_by_bins(seeds, tmp_path):
     assert binned.topics_over_time["period_start"].min() == "2007-01-01"
 
 
-def test_seeded_topics_run(seeds, tmp_path):
-    sentences, documents = seeds
-    outputs = run_topics(sentences, documents, TopicSettings(seed_topics_from_codebook=True),
-                         tmp_path / "seeded")
-    assert any("seeded with 10 codebook" in note for note in outputs.notes)
-    assert outputs.doc_topics["topic"].notna().all()
+def test_seeded_topics_are_guided_by_the_codebook(ofsted_400, tmp_path):
+    sentences, documents = ofsted_400
+    plain = run_topics(sentences, documents, TopicSettings(), tmp_path / "plain")
+    seeded = run_topics(sentences, documents, TopicSettings(seed_topics_from_codebook=True),
+                        tmp_path / "seeded")
+    assert any("seeded with 10 codebook" in note for note in seeded.notes)
+    assert seeded.doc_topics["topic"].notna().all()
+    # the seed words move the fit: another partition of the same chunks
+    assert plain.doc_topics["topic"].tolist() != seeded.doc_topics["topic"].tolist()
 
 
 def test_same_corpus_and_settings_give_the_same_topics(ofsted_400, tmp_path):
@@ -218,8 +221,17 @@ def test_embedding_model_round_trips_without_pickle(seeds, tmp_path):
 def test_cached_embeddings_are_reused(seeds, tmp_path):
     sentences, documents = seeds
     run_topics(sentences, documents, TopicSettings(), tmp_path / "m")
+    (cache,) = (tmp_path / "m").rglob("embeddings.npy")
+    stamp, cached = cache.stat().st_mtime_ns, np.load(cache)
     again = run_topics(sentences, documents, TopicSettings(n_topics=3), tmp_path / "m", refit=True)
     assert any("reused cached embeddings" in note for note in again.notes)
+    assert cache.stat().st_mtime_ns == stamp  # not computed and written again
+    np.testing.assert_array_equal(np.load(cache), cached)
+    # other texts are embedded anew, and replace the cache
+    other = sentences[sentences["doc_id"] == sentences["doc_id"].iloc[0]]
+    changed = run_topics(other, documents, TopicSettings(), tmp_path / "m", refit=True)
+    assert not any("reused cached embeddings" in note for note in changed.notes)
+    assert cache.stat().st_mtime_ns != stamp
 
 
 # offline -------------------------------------------------------------------------------
