@@ -137,3 +137,32 @@ def test_two_processes_give_the_same_corpus_as_one(tmp_path):
     assert one.counts.documents_read == two.counts.documents_read == 4
     for name in ("coded_sentences.csv", "sentences.csv"):
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+
+
+@pytest.mark.slow
+def test_a_run_writes_nothing_outside_its_output_folder_but_library_caches(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    corpus = make_corpus(tmp_path / "corpus", files=SMALL_CORPUS[:2])
+    home, cwd, out = tmp_path / "home", tmp_path / "cwd", tmp_path / "out"
+    home.mkdir()
+    cwd.mkdir()
+    before = {p for p in corpus.rglob("*")}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("XDG_", "MPLCONFIGDIR", "NUMBA_CACHE_DIR"))}
+    env.update(HOME=str(home), TMPDIR=str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "textmine.cli", "run", str(corpus), "--out", str(out),
+         "--coder", "rules", "--workers", "1"],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert {p for p in corpus.rglob("*")} == before  # the corpus is only read
+    assert not any(cwd.iterdir())
+    written = [p.relative_to(home).as_posix() for p in home.rglob("*") if p.is_file()]
+    allowed = (".cache/matplotlib", ".config/matplotlib", ".cache/fontconfig", ".cache/numba")
+    assert all(w.startswith(allowed) for w in written), written
+    assert (out / "coded_sentences.csv").is_file()
