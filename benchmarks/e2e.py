@@ -70,6 +70,13 @@ print(pages, chars, time.perf_counter() - started)
 """
 
 
+BOOT = "from textmine.cli import main; main()"
+NO_WARM_UP = (
+    "import types, textmine.run.runner as runner; "
+    "runner.start_warm_up = lambda: types.SimpleNamespace(running=False, wait=lambda: None); "
+)
+
+
 def default_sources() -> list[Path]:
     shared = REPO.parent / "shared" / "corpus"
     return [p for p in (shared, REPO / "corpus") if p.is_dir()]
@@ -108,8 +115,12 @@ def build_corpus(sources: list[Path], target: Path) -> list[Path]:
 def measure_floor(files: list[Path]) -> tuple[float, int, int]:
     """(wall seconds of a fresh process reading every page's raw text, pages, characters)."""
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", FLOOR_SCRIPT, *map(str, files)],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", FLOOR_SCRIPT, *map(str, files)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     wall = time.perf_counter() - started
     pages, chars, _ = done.stdout.split()
     return wall, int(pages), int(chars)
@@ -135,18 +146,41 @@ class RunMeasure:
         return self.cpu_s / self.wall_s if self.wall_s else 0.0
 
 
-def run_textmine(label: str, corpus: Path, out: Path, numba_dir: Path, coder: str,
-                 workers: int) -> RunMeasure:
-    """Run `textmine run` in a fresh process and sample its process tree until it ends."""
+def run_textmine(
+    label: str,
+    corpus: Path,
+    out: Path,
+    numba_dir: Path,
+    coder: str,
+    workers: int,
+    warm_up: bool = True,
+) -> RunMeasure:
+    """Run `textmine run` in a fresh process and sample its process tree until it ends.
+
+    Without `warm_up` the topic libraries are not loaded in the background while
+    documents are read (the behaviour before issue 15), for comparison.
+    """
     import psutil
 
     env = dict(os.environ, NUMBA_CACHE_DIR=str(numba_dir), PYTHONWARNINGS="ignore")
-    command = [sys.executable, "-c", "from textmine.cli import main; main()", "run", str(corpus),
-               "--out", str(out), "--coder", coder, "--workers", str(workers)]
+    command = [
+        sys.executable,
+        "-c",
+        BOOT if warm_up else NO_WARM_UP + BOOT,
+        "run",
+        str(corpus),
+        "--out",
+        str(out),
+        "--coder",
+        coder,
+        "--workers",
+        str(workers),
+    ]
     load_before = os.getloadavg()
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=env)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
     root = psutil.Process(process.pid)
     cpu: dict[int, float] = {}
     peak_tree = peak_main = 0.0
@@ -170,59 +204,110 @@ def run_textmine(label: str, corpus: Path, out: Path, numba_dir: Path, coder: st
     stdout, stderr = process.communicate()
     wall = time.perf_counter() - started
     if process.returncode != 0:
-        raise RuntimeError(f"textmine run failed ({process.returncode}):\n{stdout[-2000:]}\n{stderr[-3000:]}")
+        raise RuntimeError(
+            f"textmine run failed ({process.returncode}):\n{stdout[-2000:]}\n{stderr[-3000:]}"
+        )
     report = json.loads((out / "run.json").read_text(encoding="utf-8"))
-    return RunMeasure(label, wall, report.get("timings", {}), peak_tree / 2**20, peak_main / 2**20,
-                      sum(cpu.values()), load_before, os.getloadavg(), report.get("counts", {}),
-                      report.get("notes", []))
+    return RunMeasure(
+        label,
+        wall,
+        report.get("timings", {}),
+        peak_tree / 2**20,
+        peak_main / 2**20,
+        sum(cpu.values()),
+        load_before,
+        os.getloadavg(),
+        report.get("counts", {}),
+        report.get("notes", []),
+    )
 
 
-def print_table(floor: float, pages: int, documents: int, runs: list[RunMeasure], coder: str,
-                workers: int) -> None:
+def print_table(
+    floor: float, pages: int, documents: int, runs: list[RunMeasure], coder: str, workers: int
+) -> None:
     """The benchmark's one table, then the target lines."""
-    header = (f"{'run':<12} {'wall s':>7} " + " ".join(f"{s:>8}" for s in STAGES)
-              + f" {'x floor':>8} {'peak MB':>8} {'main MB':>8} {'cores':>6} {'load':>10}")
-    print(f"corpus: {documents} distinct Ofsted PDFs, {pages:,} pages; coder {coder}, "
-          f"{workers} worker process(es); {os.cpu_count()} cores")
+    header = (
+        f"{'run':<12} {'wall s':>7} "
+        + " ".join(f"{s:>8}" for s in STAGES)
+        + f" {'x floor':>8} {'peak MB':>8} {'main MB':>8} {'cores':>6} {'load':>10}"
+    )
+    print(
+        f"corpus: {documents} distinct Ofsted PDFs, {pages:,} pages; coder {coder}, "
+        f"{workers} worker process(es); {os.cpu_count()} cores"
+    )
     print(header)
     print("-" * len(header))
-    print(f"{'floor':<12} {floor:>7.1f} " + " ".join(f"{'':>8}" for _ in STAGES)
-          + f" {1.0:>8.2f} {'':>8} {'':>8} {1.0:>6.2f} {'':>10}")
+    print(
+        f"{'floor':<12} {floor:>7.1f} "
+        + " ".join(f"{'':>8}" for _ in STAGES)
+        + f" {1.0:>8.2f} {'':>8} {'':>8} {1.0:>6.2f} {'':>10}"
+    )
     for run in runs:
         stage = " ".join(f"{run.timings.get(s, 0.0):>8.1f}" for s in STAGES)
         load = f"{run.load_before[0]:.1f}->{run.load_after[0]:.1f}"
-        print(f"{run.label:<12} {run.wall_s:>7.1f} {stage} {run.wall_s / floor:>8.2f} "
-              f"{run.peak_tree_mb:>8.0f} {run.peak_main_mb:>8.0f} {run.cores_busy:>6.2f} {load:>10}")
-    first = next((r for r in runs if r.label == "first run"), None)
-    warm = [r for r in runs if r.label.startswith("warm")]
-    if warm:
+        print(
+            f"{run.label:<12} {run.wall_s:>7.1f} {stage} {run.wall_s / floor:>8.2f} "
+            f"{run.peak_tree_mb:>8.0f} {run.peak_main_mb:>8.0f} {run.cores_busy:>6.2f} {load:>10}"
+        )
+    for what, plain in (("with the background warm-up", False), ("without it", True)):
+        mine = [r for r in runs if r.label.endswith(", no wu") == plain]
+        first = next((r for r in mine if r.label.startswith("first")), None)
+        warm = [r for r in mine if r.label.startswith("warm")]
+        if not warm:
+            continue
         best = min(warm, key=lambda r: r.wall_s)
         peak = max(r.peak_tree_mb for r in runs)
-        print(f"warm run / floor: {best.wall_s / floor:.2f}x (target <= {TARGET_RATIO:.0f}x); "
-              f"peak memory {peak:.0f} MB (target <= {TARGET_PEAK_MB} MB)")
+        print(
+            f"{what}: warm run / floor {best.wall_s / floor:.2f}x (target <= {TARGET_RATIO:.0f}x); "
+            f"peak memory {peak:.0f} MB (target <= {TARGET_PEAK_MB} MB)"
+        )
         if first is not None:
-            print(f"first run / warm run: {first.wall_s / best.wall_s:.2f}x (target <= "
-                  f"{TARGET_FIRST_RUN}x); topic stage {first.timings.get('topics', 0):.1f} s "
-                  f"first, {best.timings.get('topics', 0):.1f} s warm")
-    print("floor: a fresh Python process reading every page's raw text with pypdfium2 (best of "
-          "the floor runs). first run: empty numba cache and output folder. warm: numba cache "
-          "from the first run, new output folder. peak MB: sum of RSS over textmine's process "
-          "tree; main MB: the main process. cores: CPU seconds / wall seconds. load: 1-minute "
-          "load average before -> after the run.")
+            print(
+                f"{what}: first run / warm run {first.wall_s / best.wall_s:.2f}x (target <= "
+                f"{TARGET_FIRST_RUN}x); topic stage {first.timings.get('topics', 0):.1f} s "
+                f"first, {best.timings.get('topics', 0):.1f} s warm"
+            )
+    print(
+        "floor: a fresh Python process reading every page's raw text with pypdfium2 (best of "
+        "the floor runs). first run: empty numba cache and output folder. warm: numba cache "
+        "from the first run, new output folder. peak MB: sum of RSS over textmine's process "
+        "tree; main MB: the main process. cores: CPU seconds / wall seconds. load: 1-minute "
+        "load average before -> after the run. no wu: without the background thread that loads "
+        "the topic libraries (and compiles their numba code) while documents are read."
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--source", type=Path, action="append",
-                        help="corpus folder holding ofsted/ and manifest.csv (repeatable; "
-                             "default: ../shared/corpus and corpus/)")
-    parser.add_argument("--coder", default="rules", choices=("rules", "learned"),
-                        help="sentence coder of the runs (default: rules)")
-    parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
-                        help="textmine run --workers (default: one per core, at most 4)")
+    parser.add_argument(
+        "--source",
+        type=Path,
+        action="append",
+        help="corpus folder holding ofsted/ and manifest.csv (repeatable; "
+        "default: ../shared/corpus and corpus/)",
+    )
+    parser.add_argument(
+        "--coder",
+        default="rules",
+        choices=("rules", "learned"),
+        help="sentence coder of the runs (default: rules)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=min(4, os.cpu_count() or 1),
+        help="textmine run --workers (default: one per core, at most 4)",
+    )
     parser.add_argument("--warm-runs", type=int, default=1, help="warm runs (default 1)")
-    parser.add_argument("--floor-runs", type=int, default=3, help="floor runs, best kept (default 3)")
+    parser.add_argument(
+        "--floor-runs", type=int, default=3, help="floor runs, best kept (default 3)"
+    )
     parser.add_argument("--no-first-run", action="store_true", help="skip the cold first run")
+    parser.add_argument(
+        "--compare-warm-up",
+        action="store_true",
+        help="also run first and warm runs without the background warm-up of the topic libraries",
+    )
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="textmine-e2e-"))
@@ -233,7 +318,9 @@ def main() -> None:
         files = build_corpus(args.source or default_sources(), corpus)
         if not files:
             sys.exit("no Ofsted PDFs found under the sources")
-        print(f"load average (1/5/15 min) at start: {'/'.join(f'{x:.1f}' for x in os.getloadavg())}")
+        print(
+            f"load average (1/5/15 min) at start: {'/'.join(f'{x:.1f}' for x in os.getloadavg())}"
+        )
         floors = [measure_floor(files) for _ in range(args.floor_runs)]
         floor, pages, _ = min(floors)
         print(f"floor runs (s): {', '.join(f'{f[0]:.2f}' for f in floors)}")
@@ -241,17 +328,31 @@ def main() -> None:
         shutil.rmtree(numba_dir, ignore_errors=True)
         numba_dir.mkdir()
         runs: list[RunMeasure] = []
-        labels = ([] if args.no_first_run else ["first run"]) + [
-            f"warm {i + 1}" for i in range(args.warm_runs)]
-        for index, label in enumerate(labels):
+        plain_dir = work / "numba-cache-no-warm-up"
+        shutil.rmtree(plain_dir, ignore_errors=True)
+        plain_dir.mkdir()
+        plan: list[tuple[str, Path, bool]] = []
+        if not args.no_first_run:
+            plan.append(("first run", numba_dir, True))
+            if args.compare_warm_up:
+                plan.append(("first, no wu", plain_dir, False))
+        for i in range(args.warm_runs):
+            plan.append((f"warm {i + 1}", numba_dir, True))
+            if args.compare_warm_up:
+                plan.append((f"warm {i + 1}, no wu", plain_dir, False))
+        for index, (label, cache, warm_up) in enumerate(plan):
             out = work / f"out-{index}"
             shutil.rmtree(out, ignore_errors=True)
-            runs.append(run_textmine(label, corpus, out, numba_dir, args.coder, args.workers))
+            runs.append(
+                run_textmine(label, corpus, out, cache, args.coder, args.workers, warm_up=warm_up)
+            )
             print(f"{label}: {runs[-1].wall_s:.1f} s", flush=True)
         print_table(floor, pages, len(files), runs, args.coder, args.workers)
         counts = runs[-1].counts
-        print(f"sentences {counts.get('sentences_total', 0):,}; documents {counts.get('documents_total', 0)}; "
-              f"load average at the end: {'/'.join(f'{x:.1f}' for x in os.getloadavg())}")
+        print(
+            f"sentences {counts.get('sentences_total', 0):,}; documents {counts.get('documents_total', 0)}; "
+            f"load average at the end: {'/'.join(f'{x:.1f}' for x in os.getloadavg())}"
+        )
         for note in runs[-1].notes:
             print(f"note: {note}")
     finally:

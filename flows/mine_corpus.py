@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from flows.settings import configure_prefect_env
 
@@ -37,15 +37,15 @@ class TopicParameters(BaseModel):
     """Topic model and trend settings."""
 
     n_topics: int = Field(
-        0, ge=0, title="n_topics",
+        default=0, ge=0, title="n_topics",
         description="Number of topics; 0 (default) lets the clustering decide. Set a number "
         "when the automatic topics are too fine or too coarse to read (tick refit too).")
     refit: bool = Field(
-        False, title="refit",
+        default=False, title="refit",
         description="Fit a new topic model on the whole corpus; default: new paragraphs join "
         "the saved topics. Tick it after adding many documents or changing n_topics.")
     by: Literal["year", "quarter"] = Field(
-        "year", title="by",
+        default="year", title="by",
         description="Period of the trend tables and figures: year, or quarter for a corpus "
         "that spans only a few years.")
 
@@ -71,15 +71,15 @@ class DaskParameters(BaseModel):
     """Where Dask runs when task_runner is dask."""
 
     address: str = Field(
-        "", title="address",
+        default="", title="address",
         description="Address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786. Empty "
         "(default): start a local cluster for this run.")
     n_workers: int = Field(
-        2, ge=1, title="n_workers",
+        default=2, ge=1, title="n_workers",
         description="Worker processes of the local cluster (not used with an address); at "
         "most the number of CPU cores.")
     threads_per_worker: int = Field(
-        1, ge=1, title="threads_per_worker",
+        default=1, ge=1, title="threads_per_worker",
         description="Threads per local worker; keep 1 (reading and coding are pure Python).")
 
     @field_validator("address", mode="before")
@@ -214,7 +214,8 @@ def _secret(name: str) -> str:
     """The value of the Prefect Secret block `name`."""
     from prefect.blocks.system import Secret
 
-    return Secret.load(name).get()
+    block = cast("Secret", Secret.load(name))  # a flow runs it synchronously
+    return str(block.get())
 
 
 @flow(name="mine-corpus-batches")
@@ -249,15 +250,11 @@ def outputs_markdown(out_dir: Path) -> list[str]:
     lines = [
         "## Outputs",
         "",
-        f"Output folder: `{folder}`",
+        f"In `{folder}`. Copy a path into your file manager, or into a web browser's "
+        "address bar for report.html.",
         "",
-        "Copy a path into your file manager, or into a web browser's address bar for "
-        "report.html.",
-        "",
-        "| output | path |",
-        "|---|---|",
     ]
-    lines += [f"| {label} | `{folder / name}` |" for name, label in MAIN_OUTPUTS.items()
+    lines += [f"- {label}: `{folder / name}`" for name, label in MAIN_OUTPUTS.items()
               if (folder / name).exists()]
     others = sorted(p.name for p in folder.iterdir()
                     if p.name not in MAIN_OUTPUTS and not p.name.startswith("."))
@@ -277,7 +274,7 @@ def _artifacts(settings: RunSettings, report: RunReport) -> None:
     lines = [
         f"# textmine run {report.run_id}: {report.status}",
         "",
-        f"Output folder: `{settings.out_dir.resolve()}`",
+        f"Output folder: `{settings.out_dir.resolve()}` (paths of the outputs below)",
         "",
         "| | this run | corpus |",
         "|---|---:|---:|",

@@ -2,12 +2,14 @@
 
 import re
 
+import matplotlib
 import matplotlib.image as mpimg
 import pandas as pd
 import pytest
 
 from tests.topic_data import ofsted_corpus, seed_corpus
 from textmine import figures
+from textmine.periods import over_time
 from textmine.topics import TopicSettings, run_topics
 from textmine.trends import compute_trends
 
@@ -69,26 +71,60 @@ def test_axes_are_labelled_and_dated(corpus, topic_outputs, tmp_path, captured):
     figures.write_figures(trends, topic_outputs, tmp_path)
     years = sorted({p[:4] for p in documents["published"]})
     for name, fig in captured.items():
-        ax = fig.axes[0]
-        assert ax.get_xlabel() == "Publication year", name
-        assert ax.get_ylabel(), name
-        assert ax.get_title(), name
-        ticks = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+        main, bottom = fig.axes[0], fig.axes[-1]  # the n-per-period panel carries the time axis
+        assert bottom.get_xlabel() == "Publication year", name
+        assert bottom.get_ylabel() in ("Sentences", "Paragraphs"), name
+        assert main.get_ylabel() or fig.get_supylabel(), name
+        assert main.get_title() or fig.get_suptitle(), name
+        ticks = [t.get_text() for t in bottom.get_xticklabels() if t.get_text()]
         assert all(re.fullmatch(r"\d{4}", t) for t in ticks), (name, ticks)
-        low, high = (figures.mdates.num2date(x).year for x in ax.get_xlim())
+        low, high = (figures.mdates.num2date(x).year for x in bottom.get_xlim())
         assert low <= int(years[0]) and high >= int(years[-1]), name
-        legend = ax.get_legend()
-        assert legend is not None and legend.get_bbox_to_anchor().x0 > ax.bbox.x1 - 1, name  # outside
+        if name != "topics_over_time.png":  # small multiples are named by their panel titles
+            legend = main.get_legend()
+            assert legend is not None and legend.get_bbox_to_anchor().x0 > main.bbox.x1 - 1, name  # outside
 
 
-def test_many_series_get_distinct_styles(corpus, topic_outputs, tmp_path, captured):
+def test_topics_are_small_multiples_on_one_scale(corpus, topic_outputs, tmp_path, captured):
     figures.write_figures({}, topic_outputs, tmp_path)
-    lines = captured["topics_over_time.png"].axes[0].get_lines()
-    assert len(lines) == 12
-    styles = {(line.get_color(), line.get_linestyle(), line.get_marker()) for line in lines}
-    assert len(styles) == 12
-    assert len({line.get_color() for line in lines}) == 12
-    assert len(set(figures.palette(30))) == 30
+    fig = captured["topics_over_time.png"]
+    panels = fig.axes[:-1]
+    assert len(panels) == 12  # one panel per topic (twelve), then the paragraphs-per-period panel
+    titles = [ax.get_title(loc="left") for ax in panels]
+    assert all(re.match(r"\d+: \S", title) for title in titles), titles
+    assert len({ax.get_ylim() for ax in panels}) == 1  # shared scale: panels compare
+    colours = {ax.get_lines()[0].get_color() for ax in panels}
+    assert len(colours) == 12 and len(set(figures.palette(30))) == 30
+    html = (tmp_path / "topics_over_time.html").read_text(encoding="utf-8")
+    assert all(title.split(":")[0] + ":" in html for title in titles) and "Paragraphs per period" in html
+
+
+def test_n_per_period_is_shown_and_small_periods_do_not_set_the_axis(corpus, tmp_path, captured):
+    sentences, documents = corpus
+    trends = compute_trends(sentences, documents)
+    figures.write_figures(trends, None, tmp_path)
+    fig = captured["stance_over_time.png"]
+    ax, ax_n = fig.axes[0], fig.axes[-1]
+    rows = over_time(trends["stance_trends"])
+    n = dict(zip(rows["period"], rows["n_sentences"], strict=True))
+    # the bars are the sentences of each period, labelled with their number
+    heights = sorted(int(bar.get_height()) for bar in ax_n.patches)
+    assert heights == sorted(n.values())
+    assert {f"{v:,}" for v in n.values()} <= {t.get_text() for t in ax_n.texts}
+    small = {p for p, v in n.items() if v < figures.MIN_PERIOD_SENTENCES}
+    assert small == {"2007", "2014", "2017", "2018"}  # the seed texts: one short document a year
+    pale = [bar for bar in ax_n.patches if bar.get_facecolor()[:3] == matplotlib.colors.to_rgb(
+        figures.N_FADED_COLOUR)]
+    assert len(pale) == len(small)
+    # the y axis is set by the well-supported periods: 2018's one short text (74%) is marked, not scaled to
+    share_2018 = 100 * rows.set_index("period").loc["2018", "share_collaboration"]
+    assert ax.get_ylim()[1] < 20 < share_2018
+    assert any(t.get_text().startswith(f"{share_2018:.1f}% (n={n['2018']})") for t in ax.texts)
+    assert any("fewer than 100 sentences" in t.get_text() for t in fig.texts)
+    # with a lower minimum every period counts
+    captured.clear()
+    figures.write_figures(trends, None, tmp_path / "all", min_sentences=1)
+    assert captured["stance_over_time.png"].axes[0].get_ylim()[1] > share_2018
 
 
 def test_stance_figure_has_interval_bands(corpus, tmp_path, captured):
@@ -100,16 +136,38 @@ def test_stance_figure_has_interval_bands(corpus, tmp_path, captured):
     bands = [c for c in ax.collections if not isinstance(c, LineCollection)]
     assert len(bands) == 2  # one shaded band per stance code
     whiskers = [c for c in ax.collections if isinstance(c, LineCollection)]
-    assert len(whiskers) == 2  # 2007 (one seed text) has no neighbouring year: interval as whisker
+    # 2013 stands alone among the well-supported years (interval as a whisker), and the
+    # short periods show theirs with their pale points: per code, 1 + 1 (y errors only)
+    assert len(whiskers) == 4
     labels = [line.get_label() for line in ax.get_lines() if not line.get_label().startswith("_")]
     assert labels == ["Competition", "Collaboration"]
 
 
 def test_quarters_and_undated_corpora(corpus, tmp_path, captured):
     sentences, documents = corpus
-    written = figures.write_figures(compute_trends(sentences, documents, by="quarter"), None,
-                                    tmp_path / "q", by="quarter")
-    assert captured["stance_over_time.png"].axes[0].get_xlabel() == "Publication quarter"
+    trends = compute_trends(sentences, documents, by="quarter")
+    written = figures.write_figures(trends, None, tmp_path / "q", by="quarter")
+    fig = captured["stance_over_time.png"]
+    assert fig.axes[-1].get_xlabel() == "Publication quarter"
     assert len(written) == 5
+    # the documents dated only to a year are in no quarter: the note under the figure says so
+    year_only = documents[documents["published"].str.len() == 4]
+    in_year_only = int(sentences["doc_id"].isin(year_only["doc_id"]).sum())
+    expected = (f"Not shown: {in_year_only:,} sentences of {len(year_only)} documents dated only to the year "
+                "are in no quarter (period undated_in_quarter).")
+    assert any(expected in t.get_text() for t in fig.texts)
+    assert expected in (tmp_path / "q" / "partnerships_over_time.html").read_text(encoding="utf-8")
     undated = documents.assign(published="")
     assert figures.write_figures(compute_trends(sentences, undated), None, tmp_path / "u") == []
+
+
+def test_topics_figure_notes_paragraphs_without_a_quarter(corpus, tmp_path, captured):
+    sentences, documents = corpus
+    outputs = run_topics(sentences, documents, TopicSettings(by="quarter", fallback_below=10_000),
+                         tmp_path / "model")
+    figures.write_figures(None, outputs, tmp_path / "f", by="quarter")
+    year_only = documents[documents["published"].str.len() == 4]["doc_id"]
+    n_year_only = int(outputs.doc_topics["doc_id"].isin(year_only).sum())
+    assert n_year_only > 0
+    texts = " ".join(t.get_text() for t in captured["topics_over_time.png"].texts)
+    assert f"{n_year_only:,} paragraphs dated only to the year are in no quarter" in texts

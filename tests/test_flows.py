@@ -82,8 +82,12 @@ def test_mine_corpus_flow_is_incremental(prefect_api, tmp_path):
 
     # a changed codebook re-codes the stored sentences and reads nothing
     codebook = tmp_path / "codebook.yml"
-    codebook.write_text(
-        default_codebook_path().read_text(encoding="utf-8") + "\n# revised\n", encoding="utf-8"
+    text = default_codebook_path().read_text(encoding="utf-8")
+    codebook.write_text(  # a researcher adds a phrase: what decides codes changes
+        text.replace('      - "league table"\n', '      - "league table"\n      - "parish school"\n', 1)
+        if '      - "league table"\n' in text else text.replace(
+            "patterns:\n", 'patterns:\n      - "parish school"\n', 1),
+        encoding="utf-8",
     )
     third = mine_corpus(corpus_paths=[str(corpus)], out_dir=str(out), codebook=str(codebook),
                         coder="rules")
@@ -214,3 +218,75 @@ def test_flow_module_keeps_prefect_out_of_the_library():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "False"
+
+
+def _stop(processes) -> None:
+    """Terminate the processes this test started, then kill what is left."""
+    import subprocess
+
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_mine_corpus_runs_on_a_dask_scheduler_with_two_workers(prefect_api, tmp_path):
+    """`dask scheduler` + two `dask worker` processes on 127.0.0.1: the same corpus as `textmine run`."""
+    import subprocess
+    import sys
+    import time
+
+    from distributed import Client
+
+    repo = str(Path(__file__).resolve().parent.parent)
+    corpus = make_corpus(tmp_path / "corpus", files=SMALL_CORPUS[:2])
+    run_pipeline(RunSettings(paths=[corpus], out_dir=tmp_path / "ref", stages=("ingest", "code")))
+    scheduler_file = tmp_path / "scheduler.json"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")]))}
+    dask = [sys.executable, "-m", "dask"]
+    processes = [subprocess.Popen(
+        [*dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+         "--scheduler-file", str(scheduler_file)],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )]
+    try:
+        deadline = time.monotonic() + 120
+        while not scheduler_file.is_file() and time.monotonic() < deadline:
+            assert processes[0].poll() is None, processes[0].stderr.read().decode()[-2000:]
+            time.sleep(0.5)
+        address = json.loads(scheduler_file.read_text(encoding="utf-8"))["address"]
+        assert address.startswith("tcp://127.0.0.1:")
+        for _ in range(2):
+            processes.append(subprocess.Popen(
+                [*dask, "worker", "--scheduler-file", str(scheduler_file), "--host", "127.0.0.1",
+                 "--nthreads", "1", "--no-dashboard"],
+                cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            ))
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=180)
+
+        result = mine_corpus(
+            corpus_paths=[str(corpus)], out_dir=str(tmp_path / "dask"), task_runner="dask",
+            dask=DaskParameters(address=address), stages=["ingest", "code"],
+        )
+
+        with Client(address, timeout=60) as client:
+            executed = client.run(lambda dask_worker: dask_worker.state.executed_count)
+    finally:
+        _stop(processes[::-1])  # workers first, then the scheduler
+    assert result["status"] == "finished"
+    assert result["counts"]["documents_read"] == 2
+    assert len(executed) == 2 and sum(executed.values()) >= 2  # the batches ran on the workers
+    with open_store(tmp_path / "dask") as store:
+        stored = json.loads(store._query("SELECT settings FROM runs")[0][0])
+        mine = store.coded_sentences().drop(columns=["path"])
+    assert stored["task_runner"] == "dask"
+    with open_store(tmp_path / "ref") as store:
+        ref = store.coded_sentences().drop(columns=["path"])
+    assert mine.equals(ref)

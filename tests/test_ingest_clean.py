@@ -158,3 +158,46 @@ def test_publication_back_matter_removed():
         (4, "E: enquiries@example.gov.uk"),
     ]
     assert boilerplate.remove_back_matter(blocks) == [(3, "Leaders know their services well.")]
+
+
+def test_tables_of_contents_are_dropped():
+    contents_page = [
+        "Contents",
+        "Contents 2",
+        "The local authority 3",
+        "Executive summary 6",
+        "The experiences and progress of children who need help and",  # a title wrapped before its number
+        "protection 11",
+        "Leadership, management and governance 35",
+    ]
+    next_page = ["Information about this inspection 48", "The local authority",
+                 "Children's services in the area require improvement to be good.", "They rose to 36"]
+    pages = [["Cover"], contents_page, next_page] + [[f"Body text of page {n}."] for n in range(4, 50)]
+    cleaned = clean.remove_contents(pages)
+    assert cleaned[1] == []
+    # the block runs on at the top of the next page, and stops at the first line that is not an entry
+    assert cleaned[2] == next_page[1:]
+    assert cleaned[3:] == pages[3:]
+    # dot leaders mark entries wherever they are
+    assert clean.remove_contents([["Introduction . . . . . . . 4", "1.2 Methods ........ 12", "Real text."]]) == [
+        ["Real text."]]
+
+
+def test_lines_ending_in_numbers_without_a_contents_heading_stay():
+    lines = ["Children in care 230", "Care leavers 121", "Children in need 1,205", "Numbers rose in 2015."]
+    assert clean.remove_contents([lines, ["Other page."]]) == [lines, ["Other page."]]
+    # a heading followed by prose is not a table of contents
+    prose = ["Contents", "The report sets out what inspectors found in 2019."]
+    assert clean.remove_contents([prose]) == [prose]
+
+
+def test_a_paragraph_number_glued_to_its_word_starts_a_paragraph():
+    lines = [
+        "Co-working with the youth offending service for young people at risk of criminal",
+        "exploitation is effective, and due consideration is given to them as victims.",
+        "10.When children are missing from education, all reasonable checks are made to",
+        "help to track and identify their whereabouts, including unannounced home visits.",
+        "Staff and the children missing education officer work closely with the police.",
+    ]
+    paragraphs = clean.lines_to_paragraphs(lines, wrapped=True)
+    assert [p[:8] for p in paragraphs] == ["Co-worki", "10.When "]

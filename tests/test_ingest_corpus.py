@@ -34,7 +34,9 @@ def ingest(paths, out, **settings):
 @pytest.fixture(scope="module")
 def ingested(tmp_path_factory):
     out = tmp_path_factory.mktemp("ingest") / "out"
-    return ingest([DATA], out), out
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TEXTMINE_OCR", "0")  # linn.pdf fails as without tesseract (OCR: test_ingest_text.py)
+        return ingest([DATA], out), out
 
 
 def test_discover_walks_folders_and_leaves_out_manifest_and_data(tmp_path):

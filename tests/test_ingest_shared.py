@@ -79,7 +79,8 @@ def test_edge_case_list_covers_every_file(shared_dir):
 
 
 @pytest.mark.parametrize("name, expected", sorted(EDGE_CASES.items()))
-def test_edge_case_is_read_or_failed_with_its_reason(shared_dir, name, expected):
+def test_edge_case_is_read_or_failed_with_its_reason(shared_dir, name, expected, monkeypatch):
+    monkeypatch.setenv("TEXTMINE_OCR", "0")  # scans fail as without tesseract (OCR: test_ingest_text.py)
     assert outcome(shared_dir / "corpus" / "edge-cases" / name) == expected
 
 
@@ -118,7 +119,8 @@ def test_ofsted_reports_have_no_repeated_header_or_footer_lines(shared_dir):
 
 
 @pytest.mark.slow
-def test_whole_shared_corpus_ingests(shared_dir, tmp_path):
+def test_whole_shared_corpus_ingests(shared_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("TEXTMINE_OCR", "0")  # scans fail as without tesseract (OCR: test_ingest_text.py)
     out = tmp_path / "out"
     report = run_pipeline(RunSettings(paths=[shared_dir / "corpus"], out_dir=out,
                                       stages=("ingest",), workers=2))

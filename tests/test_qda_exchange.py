@@ -66,8 +66,9 @@ def _write(path: Path, members: dict[str, bytes]) -> Path:
     return path
 
 
-def _as_a_crlf_tool(exported: Path, out: Path, *, count_crlf_as: int, name_by_text: bool,
-                    shift: int = 0) -> Path:
+def _as_a_crlf_tool(
+    exported: Path, out: Path, *, count_crlf_as: int, name_by_text: bool, shift: int = 0
+) -> Path:
     """Rewrite textmine's export as a Windows-minded QDA tool does: every source text stored
     with CRLF line ends, our GUIDs, variables and user replaced by the tool's own.
 
@@ -103,15 +104,20 @@ def _as_a_crlf_tool(exported: Path, out: Path, *, count_crlf_as: int, name_by_te
                 selection.set("name", text[start:end])
             else:
                 selection.attrib.pop("name")
-            extra = (lambda p, text=text: text[:p].count("\n")) if count_crlf_as == 2 else (lambda p: 0)
+            extra = (
+                (lambda p, text=text: text[:p].count("\n")) if count_crlf_as == 2 else (lambda p: 0)
+            )
             selection.set("startPosition", str(start + extra(start) + shift))
             selection.set("endPosition", str(end + extra(end) + shift))
     for element in root.iter():
         for attr in ("creatingUser", "modifyingUser"):
             if element.get(attr):
                 element.set(attr, RESEARCHER)
-    members = {**members, **rewritten,
-               "project.qde": ET.tostring(root, xml_declaration=True, encoding="utf-8")}
+    members = {
+        **members,
+        **rewritten,
+        "project.qde": ET.tostring(root, xml_declaration=True, encoding="utf-8"),
+    }
     validate_project_xml(members["project.qde"])
     return _write(out, members)
 
@@ -128,14 +134,20 @@ def _machine(sentences: pd.DataFrame) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("name_by_text", [True, False], ids=["named-by-text", "unnamed"])
-def test_crlf_text_with_positions_counting_a_line_break_as_one(tmp_path, exported, corpus,
-                                                               name_by_text):
+def test_crlf_text_with_positions_counting_a_line_break_as_one(
+    tmp_path, exported, corpus, name_by_text
+):
     _, sentences, texts = corpus
-    path = _as_a_crlf_tool(exported, tmp_path / "qualcoder-maxqda.qdpx", count_crlf_as=1,
-                           name_by_text=name_by_text)
+    path = _as_a_crlf_tool(
+        exported, tmp_path / "qualcoder-maxqda.qdpx", count_crlf_as=1, name_by_text=name_by_text
+    )
     result = read_qdpx(path, sentences, texts)
-    pd.testing.assert_frame_equal(_codes(result).loc[_machine(sentences).index],
-                                  _machine(sentences), check_names=False, check_dtype=False)
+    pd.testing.assert_frame_equal(
+        _codes(result).loc[_machine(sentences).index],
+        _machine(sentences),
+        check_names=False,
+        check_dtype=False,
+    )
     assert set(result.line_breaks.values()) == {LINE_BREAK_AS_ONE}
     assert result.n_selections_matched == result.n_selections > 20
     assert result.warnings == []
@@ -146,8 +158,12 @@ def test_crlf_text_with_positions_counting_crlf_as_two(tmp_path, exported, corpu
     _, sentences, texts = corpus
     path = _as_a_crlf_tool(exported, tmp_path / "crlf2.qdpx", count_crlf_as=2, name_by_text=True)
     result = read_qdpx(path, sentences, texts)
-    pd.testing.assert_frame_equal(_codes(result).loc[_machine(sentences).index],
-                                  _machine(sentences), check_names=False, check_dtype=False)
+    pd.testing.assert_frame_equal(
+        _codes(result).loc[_machine(sentences).index],
+        _machine(sentences),
+        check_names=False,
+        check_dtype=False,
+    )
     assert set(result.line_breaks.values()) == {CRLF_AS_TWO}
     assert result.warnings == []
 
@@ -162,17 +178,29 @@ def test_phrases_a_person_selected_decide_the_convention_without_names(tmp_path,
     mine[CODE_COLUMNS] = 0
     words = [m for m in re.finditer(r"[A-Za-z]{5,}", text) if text[: m.start()].count("\n") > 2]
     picked = words[:: max(1, len(words) // 12)][:12]
-    exported = write_qdpx(tmp_path / "one.qdpx", documents[documents.doc_id == doc_id], mine,
-                          {doc_id: text}, load_codebook())
+    exported = write_qdpx(
+        tmp_path / "one.qdpx",
+        documents[documents.doc_id == doc_id],
+        mine,
+        {doc_id: text},
+        load_codebook(),
+    )
     members = _members(exported)
     root = ET.fromstring(members["project.qde"])
-    competition = next(c.get("guid") for c in root.iter(f"{Q}Code")
-                       if c.get("name") == "competition")
+    competition = next(
+        c.get("guid") for c in root.iter(f"{Q}Code") if c.get("name") == "competition"
+    )
     source = root.find(f".//{Q}TextSource")
     for match in picked:  # positions with a line break counted as one character
-        selection = ET.Element(f"{Q}PlainTextSelection", {
-            "guid": str(uuid.uuid4()), "startPosition": str(match.start()),
-            "endPosition": str(match.end()), "creatingUser": RESEARCHER})
+        selection = ET.Element(
+            f"{Q}PlainTextSelection",
+            {
+                "guid": str(uuid.uuid4()),
+                "startPosition": str(match.start()),
+                "endPosition": str(match.end()),
+                "creatingUser": RESEARCHER,
+            },
+        )
         coding = ET.SubElement(selection, f"{Q}Coding", {"guid": str(uuid.uuid4())})
         ET.SubElement(coding, f"{Q}CodeRef", {"targetGUID": competition})
         source.insert(1, selection)
@@ -182,15 +210,19 @@ def test_phrases_a_person_selected_decide_the_convention_without_names(tmp_path,
     result = read_qdpx(_write(tmp_path / "phrases.qdpx", members), mine, {doc_id: text})
     assert set(result.line_breaks.values()) == {LINE_BREAK_AS_ONE}
     coded = set(result.coded_set.loc[result.coded_set.competition == 1, "id"])
-    expected = {row.sentence_id for row in mine.itertuples()
-                if any(row.start_char <= m.start() < row.end_char for m in picked)}
+    expected = {
+        row.sentence_id
+        for row in mine.itertuples()
+        if any(row.start_char <= m.start() < row.end_char for m in picked)
+    }
     assert coded == expected and len(expected) >= 3
 
 
 def test_positions_that_fit_neither_convention_are_refused(tmp_path, exported, corpus):
     _, sentences, texts = corpus
-    path = _as_a_crlf_tool(exported, tmp_path / "shifted.qdpx", count_crlf_as=1,
-                           name_by_text=True, shift=3)
+    path = _as_a_crlf_tool(
+        exported, tmp_path / "shifted.qdpx", count_crlf_as=1, name_by_text=True, shift=3
+    )
     with pytest.raises(RefiQdaError, match=r"shifted\.qdpx.*neither with .* nor with"):
         read_qdpx(path, sentences, texts)
 
@@ -206,8 +238,15 @@ def _users(path: Path) -> list[tuple[str, str]]:
 def test_blind_exports_name_a_neutral_user(tmp_path, corpus):
     documents, sentences, texts = corpus
     codebook = load_codebook()
-    (blind,) = write_exports(documents, sentences, tmp_path, ["qdpx"], doc_texts=texts,
-                             codebook=codebook, include_codings=False)
+    (blind,) = write_exports(
+        documents,
+        sentences,
+        tmp_path,
+        ["qdpx"],
+        doc_texts=texts,
+        codebook=codebook,
+        include_codings=False,
+    )
     ((guid, name),) = _users(blind)
     assert name == HUMAN_CODER_NAME
     root = ET.fromstring(_members(blind)["project.qde"])
@@ -217,8 +256,15 @@ def test_blind_exports_name_a_neutral_user(tmp_path, corpus):
 
     coded = write_qdpx(tmp_path / "coded.qdpx", documents, sentences, texts, codebook)
     assert _users(coded)[0][1].startswith(MACHINE_CODER_NAME)
-    named = write_qdpx(tmp_path / "named.qdpx", documents, sentences, texts, codebook,
-                       include_codings=False, user_name="Coder B")
+    named = write_qdpx(
+        tmp_path / "named.qdpx",
+        documents,
+        sentences,
+        texts,
+        codebook,
+        include_codings=False,
+        user_name="Coder B",
+    )
     assert [name for _, name in _users(named)] == ["Coder B"]
 
 
@@ -227,14 +273,23 @@ def test_blind_exports_name_a_neutral_user(tmp_path, corpus):
 
 def _palette() -> list[str]:
     lines = PALETTE_FILE.read_text(encoding="utf-8").splitlines()
-    return [c for line in lines if not line.startswith("# ")
-            for c in re.findall(r"#[0-9A-F]{6}", line)]
+    return [
+        c for line in lines if not line.startswith("# ") for c in re.findall(r"#[0-9A-F]{6}", line)
+    ]
 
 
 # QualCoder's colour_ranges: name, first index, end index (exclusive, as QualCoder compares)
-RANGES = [("yellow", 0, 5), ("orange", 6, 30), ("red", 31, 45), ("pink", 46, 60),
-          ("green", 61, 85), ("cyan", 86, 90), ("purple", 91, 100), ("blue", 101, 115),
-          ("gray", 116, 120)]
+RANGES = [
+    ("yellow", 0, 5),
+    ("orange", 6, 30),
+    ("red", 31, 45),
+    ("pink", 46, 60),
+    ("green", 61, 85),
+    ("cyan", 86, 90),
+    ("purple", 91, 100),
+    ("blue", 101, 115),
+    ("gray", 116, 120),
+]
 
 
 def _rgb(colour: str) -> tuple[int, int, int]:
@@ -286,10 +341,28 @@ def test_default_qda_colours_stay_ten_distinct_colours_in_qualcoder():
     _check_distinct_in_qualcoder(defaults)
 
 
-@pytest.mark.xfail(strict=True, reason="codebook.yml keeps its old colours until the packaged "
-                   "model is re-stamped for the new codebook version (see issue 11 part B)")
 def test_packaged_codebook_colours_stay_distinct_in_qualcoder():
-    _check_distinct_in_qualcoder([spec.colour for spec in codebook_codes(load_codebook())])
+    colours = [spec.colour for spec in codebook_codes(load_codebook())]
+    assert colours == FALLBACK_COLOURS[: len(colours)]
+    _check_distinct_in_qualcoder(colours)
+
+
+def test_the_old_colours_collapsed_in_qualcoder():
+    """The colours QualCoder users saw as two reds and two greens fail the same check."""
+    tableau = [
+        "#d62728",
+        "#2ca02c",
+        "#1f77b4",
+        "#ff7f0e",
+        "#9467bd",
+        "#8c564b",
+        "#e377c2",
+        "#7f7f7f",
+        "#bcbd22",
+        "#17becf",
+    ]
+    with pytest.raises(AssertionError):
+        _check_distinct_in_qualcoder(tableau)
 
 
 # --------------------------------------------------------------------------- names
@@ -310,15 +383,23 @@ def test_documents_with_a_long_shared_title_prefix_get_short_distinct_names(tmp_
 
     # the full title stays with the source: as its `title` variable and in its description
     texts = {d: f"Text of {d}.\nSecond line." for d in documents.doc_id}
-    path = write_qdpx(tmp_path / "names.qdpx", documents, pd.DataFrame(
-        columns=["sentence_id", "doc_id", "start_char", "end_char", *CODE_COLUMNS]), texts,
-        load_codebook())
+    path = write_qdpx(
+        tmp_path / "names.qdpx",
+        documents,
+        pd.DataFrame(columns=["sentence_id", "doc_id", "start_char", "end_char", *CODE_COLUMNS]),
+        texts,
+        load_codebook(),
+    )
     root = ET.fromstring(_members(path)["project.qde"])  # written only after XSD validation
-    title_variable = next(v.get("guid") for v in root.iter(f"{Q}Variable")
-                          if v.get("name") == "title")
+    title_variable = next(
+        v.get("guid") for v in root.iter(f"{Q}Variable") if v.get("name") == "title"
+    )
     for source in root.iter(f"{Q}TextSource"):
-        titles = [v.find(f"{Q}TextValue").text for v in source.iter(f"{Q}VariableValue")
-                  if v.find(f"{Q}VariableRef").get("targetGUID") == title_variable]
+        titles = [
+            v.find(f"{Q}TextValue").text
+            for v in source.iter(f"{Q}VariableValue")
+            if v.find(f"{Q}VariableRef").get("targetGUID") == title_variable
+        ]
         assert len(titles) == 1
         assert titles[0] in source.find(f"{Q}Description").text
         assert source.get("name") in set(names.values())

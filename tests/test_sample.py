@@ -192,7 +192,8 @@ def test_corrected_trends_recover_a_stand_in_coders_shares(processed_corpus, tmp
     assert result.exit_code == 0, result.output
     strict, code = _strict_codebook(tmp_path)
     human_csv = tmp_path / "human.csv"
-    result = runner.invoke(app, ["code", str(sample_csv), "--out", str(human_csv), "--codebook", str(strict)])
+    result = runner.invoke(app, ["code", str(sample_csv), "--out", str(human_csv), "--codebook", str(strict),
+                                 "--coder", "rules"])
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["trends", "--out", str(processed_corpus), "--validation", str(human_csv)])
     assert result.exit_code == 0, result.output

@@ -92,7 +92,51 @@ def test_offsets_always_slice_back_to_the_sentence(nlp, paragraphs):
         previous_end = row.end_char
 
 
-def test_paragraph_numbers_and_brackets_stay_with_their_sentence(nlp):
-    assert sentences(nlp, "34. Children are seen. They are safe.") == ["34. Children are seen.", "They are safe."]
+def test_brackets_stay_with_their_sentence(nlp):
     assert sentences(nlp, "Act at the earliest opportunity. (Recommendation) Next.") == [
         "Act at the earliest opportunity.", "(Recommendation) Next."]
+
+
+def numbered(nlp, paragraphs):
+    document = make_document(paragraphs)
+    frame = segment_document(document, nlp)
+    for row in frame.itertuples():
+        assert document.text[row.start_char : row.end_char] == row.text
+    return list(zip(frame["paragraph_number"], frame["text"], strict=True))
+
+
+def test_paragraph_numbers_move_out_of_the_text_into_their_column(nlp):
+    assert numbered(nlp, ["34. Children are seen. They are safe.", "A heading"]) == [
+        ("34", "Children are seen."), ("34", "They are safe."), ("", "A heading")]
+    # glued to the first word by the PDF (Ofsted 2018 reports)
+    assert numbered(nlp, ["29.In 2015, services were reviewed."]) == [("29", "In 2015, services were reviewed.")]
+    # section numbers, quotes after the number
+    assert numbered(nlp, ["2.1 Adoption performance Good", "12. \u2018Staying Put\u2019 works."]) == [
+        ("2.1", "Adoption performance Good"), ("12", "\u2018Staying Put\u2019 works.")]
+    # a number glued inside a paragraph starts a new numbered paragraph there
+    assert numbered(nlp, ["Practice is good. 153.Rigorous plans exist. They work."]) == [
+        ("", "Practice is good."), ("153", "Rigorous plans exist."), ("153", "They work.")]
+    # a number left at the end of a paragraph belongs to the next one, never to a sentence
+    assert numbered(nlp, ["The plan covers education services. 51.", "The local authority acts."]) == [
+        ("", "The plan covers education services."), ("51", "The local authority acts.")]
+
+
+def test_numbers_that_are_not_paragraph_numbers_stay(nlp):
+    assert numbered(nlp, [
+        "1 Ofsted produces this report under its power.",  # a footnote
+        "3.5 million pupils attend.",
+        "Young people stay until the age of 18. They then leave.",
+    ]) == [
+        ("", "1 Ofsted produces this report under its power."),
+        ("", "3.5 million pupils attend."),
+        ("", "Young people stay until the age of 18."),
+        ("", "They then leave."),
+    ]
+
+
+def test_sentences_on_ocr_pages_are_marked(nlp):
+    text, spans = assemble([(1, "Typed text."), (2, "Scanned text.")])
+    document = Document(doc_id="0123456789abcdef", path="x.pdf", format="pdf", pages=2, text=text,
+                        paragraphs=spans, ocr_pages=[2])
+    frame = segment_document(document, nlp)
+    assert list(zip(frame["text"], frame["ocr"], strict=True)) == [("Typed text.", 0), ("Scanned text.", 1)]

@@ -351,3 +351,57 @@ def test_a_fit_does_not_depend_on_earlier_fits_in_the_process(tmp_path):
     run_topics(sentences, documents, TopicSettings(n_topics=3), tmp_path / "other")
     again = run_topics(chunks, documents, TopicSettings(), tmp_path / "b")
     assert first.doc_topics["topic"].tolist() == again.doc_topics["topic"].tolist()
+
+
+# large corpora: approximate nearest neighbours --------------------------------------
+
+
+def test_approximate_neighbours_are_seeded_and_close_to_exact(ofsted_400):
+    from textmine.topics.neighbours import approximate_neighbours, exact_neighbours
+
+    sentences, documents = ofsted_400
+    texts = build_chunks(sentences, documents)["text"].tolist()
+    embeddings = TfidfSvdEmbedder(50, 42).fit_transform(texts)
+    exact, _ = exact_neighbours(embeddings, 15)
+    first, distances = approximate_neighbours(embeddings, 15, random_state=42, probe=4)
+    again, _ = approximate_neighbours(embeddings, 15, random_state=42, probe=4)
+    np.testing.assert_array_equal(first, again)
+    assert first.shape == exact.shape == (len(texts), 15)
+    assert (first[:, 0] == np.arange(len(texts))).all()  # each chunk is its own nearest
+    assert (np.diff(distances, axis=1) >= 0).all()
+    recall = np.mean([len(set(a) & set(b)) / 15 for a, b in zip(first, exact, strict=True)])
+    assert 0.6 <= recall < 1.0  # approximate (4 of ~20 cells probed), yet most neighbours found
+    every_cell, _ = approximate_neighbours(embeddings, 15, random_state=42, probe=10**6)
+    assert np.mean([set(a) == set(b) for a, b in zip(every_cell, exact, strict=True)]) > 0.99
+
+
+@pytest.mark.slow
+def test_large_corpus_path_is_reproducible_across_processes(tmp_path):
+    """The approximate-neighbour path (threshold lowered to 1,000 chunks) gives the same topics
+    twice in one process and in a fresh process."""
+    settings = "TopicSettings(approximate_neighbours_from=1000)"
+    script = f"""
+import sys
+sys.path.insert(0, {str(REPO)!r})
+from tests.topic_data import ofsted_corpus
+from textmine.topics import TopicSettings, run_topics
+s, d = ofsted_corpus()
+out = run_topics(s, d, {settings}, {str(tmp_path / 'fresh')!r})
+print(",".join(map(str, out.doc_topics["topic"])))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=tmp_path, check=False, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    fresh = [int(t) for t in done.stdout.strip().splitlines()[-1].split(",")]
+    sentences, documents = ofsted_corpus()
+    first = run_topics(sentences, documents, TopicSettings(approximate_neighbours_from=1000), tmp_path / "a")
+    assert len(first.doc_topics) > 3000
+    assert any("approximate nearest neighbours" in note for note in first.notes)
+    assert any("umap+hdbscan" in note for note in first.notes)
+    again = run_topics(sentences, documents, TopicSettings(approximate_neighbours_from=1000), tmp_path / "b",
+                       refit=True)
+    assert first.doc_topics["topic"].tolist() == again.doc_topics["topic"].tolist() == fresh
+    pd.testing.assert_frame_equal(first.topics, again.topics)
+    assert len(first.topics) >= 5
+    exact = run_topics(sentences, documents, TopicSettings(), tmp_path / "exact")
+    assert not any("approximate" in note for note in exact.notes)  # below the default threshold

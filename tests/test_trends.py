@@ -8,7 +8,7 @@ import pytest
 from tests.topic_data import ofsted_corpus, seed_corpus
 from textmine.codebook import load_codebook
 from textmine.periods import over_time, period_label, period_start
-from textmine.trends import compute_trends, wilson_interval
+from textmine.trends import compute_trends, undated_notes, wilson_interval
 
 CODE_COLUMNS = load_codebook().code_columns
 
@@ -112,13 +112,32 @@ def test_grouping_by_doc_type_and_publisher_covers_every_sentence():
     assert totals[totals["dimension"] == "all"]["n_sentences"].item() == len(sentences)
 
 
-def test_quarters_put_year_only_dates_in_undated():
+def test_quarters_report_year_only_dates_as_undated_in_quarter():
     sentences, documents = seed_corpus()
-    stance = compute_trends(sentences, documents, by="quarter")["stance_trends"]
+    documents.loc[documents["path"].str.contains("teachingtimes"), "published"] = ""  # one undated
+    trends = compute_trends(sentences, documents, by="quarter")
+    stance = trends["stance_trends"]
     rows = stance[stance["dimension"] == "all"].set_index("period")
     year_only = documents[documents["published"].str.len() == 4]["doc_id"]
-    assert rows.loc["undated", "n_sentences"] == sentences["doc_id"].isin(year_only).sum()
+    undated = documents[documents["published"] == ""]["doc_id"]
+    assert len(year_only) == 2 and len(undated) == 1
+    assert rows.loc["undated_in_quarter", "n_sentences"] == sentences["doc_id"].isin(year_only).sum()
+    assert rows.loc["undated_in_quarter", "n_documents"] == 2
+    assert rows.loc["undated", "n_sentences"] == sentences["doc_id"].isin(undated).sum()
+    assert rows.loc["undated_in_quarter", "period_start"] == ""
+    # every sentence is in exactly one period row: quarters, undated_in_quarter, undated
+    assert rows.drop(index="all")["n_sentences"].sum() == len(sentences)
+    assert list(rows.index[-3:]) == ["undated_in_quarter", "undated", "all"]
     assert "2013-Q4" in rows.index and "2014-Q1" in rows.index
+    # off the time axis of the figures, and said in words
+    assert not over_time(stance)["period"].isin(["undated", "undated_in_quarter"]).any()
+    notes = undated_notes(stance)
+    assert notes[0].startswith(f"{rows.loc['undated_in_quarter', 'n_sentences']:,} sentences of 2 documents "
+                               "dated only to the year are in no quarter")
+    # by year the year-only documents are dated, and there is no such row
+    by_year = compute_trends(sentences, documents, by="year")["stance_trends"]
+    assert "undated_in_quarter" not in set(by_year["period"])
+    assert len(undated_notes(by_year)) == 1
 
 
 def test_document_shares_sorted_by_collaboration_and_duplicates_left_out():

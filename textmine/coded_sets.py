@@ -18,12 +18,12 @@ from pathlib import Path
 import pandas as pd
 
 UTF8_ADVICE = (
-    "save it as UTF-8: in Excel, File > Save As > \"CSV UTF-8 (Comma delimited)\"; in "
-    "LibreOffice, Save As > Text CSV with character set \"Unicode (UTF-8)\""
+    'save it as UTF-8: in Excel, File > Save As > "CSV UTF-8 (Comma delimited)"; in '
+    'LibreOffice, Save As > Text CSV with character set "Unicode (UTF-8)"'
 )
 QUOTING_ADVICE = (
-    "put double quotes around text that contains commas, e.g. 1,\"Schools compete, and "
-    "collaborate.\" (spreadsheet programs do this when they save as CSV)"
+    'put double quotes around text that contains commas, e.g. 1,"Schools compete, and '
+    'collaborate." (spreadsheet programs do this when they save as CSV)'
 )
 
 
@@ -66,13 +66,17 @@ def read_sentence_csv(path: str | Path, what: str = "CSV") -> pd.DataFrame:
     try:
         header = next(reader, None)
         if header is None:
-            raise SentenceCsvError(f"{what} {path} is empty: expected a header row such as "
-                                   "id,sentence")
+            raise SentenceCsvError(
+                f"{what} {path} is empty: expected a header row such as id,sentence"
+            )
         names = [name.strip() for name in header]
         duplicated = sorted({n for n in names if names.count(n) > 1})
         if duplicated or "" in names:
-            problem = (f"column(s) {', '.join(duplicated)} appear twice" if duplicated
-                       else "a column has no name")
+            problem = (
+                f"column(s) {', '.join(duplicated)} appear twice"
+                if duplicated
+                else "a column has no name"
+            )
             raise SentenceCsvError(f"{what} {path}, line 1 (header): {problem}")
         rows = []
         for row in reader:
@@ -82,15 +86,18 @@ def read_sentence_csv(path: str | Path, what: str = "CSV") -> pd.DataFrame:
                 raise SentenceCsvError(
                     f"{what} {path}, line {reader.line_num}: {len(row)} fields where the header "
                     f"has {len(names)} ({', '.join(names)}); "
-                    + (QUOTING_ADVICE if len(row) > len(names) else
-                       "a field is missing or a quote is not closed")
+                    + (
+                        QUOTING_ADVICE
+                        if len(row) > len(names)
+                        else "a field is missing or a quote is not closed"
+                    )
                 )
             rows.append(row)
     except csv.Error as error:
         raise SentenceCsvError(
             f"{what} {path}, line {reader.line_num}: not valid CSV ({error}); check the quotes "
             "there: a field that opens with a double quote must close with one, and a double "
-            "quote inside quoted text is written twice (\"\")"
+            'quote inside quoted text is written twice ("")'
         ) from error
     frame = pd.DataFrame(rows, columns=names, dtype=str)
     frame.attrs["encoding"] = encoding

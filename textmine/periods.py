@@ -13,6 +13,9 @@ import pandas as pd
 PERIODS = ("year", "quarter")
 ALL = "all"  # the period (or group) that sums over every period
 UNDATED = "undated"  # the period of documents without a usable date
+# By quarter, the period of documents dated only to the year (no month, so no quarter).
+UNDATED_IN_QUARTER = "undated_in_quarter"
+NOT_A_PERIOD = (ALL, UNDATED, UNDATED_IN_QUARTER)  # rows of a trend table that are not on the time axis
 _DATE = re.compile(r"^\s*(\d{4})(?:-(\d{1,2}))?(?:-(\d{1,2}))?")
 _QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
 
@@ -38,6 +41,16 @@ def period_label(published: object, by: str = "year") -> str | None:
     return f"{year}-Q{(month - 1) // 3 + 1}"
 
 
+def period_or_undated(published: object, by: str = "year") -> str:
+    """`period_label`, else UNDATED_IN_QUARTER for a year-only date by quarter, else UNDATED."""
+    label = period_label(published, by)
+    if label is not None:
+        return label
+    if by == "quarter" and period_label(published, "year") is not None:
+        return UNDATED_IN_QUARTER
+    return UNDATED
+
+
 def period_start(published_or_period: object, by: str = "year") -> pd.Timestamp | None:
     """First day of the period a date (or a period label) falls in."""
     text = str(published_or_period or "")
@@ -54,5 +67,5 @@ def period_start(published_or_period: object, by: str = "year") -> pd.Timestamp 
 
 def over_time(table: pd.DataFrame, dimension: str = ALL) -> pd.DataFrame:
     """The dated rows of a trend table for one dimension, oldest first."""
-    rows = table[(table["dimension"] == dimension) & ~table["period"].isin([ALL, UNDATED])]
+    rows = table[(table["dimension"] == dimension) & ~table["period"].isin(NOT_A_PERIOD)]
     return rows.sort_values(["group", "period_start"], kind="stable").reset_index(drop=True)

@@ -3,7 +3,8 @@
 Pure functions on the coded sentences and documents tables. Each trend table has
 one row per (dimension, group, period): dimension "all" is the whole corpus,
 "doc_type" and "publisher" break it down; period "all" sums over time and
-"undated" holds documents without a usable date. The codes come from the
+"undated" holds documents without a usable date ("undated_in_quarter", by
+quarter, those dated only to the year). The codes come from the
 codebook: its stance codes get shares with intervals, its partnership types
 rates per 1,000 sentences, any code a researcher added included.
 """
@@ -16,7 +17,15 @@ from collections.abc import Sequence
 import pandas as pd
 
 from textmine.codebook import Codebook, load_codebook
-from textmine.periods import ALL, PERIODS, UNDATED, period_label, period_start
+from textmine.periods import (
+    ALL,
+    NOT_A_PERIOD,
+    PERIODS,
+    UNDATED,
+    UNDATED_IN_QUARTER,
+    period_or_undated,
+    period_start,
+)
 
 KEY_COLUMNS = ["dimension", "group", "period", "period_start"]
 
@@ -63,7 +72,7 @@ def _sentences_with_documents(
         frame[column] = frame[column].fillna("").astype(str)
     frame["publisher"] = frame["publisher"].replace("", "unknown")
     frame["doc_type"] = frame["doc_type"].replace("", "unknown")
-    frame["period"] = [period_label(p, by) or UNDATED for p in frame["published"]]
+    frame["period"] = [period_or_undated(p, by) for p in frame["published"]]
     for code in _present(codes, coded_sentences):
         frame[code] = (pd.to_numeric(frame[code], errors="coerce").fillna(0) > 0).astype(int)
     return frame
@@ -121,7 +130,7 @@ def _grouped(frame: pd.DataFrame, by: str, codes: Sequence[str], make) -> pd.Dat
     result = pd.concat(parts, ignore_index=True)
     order = {ALL: 0, "doc_type": 1, "publisher": 2}
     result["_d"] = result["dimension"].map(order)
-    result["_p"] = result["period"].map(lambda p: (p == ALL, p == UNDATED, p))
+    result["_p"] = result["period"].map(lambda p: (p == ALL, p == UNDATED, p == UNDATED_IN_QUARTER, p))
     result = result.sort_values(["_d", "group", "_p"], kind="stable").drop(columns=["_d", "_p"])
     return result.reset_index(drop=True)
 
@@ -209,7 +218,26 @@ def compute_trends(
     return trends
 
 
+def undated_notes(table: pd.DataFrame) -> list[str]:
+    """What a trend table leaves off its time axis, in words.
+
+    Undated documents (period "undated") and, by quarter, documents dated only
+    to the year (period "undated_in_quarter").
+    """
+    notes = []
+    rows = table[(table["dimension"] == ALL) & table["period"].isin([UNDATED_IN_QUARTER, UNDATED])]
+    for row in rows.itertuples(index=False):
+        if row.period == UNDATED_IN_QUARTER:
+            notes.append(f"{row.n_sentences:,} sentences of {row.n_documents:,} documents dated only to "
+                         "the year are in no quarter (period undated_in_quarter)")
+        else:
+            notes.append(f"{row.n_sentences:,} sentences of {row.n_documents:,} documents without a "
+                         "usable date are in no period (period undated)")
+    return notes
+
+
 __all__ = [
-    "KEY_COLUMNS", "TREND_FILES", "compute_trends", "document_shares", "partnership_columns",
-    "partnership_trends", "stance_columns", "stance_trends", "wilson_interval",
+    "ALL", "KEY_COLUMNS", "NOT_A_PERIOD", "TREND_FILES", "UNDATED", "UNDATED_IN_QUARTER",
+    "compute_trends", "document_shares", "partnership_columns", "partnership_trends",
+    "stance_columns", "stance_trends", "undated_notes", "wilson_interval",
 ]

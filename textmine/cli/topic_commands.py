@@ -94,7 +94,7 @@ def trends_cmd(
     from textmine.cli.sample_command import load_validation_option, print_corrected
     from textmine.export import write_trend_tables
     from textmine.figures import write_figures
-    from textmine.trends import compute_trends
+    from textmine.trends import compute_trends, undated_notes
 
     codebook = _load_codebook(codebook_path)
     validation = load_validation_option(validation_path, codebook) if validation_path else None
@@ -109,6 +109,8 @@ def trends_cmd(
         written += write_figures(trends, None, out / "figures", by=by, codebook=codebook)
     console.print(f"{len(trends['document_shares'])} documents, "
                   f"{int(trends['document_shares']['n_sentences'].sum()):,} sentences")
+    for note in undated_notes(trends["stance_trends"]):
+        console.print(f"note: {note}")
     print_corrected(trends, codebook)
     for path in written:
         console.print(f"wrote {path}")

@@ -41,6 +41,19 @@ UNINFORMATIVE_TITLE = re.compile(
     r"adobe photoshop pdf|\d+_?[a-z_]*)$",
     re.I,
 )
+# Template placeholders left in a PDF's Title: "LA NAME - report - INSPECTION DATE",
+# "[School name]", "<title>", "Insert title here", "XXXX".
+PLACEHOLDER_WORD = re.compile(r"\b(?:NAME|DATE|TITLE)\b|\bX{3,}\b")
+PLACEHOLDER_MARK = re.compile(r"\[[^\]]*\]|<[^>]*>|\binsert\b.{0,20}\bhere\b|\bclick here\b", re.I)
+# Headings that name a kind of document, not the document: joined with the heading after them.
+GENERIC_HEADING = re.compile(
+    r"^(?:school report|report|summary|executive summary|contents|introduction|foreword|"
+    r"inspection report|project template for|briefing|research report|overview)$",
+    re.I,
+)
+# A heading-like paragraph is at most this long; a longer one (or a full sentence) is prose.
+TITLE_MAX_CHARS = 200
+PROSE_WORDS = 12
 INSPECTION_CUES = re.compile(
     r"\binspection (?:report|of|dates?|judgements?)\b|\blead inspector\b|"
     r"\b(?:his|her) majesty['\u2019]s inspector|\bschool report\b|\boverall effectiveness\b",
@@ -132,27 +145,71 @@ def _year_only(text: str) -> str:
     return match[1] if match and _plausible(match[1]) else ""
 
 
+def is_placeholder_title(title: str) -> bool:
+    """True for a template's placeholder title ("LA NAME - report - INSPECTION DATE", "[Title]")."""
+    mixed_case = bool(re.search(r"[a-z]", title))
+    return bool(PLACEHOLDER_MARK.search(title) or (mixed_case and PLACEHOLDER_WORD.search(title)))
+
+
 def title_from_pdf(metadata: dict[str, str]) -> str:
-    """The Title of the PDF information dictionary, unless it says nothing (a template name)."""
+    """The Title of the PDF information dictionary, unless it says nothing (a template name or placeholder)."""
     title = re.sub(r"\s+", " ", metadata.get("Title", "")).strip()
     if title.lower().startswith("microsoft word - "):
         title = title[len("microsoft word - ") :]
-    return "" if not title or UNINFORMATIVE_TITLE.match(title) else title
+    if not title or UNINFORMATIVE_TITLE.match(title) or is_placeholder_title(title):
+        return ""
+    return title
+
+
+def _is_heading(paragraph: str) -> bool:
+    """A short line that can be (part of) a title: not prose, not a list item or a fragment."""
+    words = paragraph.split()
+    return (
+        2 <= len(paragraph) <= TITLE_MAX_CHARS
+        and bool(re.search(r"[A-Za-z]{3}", paragraph))
+        and not paragraph[:1].islower()
+        and not paragraph.endswith((",", ";"))
+        and not (paragraph.endswith((".", "!")) and len(words) >= PROSE_WORDS)
+        and not is_placeholder_title(paragraph)
+    )
 
 
 def title_from_text(paragraphs: list[str]) -> str:
-    """The first short, heading-like paragraph."""
+    """The document's opening heading, from its first paragraphs; "" when it opens with prose.
+
+    Headings stop at the first prose paragraph, so a list item or a sentence
+    further down is never taken. A heading that only names a kind of document
+    ("School report", "Project template for:") is joined with the heading after it.
+    """
+    headings: list[str] = []
     for paragraph in paragraphs[:5]:
-        candidate = paragraph.strip()
-        if 8 <= len(candidate) <= 200 and re.search(r"[A-Za-z]{3}", candidate):
-            return candidate.rstrip(".:")
+        candidate = re.sub(r"\s+", " ", paragraph).strip()
+        if not _is_heading(candidate):
+            break
+        headings.append(candidate)
+    for position, heading in enumerate(headings):
+        bare = heading.rstrip(".: ")
+        if GENERIC_HEADING.match(bare) or heading.endswith(":"):
+            if position + 1 < len(headings):
+                return f"{bare}: {headings[position + 1].rstrip('.:')}"
+            continue
+        if len(bare) >= 8:
+            return bare
     return ""
 
 
+LEADING_DATE = re.compile(r"^(?:19|20)\d\d(?:[-_.]\d\d){0,2}[-_ ]+(?=\S)")
+
+
 def title_from_filename(path: str | Path) -> str:
-    """A title made from the file name (separators to spaces)."""
-    stem = re.sub(r"[_-]+", " ", Path(path).stem)
-    return re.sub(r"\s+", " ", stem).strip()
+    """A title made from the file name: separators to spaces, a leading date dropped, first letter capital.
+
+    "2013_commons-education-committee_summary.txt" -> "Commons education committee summary"
+    (the date is `published`'s business).
+    """
+    stem = LEADING_DATE.sub("", Path(path).stem)
+    stem = re.sub(r"\s+", " ", re.sub(r"[_-]+", " ", stem)).strip()
+    return stem[:1].upper() + stem[1:]
 
 
 def infer_doc_type(text: str, path: str | Path = "") -> str:
@@ -184,6 +241,25 @@ def infer_publisher(text: str, path: str | Path = "", doc_type: str = "") -> str
     return ""
 
 
+def choose_date(candidates: list[tuple[str, str]]) -> tuple[str, str]:
+    """(published, date_source) from (ISO date, source) candidates, most trusted first.
+
+    The most trusted plausible date wins; a less trusted one that is more precise
+    and falls inside it refines it ("2016-11" from the file name and the PDF's
+    creation date "2016-11-03" give "2016-11-03", source pdf_metadata), while
+    one that disagrees is ignored (a PDF made or re-saved after publication).
+    ("", "none") when no candidate is usable.
+    """
+    usable = [(value, source) for value, source in candidates if value and _plausible(value)]
+    if not usable:
+        return "", "none"
+    value, source = usable[0]
+    for other, other_source in usable[1:]:
+        if len(other) > len(value) and other.startswith(value):
+            value, source = other, other_source
+    return value, source
+
+
 def build_metadata(
     path: str | Path,
     *,
@@ -199,13 +275,18 @@ def build_metadata(
     """Metadata for one document; manifest values win, the rest is inferred.
 
     `embedded_title`/`embedded_date` are what the file itself declares (DOCX core
-    properties, HTML meta tags); for PDFs pass `pdf_metadata`.
+    properties, HTML meta tags); for PDFs pass `pdf_metadata`. The date is the
+    most trusted one found (a publication line in the text or the page's date
+    metadata, then the file name, then the PDF's creation date), refined by a
+    more precise one that agrees with it (`choose_date`); `date_source` names it.
     """
     row = {k: (str(v).strip() if v is not None else "") for k, v in (manifest_row or {}).items()}
     row = {k: ("" if v.lower() == "nan" else v) for k, v in row.items()}
     meta = DocumentMeta(licence=row.get("licence", ""), source=row.get("source", ""))
 
     pdf_title = title_from_pdf(pdf_metadata or {})
+    if is_placeholder_title(embedded_title):
+        embedded_title = ""
     meta.title = (
         row.get("title") or embedded_title or pdf_title or title_from_text(paragraphs) or title_from_filename(path)
     )
@@ -219,13 +300,10 @@ def build_metadata(
     from textmine.ingest.pdf import pdf_date
 
     candidates = [
-        (pdf_date((pdf_metadata or {}).get("CreationDate", "")), "pdf_metadata"),
         (embedded_date[:10] if embedded_date else "", embedded_date_source),
         (date_from_text(raw_text), "text"),
         (date_from_filename(path), "filename"),
+        (pdf_date((pdf_metadata or {}).get("CreationDate", "")), "pdf_metadata"),
     ]
-    for value, source in candidates:
-        if value and _plausible(value):
-            meta.published, meta.date_source = value, source
-            break
+    meta.published, meta.date_source = choose_date(candidates)
     return meta

@@ -122,7 +122,7 @@ def ocr_command(environ: Mapping[str, str] | None = None) -> list[str]:
     environ = os.environ if environ is None else environ
     if environ.get(OCR_ENV_SWITCH, "1").strip() == "0":
         return []
-    executable = shutil.which("tesseract")
+    executable = shutil.which("tesseract", path=environ.get("PATH"))
     if not executable:
         return []
     languages = environ.get(OCR_ENV_LANGUAGES, "").strip() or "eng"

@@ -16,7 +16,15 @@ columns through a Vocabulary built at training time:
   features again prefixed with the genre, so a rule can weigh differently in
   a children's-services report;
 * neighbours: the rules' labels and cues of the previous and next sentence of
-  the same document (`prev:...`, `next:...`) where they are known.
+  the same document (`prev:...`, `next:...`) where they are known;
+* concept cues (`k:...`): broad word families named in the codebook's
+  descriptions and conventions (parents' choice, places and rolls, pulling staff
+  or pupils, promotion, rankings, threats to other schools, new providers,
+  groupings of local authorities, area groupings, school-to-school links). They
+  name no code: the model learns what each cue is worth for each code;
+* character n-grams (`ch:...`, 3 to 5 characters of each space-padded word,
+  computed in `textmine.learned.model.FeatureSpace` from `SentenceFeatures.words`),
+  which let spellings and word forms unseen in training share weight.
 """
 
 from __future__ import annotations
@@ -42,6 +50,39 @@ CUE_ATTRIBUTES = {
     "local_area": "re_local_area",
     "school": "re_school",
 }
+# concept cues (feature `k:<name>`), from the codebook's descriptions and conventions
+CONCEPT_CUES: tuple[tuple[str, re.Pattern], ...] = tuple((name, re.compile(pattern)) for name, pattern in (
+    ("choice", r"\b(?:choice|choices|choose|chose|chosen|choosing|preference|preferences|"
+               r"shortlist\w*)\b"),
+    ("places", r"\b(?:surplus|spare|empty) places\b|\badmissions?\b|\boversubscri\w+|"
+               r"\bfalling (?:rolls?|numbers|pupil numbers)\b|\b(?:pupil|student) numbers\b|"
+               r"\bon roll\b|\brolls\b"),
+    ("pull", r"\b(?:recruit\w*|poach\w*|lure[sd]?|luring|headhunt\w*|retain|retention|"
+             r"attract\w*|incentives?|bonus(?:es)?|persuaded)\b"),
+    ("promotion", r"\b(?:promot\w+|advertis\w+|marketing|marketers?|brand\w*|prospectus\w*|"
+                  r"open days?)\b"),
+    ("ranking", r"\b(?:league|rank\w*|tables|outperform\w*|top schools?|best schools?|"
+                r"brightest|most able|more able)\b"),
+    ("threat", r"\b(?:viability|viable|undermin\w+|at the expense of|damag\w+|threat\w*|"
+               r"unfair\w*|level playing field|cream\w*|selective|selection|game the system|"
+               r"gaming)\b"),
+    ("new_provider", r"\bfree schools?\b|\bnew (?:sixth[- ]forms?|schools?|academy|academies)\b|"
+                     r"\b(?:neighbouring|existing|nearby|local|established) "
+                     r"(?:schools?|colleges?|comprehensives?)\b"),
+    ("authorities", r"\b(?:other|neighbouring|two|three|four|five|six|several|partner|"
+                    r"surrounding) (?:local )?(?:authorities|councils|boroughs|las)\b|"
+                    r"\bcross[- ]authority\b|\bregional\b|\bregions?\b|\bpan[- ]\w+|"
+                    r"\bsub[- ]regional\b|\bpartners? in practice\b|\bsector[- ]led\b"),
+    ("area_group", r"\bconsorti\w+|\bclusters?\b|\bfamil(?:y|ies) of schools\b|\barea[- ]based\b|"
+                   r"\blocal authority areas?\b|\bbroker\w*|\beducation partnerships?\b|"
+                   r"\bcollegiate\b|\bexcellence in cities\b|\beducation action zones?\b|"
+                   r"\bopportunity areas?\b|\b(?:london|city) challenge\b|\bplace[- ]based\b|"
+                   r"\bin (?:the|their|each|every) (?:area|locality|borough|district|county)\b"),
+    ("school_link", r"\bschool[- ]to[- ]school\b|\bpartner schools?\b|\bhubs?\b|\bnetwork\w*|"
+                    r"\bcollaboratives?\b|\bpeer[- ]review\w*|\bgroups? of schools\b|"
+                    r"\bpartnerships?\b|\balliances?\b"),
+))
+CHAR_NGRAM_SIZES = (3, 4, 5)
 
 
 @dataclass(frozen=True)
@@ -54,6 +95,8 @@ class FeatureConfig:
     genre: bool = True
     neighbours: bool = True
     embeddings: bool = False
+    concepts: bool = True
+    chars: bool = True
 
     def to_dict(self) -> dict:
         """Plain dict for model.json."""
@@ -61,8 +104,12 @@ class FeatureConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> FeatureConfig:
-        """From model.json (unknown keys ignored)."""
-        known = {k: bool(v) for k, v in data.items() if k in cls.__dataclass_fields__}
+        """From model.json (unknown keys ignored; a group the file does not name is off).
+
+        Groups added after a model was written (concepts, chars) stay off for
+        that model, so an older model folder codes exactly as it was trained.
+        """
+        known = {k: bool(data.get(k, False)) for k in cls.__dataclass_fields__}
         return cls(**known)
 
 
@@ -82,6 +129,7 @@ class SentenceFeatures:
     """Feature names of one sentence."""
 
     names: list[str]
+    words: list[str] | None = None  # lower-case words, for character n-grams
 
 
 def analyse_rules(coder: Coder, texts: Sequence[str]) -> list[RuleView]:
@@ -139,6 +187,21 @@ def word_feature_names(text: str, lemmas: dict[str, str], bigrams: bool = True) 
     return names
 
 
+def concept_feature_names(text: str) -> list[str]:
+    """The concept cues (`k:<name>`) present in a text."""
+    low = text.lower()
+    return [f"k:{name}" for name, regex in CONCEPT_CUES if regex.search(low)]
+
+
+def char_ngrams(word: str) -> list[str]:
+    """Character n-gram features (`ch:...`) of one word, padded with a space each side."""
+    padded = f" {word} "
+    grams = {padded[i:i + n] for n in CHAR_NGRAM_SIZES for i in range(len(padded) - n + 1)}
+    if len(padded) < CHAR_NGRAM_SIZES[0]:
+        grams.add(padded)
+    return ["ch:" + g for g in sorted(grams)]
+
+
 def rule_feature_names(view: RuleView) -> list[str]:
     """The rule feature names of one sentence (without genre or neighbour prefixes)."""
     names = [f"r:{code}" for code, value in view.labels.items() if value]
@@ -169,7 +232,7 @@ def sentence_features(
     out: list[SentenceFeatures] = []
     for i, text in enumerate(texts):
         names = word_feature_names(text, lemmas, config.bigrams) if config.words else []
-        own = rule_names[i]
+        own = rule_names[i] + concept_feature_names(text) if config.concepts else rule_names[i]
         names.extend(own)
         if config.genre and genres[i]:
             names.append("g:inspection")
@@ -180,7 +243,8 @@ def sentence_features(
                 names.extend(f"prev:{n}" for n in rule_names[before] if n[0] in "rc")
             if after >= 0:
                 names.extend(f"next:{n}" for n in rule_names[after] if n[0] in "rc")
-        out.append(SentenceFeatures(names=names))
+        words = _TOKEN.findall(text.lower()) if config.chars else None
+        out.append(SentenceFeatures(names=names, words=words))
     return out
 
 

@@ -7,8 +7,9 @@ A model folder holds only data, never code (no pickle):
   was trained;
 * `vocabulary.json`: the feature names, in column order;
 * `weights.safetensors`: `weights` float32 [codes, features], `intercepts`
-  float32 [codes], `idf` float32 [features] (word features are idf-weighted
-  and scaled to unit length; rule, genre and neighbour features are 0/1);
+  float32 [codes], `idf` float32 [features] (word features and character
+  n-grams are idf-weighted, each block scaled to unit length; rule, concept,
+  genre and neighbour features are 0/1);
 * optionally `static_embeddings.*` (textmine.learned.embeddings), whose
   dimensions follow the vocabulary's columns;
 * `metrics.json`, `metrics.md`, `metrics.csv`: the grouped cross-validation
@@ -35,7 +36,7 @@ from textmine.learned.embeddings import (
     StaticEmbeddings,
     load_static_embeddings,
 )
-from textmine.learned.features import FeatureConfig, SentenceFeatures
+from textmine.learned.features import FeatureConfig, SentenceFeatures, char_ngrams
 
 MODEL_FORMAT = "textmine-learned-coder/1"
 MODEL_JSON = "model.json"
@@ -51,31 +52,50 @@ class ModelFolderError(ValueError):
 
 @dataclass
 class FeatureSpace:
-    """Feature names -> columns, and how feature values are computed."""
+    """Feature names -> columns, and how feature values are computed.
+
+    Three blocks: word features (`w:`, idf-weighted, unit length), character
+    n-grams (`ch:`, from `SentenceFeatures.words`, idf-weighted, unit length)
+    and the rest (0/1).
+    """
 
     names: list[str]
-    idf: np.ndarray  # float32 [features]; 1.0 for non-word features
+    idf: np.ndarray  # float32 [features]; 1.0 for 0/1 features
 
     def __post_init__(self) -> None:
-        """Index the names; mark the word features."""
+        """Index the names; mark the word and character n-gram features."""
         self.index = {name: i for i, name in enumerate(self.names)}
         self.is_word = np.array([n.startswith("w:") for n in self.names], dtype=bool)
+        self.is_char = np.array([n.startswith("ch:") for n in self.names], dtype=bool)
 
     @classmethod
-    def build(cls, features: Sequence[SentenceFeatures], min_count: int = 2) -> FeatureSpace:
-        """Names seen in at least `min_count` sentences; idf = ln((1+N)/(1+df)) + 1."""
+    def build(cls, features: Sequence[SentenceFeatures], min_count: int = 2,
+              char_min_count: int = 3) -> FeatureSpace:
+        """Names seen in at least `min_count` sentences (`char_min_count` for n-grams).
+
+        idf = ln((1+N)/(1+df)) + 1 for word and n-gram features.
+        """
         df: dict[str, int] = {}
+        grams_of: dict[str, list[str]] = {}
         for f in features:
-            for name in set(f.names):
+            present = set(f.names)
+            if f.words:
+                for word in set(f.words):
+                    grams = grams_of.get(word)
+                    if grams is None:
+                        grams = grams_of[word] = char_ngrams(word)
+                    present.update(grams)
+            for name in present:
                 df[name] = df.get(name, 0) + 1
-        names = sorted(n for n, c in df.items() if c >= min_count)
+        names = sorted(n for n, c in df.items()
+                       if c >= (char_min_count if n.startswith("ch:") else min_count))
         n = len(features)
-        idf = np.array([np.log((1 + n) / (1 + df[name])) + 1 if name.startswith("w:") else 1.0
-                        for name in names], dtype=np.float32)
+        idf = np.array([np.log((1 + n) / (1 + df[name])) + 1 if name.startswith(("w:", "ch:"))
+                        else 1.0 for name in names], dtype=np.float32)
         return cls(names=names, idf=idf)
 
     def matrix(self, features: Sequence[SentenceFeatures]) -> sp.csr_matrix:
-        """CSR [sentences, features]: word block idf-weighted and unit length, others 0/1."""
+        """CSR [sentences, features]: word and n-gram blocks idf-weighted and unit length."""
         index = self.index
         indptr = [0]
         indices: list[int] = []
@@ -92,7 +112,37 @@ class FeatureSpace:
         norms = np.sqrt(np.bincount(row_of, weights=squares, minlength=len(features)))
         norms[norms == 0] = 1.0
         values = np.where(word, values / norms[row_of], values).astype(np.float32)
-        return sp.csr_matrix((values, cols, ptr), shape=(len(features), len(self.names)))
+        x = sp.csr_matrix((values, cols, ptr), shape=(len(features), len(self.names)))
+        if self.is_char.any():
+            x = x + self.char_matrix(features)
+        return x
+
+    def char_matrix(self, features: Sequence[SentenceFeatures]) -> sp.csr_matrix:
+        """The character n-gram block: n-grams present in a sentence's words, idf, unit length."""
+        word_ids: dict[str, int] = {}
+        rows: list[int] = []
+        ids: list[int] = []
+        for i, f in enumerate(features):
+            for word in set(f.words or ()):
+                rows.append(i)
+                ids.append(word_ids.setdefault(word, len(word_ids)))
+        sentence_words = sp.csr_matrix(
+            (np.ones(len(ids), np.float32), (np.asarray(rows, np.int64), np.asarray(ids, np.int64))),
+            shape=(len(features), len(word_ids)))
+        index = self.index
+        w_ptr = [0]
+        w_cols: list[int] = []
+        for word in word_ids:  # insertion order = id order
+            w_cols.extend(index[g] for g in char_ngrams(word) if g in index)
+            w_ptr.append(len(w_cols))
+        word_grams = sp.csr_matrix(
+            (np.ones(len(w_cols), np.float32), np.asarray(w_cols, np.int64), np.asarray(w_ptr)),
+            shape=(len(word_ids), len(self.names)))
+        x = (sentence_words @ word_grams).tocsr()
+        x.data = self.idf[x.indices].astype(np.float32)  # presence, idf-weighted
+        norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
+        norms[norms == 0] = 1.0
+        return sp.csr_matrix(sp.diags((1.0 / norms).astype(np.float32)) @ x)
 
 
 @dataclass

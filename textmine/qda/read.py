@@ -214,7 +214,11 @@ def _parse_sources(
             code_guids, coders = _coding_refs(selection_el)
             selections.append(
                 QdaSelection(
-                    normalise_guid(_attr(selection_el, "guid")), start, end, code_guids, coders,
+                    normalise_guid(_attr(selection_el, "guid")),
+                    start,
+                    end,
+                    code_guids,
+                    coders,
                     name=_attr(selection_el, "name") or "",
                 )
             )
@@ -279,8 +283,14 @@ def _splits_no_word(text: str, position: int) -> bool:
     return not (text[position - 1].isalnum() and text[position].isalnum())
 
 
-def _evidence(selection: QdaSelection, start: int, end: int, text: str, sentences: _Sentences,
-              spans: Mapping[str, tuple[int, int]]) -> tuple[bool, bool]:
+def _evidence(
+    selection: QdaSelection,
+    start: int,
+    end: int,
+    text: str,
+    sentences: _Sentences,
+    spans: Mapping[str, tuple[int, int]],
+) -> tuple[bool, bool]:
     """(strong, weak): does the selection, read at [start, end) of `text`, fit the text?
 
     Strong: its name is the selected text (QualCoder and others name selections
@@ -294,13 +304,19 @@ def _evidence(selection: QdaSelection, start: int, end: int, text: str, sentence
     piece = _squash(text[start:end])
     strong = bool(name) and (
         name == piece
-        or (name.endswith(("…", "...")) and len(name.rstrip(".… ")) >= 10
-            and piece.startswith(name.rstrip(".… ")))
+        or (
+            name.endswith(("…", "..."))
+            and len(name.rstrip(".… ")) >= 10
+            and piece.startswith(name.rstrip(".… "))
+        )
         or any(spans.get(token) == (start, end) for token in _ID_TOKEN.findall(name))
     )
     i = bisect.bisect_left(sentences.starts, start)
-    strong = strong or (i < len(sentences.starts) and sentences.starts[i] == start
-                        and end in set(sentences.ends[i:]))
+    strong = strong or (
+        i < len(sentences.starts)
+        and sentences.starts[i] == start
+        and end in set(sentences.ends[i:])
+    )
     return strong, _splits_no_word(text, start) and _splits_no_word(text, end)
 
 
@@ -337,8 +353,9 @@ def _offset_mapper(
         return p - bisect.bisect_left(removed, p)
 
     readings = {CRLF_AS_TWO: crlf_as_two, LINE_BREAK_AS_ONE: identity}
-    differing = [s for s in selections if crlf_as_two(s.start) != s.start
-                 or crlf_as_two(s.end) != s.end]
+    differing = [
+        s for s in selections if crlf_as_two(s.start) != s.start or crlf_as_two(s.end) != s.end
+    ]
     if not differing:
         return crlf_as_two, "", ""
     sentences = sentences or _Sentences([], [], [])
@@ -347,8 +364,14 @@ def _offset_mapper(
     fits = dict.fromkeys(readings, 0)
     for selection in differing:
         for convention, mapper in readings.items():
-            is_strong, is_weak = _evidence(selection, mapper(selection.start),
-                                           mapper(selection.end), corpus_text, sentences, spans)
+            is_strong, is_weak = _evidence(
+                selection,
+                mapper(selection.start),
+                mapper(selection.end),
+                corpus_text,
+                sentences,
+                spans,
+            )
             strong[convention] += is_strong
             fits[convention] += is_strong or is_weak
     n = len(differing)
@@ -363,7 +386,7 @@ def _offset_mapper(
         f"({strong[CRLF_AS_TWO]} match their text or a sentence, {fits[CRLF_AS_TWO]} cut no word) "
         f"nor with {LINE_BREAK_AS_ONE} ({strong[LINE_BREAK_AS_ONE]} and "
         f"{fits[LINE_BREAK_AS_ONE]}); nothing was imported. Export the project again (in "
-        "QualCoder without \"Add line ending character for MAXQDA\") or report the tool and "
+        'QualCoder without "Add line ending character for MAXQDA") or report the tool and '
         "version to textmine's maintainers"
     )
 
@@ -424,9 +447,13 @@ def _match_sources(
     return matched, warnings
 
 
-def _selection_columns(selection: QdaSelection, project: QdaProject,
-                       code_columns: Mapping[str, str], unknown_codes: Counter,
-                       codings_by_user: Counter) -> list[str]:
+def _selection_columns(
+    selection: QdaSelection,
+    project: QdaProject,
+    code_columns: Mapping[str, str],
+    unknown_codes: Counter,
+    codings_by_user: Counter,
+) -> list[str]:
     """The code columns a selection's codings name; unknown codes and coders are counted."""
     columns = []
     for guid, coder in zip(selection.code_guids, selection.coders, strict=True):
@@ -440,8 +467,9 @@ def _selection_columns(selection: QdaSelection, project: QdaProject,
     return columns
 
 
-def _sentences_coded_by(start: int, end: int, starts: list[int], ends: list[int],
-                        ids: list[str]) -> list[str]:
+def _sentences_coded_by(
+    start: int, end: int, starts: list[int], ends: list[int], ids: list[str]
+) -> list[str]:
     """Ids of the sentences (sorted by start) that the selection [start, end) codes."""
     hits = []
     first = max(0, bisect.bisect_right(ends, start) - 1)
@@ -453,9 +481,13 @@ def _sentences_coded_by(start: int, end: int, starts: list[int], ends: list[int]
     return hits
 
 
-def _coded_set(by_doc: Mapping[str, pd.DataFrame], matched: Mapping[int, str],
-               source_names: Mapping[str, str], applied: Mapping[str, set[str]],
-               codes: Sequence[str]) -> pd.DataFrame:
+def _coded_set(
+    by_doc: Mapping[str, pd.DataFrame],
+    matched: Mapping[int, str],
+    source_names: Mapping[str, str],
+    applied: Mapping[str, set[str]],
+    codes: Sequence[str],
+) -> pd.DataFrame:
     """Every sentence of the matched documents: id, sentence, 0/1 per code, doc_id, source."""
     doc_order = list(dict.fromkeys(matched.values()))
     names_by_doc = {doc_id: name for name, doc_id in source_names.items()}
@@ -528,15 +560,20 @@ def read_qdpx(
         ends = group["end_char"].tolist()
         ids = group["sentence_id"].astype(str).tolist()
         mapper, convention, note = _offset_mapper(
-            source.text, (doc_texts or {}).get(doc_id), source.selections,
-            _Sentences(starts, ends, ids), f"{path}: source {source.name!r}")
+            source.text,
+            (doc_texts or {}).get(doc_id),
+            source.selections,
+            _Sentences(starts, ends, ids),
+            f"{path}: source {source.name!r}",
+        )
         if note:
             warnings.append(f"{path.name}: source {source.name!r}: {note}")
         if convention:
             line_breaks[source.name] = convention
         for selection in source.selections:
-            applied_codes = _selection_columns(selection, project, code_columns, unknown_codes,
-                                               codings_by_user)
+            applied_codes = _selection_columns(
+                selection, project, code_columns, unknown_codes, codings_by_user
+            )
             if not applied_codes:
                 continue
             n_selections += 1

@@ -41,10 +41,26 @@ HUMAN_CODER_NAME = "human coder"  # the neutral user of blind exports and sample
 # QualCoder maps imported colours, and the first ten fall in nine different colour ranges
 # of that palette (blue twice, dark and light), so codes stay apart when imported there.
 FALLBACK_COLOURS = [
-    "#B71C1C", "#1B5E20", "#0D47A1", "#FF6F00", "#7D26CD",
-    "#FA58F4", "#00F0F0", "#A8A8A8", "#DDE600", "#81BEF7",
-    "#E65100", "#5E9179", "#F7819F", "#9090E3", "#9F3E72",
-    "#FACC2E", "#769E78", "#CB5E3C", "#58FAAC", "#6D91C6",
+    "#B71C1C",
+    "#1B5E20",
+    "#0D47A1",
+    "#FF6F00",
+    "#7D26CD",
+    "#FA58F4",
+    "#00F0F0",
+    "#A8A8A8",
+    "#DDE600",
+    "#81BEF7",
+    "#E65100",
+    "#5E9179",
+    "#F7819F",
+    "#9090E3",
+    "#9F3E72",
+    "#FACC2E",
+    "#769E78",
+    "#CB5E3C",
+    "#58FAAC",
+    "#6D91C6",
 ]
 _GUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:textmine:refi-qda")
 
@@ -118,7 +134,9 @@ def codebook_codes(codebook: object, code_columns: Sequence[str] | None = None) 
                 kind=_field(item, "kind"),
             )
         name = columns.get(normalise_code_name(spec.name), spec.name)
-        specs.append(CodeSpec(name, spec.description.strip(), spec.colour.strip(), spec.kind.strip()))
+        specs.append(
+            CodeSpec(name, spec.description.strip(), spec.colour.strip(), spec.kind.strip())
+        )
     if not specs:
         raise RefiQdaError("the codebook has no codes")
     return specs
@@ -134,7 +152,6 @@ def codebook_version(codebook: object, coded_sentences: pd.DataFrame | None = No
         if values:
             return ",".join(values)
     return "unversioned"
-
 
 
 def normalise_code_name(name: str) -> str:
@@ -238,4 +255,3 @@ def validate_codebook_xml(xml: bytes, label: str = "codebook.qdc") -> None:
         raise RefiQdaError(
             f"{label} does not validate as a REFI-QDA codebook: " + "; ".join(errors[:5])
         )
-

@@ -185,8 +185,9 @@ def _common_start(a: str, b: str) -> str:
 def _shared_prefix(title: str, others: list[str]) -> str:
     """The longest prefix `title` shares with another title, cut back to a separator."""
     longest = max((_common_start(title, other) for other in others), key=len, default="")
-    cut = max((longest.rfind(sep) + len(sep) for sep in _PREFIX_SEPARATORS if sep in longest),
-              default=0)
+    cut = max(
+        (longest.rfind(sep) + len(sep) for sep in _PREFIX_SEPARATORS if sep in longest), default=0
+    )
     return longest[:cut] if cut >= _MIN_SHARED_PREFIX else ""
 
 
@@ -230,9 +231,16 @@ def source_names(documents: pd.DataFrame) -> dict[str, str]:
     return names
 
 
-def _add_selections(source_el: ET.Element, sentences: pd.DataFrame, text: str, doc_id: str,
-                    code_names: list[str], guids: Mapping[str, str], version: str,
-                    user: str) -> None:
+def _add_selections(
+    source_el: ET.Element,
+    sentences: pd.DataFrame,
+    text: str,
+    doc_id: str,
+    code_names: list[str],
+    guids: Mapping[str, str],
+    version: str,
+    user: str,
+) -> None:
     """One PlainTextSelection per coded sentence of a document, one Coding per code it carries."""
     for sentence in sentences.sort_values("start_char", kind="stable").to_dict("records"):
         codes = [c for c in code_names if _is_one(sentence.get(c))]
@@ -349,9 +357,7 @@ def build_qdpx(
                 "creatingUser": user,
             },
         )
-        ET.SubElement(
-            source_el, "Description"
-        ).text = (
+        ET.SubElement(source_el, "Description").text = (
             f"textmine document {doc_id}; source file {_text_value(row.get('path'))}"
             + (f"; title: {_text_value(row.get('title'))}" if _text_value(row.get("title")) else "")
         )
@@ -425,4 +431,3 @@ def write_qdc(path: str | Path, codebook: object, *, validate: bool = True) -> P
     with atomic_open(path, "wb") as handle:
         handle.write(xml)
     return path
-

@@ -34,7 +34,7 @@ import pandas as pd
 
 import textmine
 from textmine.codebook import Codebook
-from textmine.trends import ALL, UNDATED, wilson_interval
+from textmine.trends import ALL, UNDATED, UNDATED_IN_QUARTER, wilson_interval
 
 REPORT_FILENAME = "report.html"
 RUN_FILENAME = "run.json"
@@ -98,7 +98,7 @@ class ReportData:
     partnership_over_time: pd.DataFrame | None
     stance_by_group: pd.DataFrame | None  # period "all", dimensions doc_type and publisher
     partnership_by_group: pd.DataFrame | None
-    undated: dict[str, int]  # documents and sentences without a usable date
+    undated: dict[str, int]  # documents and sentences without a usable date (year_only_*: no quarter)
     corrected: bool  # stance tables carry corrected shares (a validation sample exists)
     code_summary: pd.DataFrame  # code, n_sentences, n_documents, share
     examples: dict[str, pd.DataFrame]  # code -> text, spans, title, path, page, href, p
@@ -520,7 +520,8 @@ def _over_time(table: pd.DataFrame | None) -> pd.DataFrame | None:
     """
     if table is None or not {"dimension", "period"} <= set(table.columns):
         return None
-    rows = table[(table["dimension"] == ALL) & ~table["period"].astype(str).isin([ALL, UNDATED])]
+    rows = table[(table["dimension"] == ALL)
+                 & ~table["period"].astype(str).isin([ALL, UNDATED, UNDATED_IN_QUARTER])]
     if rows.empty:
         return None
     rows = rows.copy()
@@ -549,13 +550,17 @@ def _by_group(table: pd.DataFrame | None) -> pd.DataFrame | None:
 
 
 def _undated(table: pd.DataFrame | None) -> dict[str, int]:
+    """Documents and sentences off the time axis: undated, and (by quarter) dated only to the year."""
     if table is None or "period" not in table.columns:
         return {}
-    rows = table[(table["dimension"] == ALL) & (table["period"].astype(str) == UNDATED)]
-    if rows.empty:
-        return {}
-    row = rows.iloc[0]
-    return {"documents": int(row.get("n_documents", 0)), "sentences": int(row.get("n_sentences", 0))}
+    counts = {}
+    for period, prefix in ((UNDATED, ""), (UNDATED_IN_QUARTER, "year_only_")):
+        rows = table[(table["dimension"] == ALL) & (table["period"].astype(str) == period)]
+        if not rows.empty:
+            row = rows.iloc[0]
+            counts[f"{prefix}documents"] = int(row.get("n_documents", 0))
+            counts[f"{prefix}sentences"] = int(row.get("n_sentences", 0))
+    return counts
 
 
 # -- topics ------------------------------------------------------------------------------

@@ -625,8 +625,15 @@ def _trends(data: ReportData) -> str:
             parts.append(f'<p class="muted">Not in the trend table: {_e(", ".join(missing))}.</p>')
         parts.append(_stance_table(stance, stance_codes, data.corrected, period_word))
     if data.undated:
-        parts.append(f'<p class="muted">Left out of the periods: {_int(data.undated["documents"])}'
-                     f" undated documents ({_int(data.undated['sentences'])} sentences).</p>")
+        left_out = []
+        if "documents" in data.undated:
+            left_out.append(f"{_int(data.undated['documents'])} undated documents "
+                            f"({_int(data.undated['sentences'])} sentences)")
+        if "year_only_documents" in data.undated:
+            left_out.append(f"{_int(data.undated['year_only_documents'])} documents dated only to "
+                            f"the year, so in no quarter ({_int(data.undated['year_only_sentences'])} "
+                            "sentences, period undated_in_quarter)")
+        parts.append(f'<p class="muted">Left out of the periods: {"; ".join(left_out)}.</p>')
     parts.append(_partnerships(data, codes))
     parts.append(_groups(data, codes))
     parts.append("</section>")

@@ -1,8 +1,61 @@
-"""Paragraph-sized chunks of the coded sentences: the units topics are modelled on."""
+"""Paragraph-sized chunks of the coded sentences: the units topics are modelled on.
+
+Inspection-report front matter (cover details, the inspection team, the
+judgement table, the legal basis of the report) and the templated sentences of
+its context sections (area statistics, previous inspections, who is in post)
+are left out: the same sentences in every report would otherwise make topics
+of their own.
+"""
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
+
+# Sentences of inspection-report front matter, left out of topic chunks. Only
+# sentences of at most FRONT_MATTER_MAX_WORDS words are tested.
+FRONT_MATTER = re.compile(
+    r"^(?:inspection dates?|(?:deputy )?lead inspector|reporting inspector|team inspectors?|"
+    r"(?:senior )?data analyst|quality assurance manager|shadow inspector|judgement grade|"
+    r"age group|website|reference no)\b|^(?:report )?published\s*:"
+    r"|^(?:his|her) majesty['\u2019]s inspectors?$"
+    r"|\bthe inspection team consisted of\b"
+    r"|^ofsted produces this report\b|^this report includes the report of\b|\bcarried out under section \d+"
+    # report titles: "Inspection of Leeds City local authority children's services", "Inspection of services for ..."
+    r"|^(?:[A-Z][\w ,&'\u2019-]{0,60} )?inspection of (?:services for children|local authority children|"
+    r"looked after children services|children['\u2019]s social care services|.{0,60}local authority children['\u2019]s services)"
+    r"(?!.*[.!?]$)",
+    re.I,
+)
+# The templated sentences of an inspection report's context sections: area
+# statistics, previous inspections, who is in post, what a judgement means.
+REPORT_TEMPLATE = re.compile(
+    r"^(?:in a local authority that [\w ]+, )?there are no widespread or serious failures\b"
+    r"|^the welfare of looked after children is safeguarded and promoted"
+    r"|^it is ofsted['\u2019]s expectation that\b"
+    r"|^(?:children living in this area )?approximately [\d,.]+(?:%| children and young people)"
+    r"|^this is [\d.]+% of the total population\b"
+    r"|^the proportion of children (?:entitled to free school meals|and young people with english as an additional)"
+    r"|^in (?:primary|secondary) schools is [\d.]+%"
+    r"|^children and young people from minority ethnic groups account for\b"
+    r"|^the largest minority ethnic groups? of children\b"
+    r"|^(?:children looked after in this area |child protection in this area )?at \d{1,2} \w+ \d{4}, [\d,]+ children\b"
+    r"|^this is an? (?:increase|decrease|reduction) from [\d,]+"
+    r"|\bceased to be looked after and (?:moved on|are now living)\b"
+    r"|^the local authority was given the opportunity to review this section\b"
+    r"|^the [\w ]{0,40}(?:operates|does not operate) (?:any |\d+ )?children['\u2019]s homes"
+    r"|^the previous inspection of\b"
+    r"|\bhas been in post since\b",
+    re.I,
+)
+# A line of a judgement table: a short line ending in a grade, without a full stop
+# ("Adoption performance Outstanding", "Children's services in Wigan are good").
+JUDGEMENT_LINE = re.compile(
+    r"(?:^|\s|:)(?:outstanding|good|requires improvement(?: to be good)?|inadequate)$", re.I
+)
+FRONT_MATTER_MAX_WORDS = 60
+JUDGEMENT_LINE_MAX_WORDS = 30
 
 CHUNK_COLUMNS = [
     "chunk_id", "doc_id", "path", "paragraph_index", "n_paragraphs", "page",
@@ -17,7 +70,8 @@ def build_chunks(
 
     Paragraphs under `min_words` words (headings, table cells) are merged with
     the paragraphs that follow them in the same document; a short last one joins
-    the chunk before it. `chunk_id` is `<doc_id>-c<first paragraph_index:05d>`.
+    the chunk before it. Sentences of report front matter (`is_front_matter`)
+    are left out. `chunk_id` is `<doc_id>-c<first paragraph_index:05d>`.
     `published` comes from `documents` (rows with `duplicate_of` set are ignored).
     """
     if coded_sentences.empty:
@@ -25,6 +79,9 @@ def build_chunks(
     sentences = coded_sentences.sort_values(["doc_id", "sentence_index"], kind="stable")
     published = _published_by_doc(documents)
     sentences = sentences.assign(text=sentences["text"].fillna("").astype(str).str.strip())
+    sentences = sentences[~is_front_matter(sentences["text"])]
+    if sentences.empty:
+        return pd.DataFrame(columns=CHUNK_COLUMNS)
     grouped = sentences.groupby(["doc_id", "paragraph_index"], sort=True)
     paragraphs = grouped.agg(
         path=("path", "first"), page=("page", "first"), start_char=("start_char", "min"),
@@ -62,6 +119,15 @@ def build_chunks(
     frame["chunk_id"] = [f"{d}-c{p:05d}" for d, p in zip(frame["doc_id"], frame["paragraph_index"], strict=True)]
     frame["published"] = frame["doc_id"].map(published).fillna("").astype(str)
     return frame[CHUNK_COLUMNS].reset_index(drop=True)
+
+
+def is_front_matter(texts: pd.Series) -> pd.Series:
+    """True for sentences of inspection-report front matter (FRONT_MATTER, REPORT_TEMPLATE, JUDGEMENT_LINE)."""
+    words = texts.str.split().str.len().fillna(0)
+    front = (texts.str.contains(FRONT_MATTER) | texts.str.contains(REPORT_TEMPLATE)) & (
+        words <= FRONT_MATTER_MAX_WORDS)
+    judgement = texts.str.contains(JUDGEMENT_LINE) & (words <= JUDGEMENT_LINE_MAX_WORDS)
+    return (front | judgement).astype(bool)
 
 
 def _close_chunk(chunks: list[dict], pending: dict, min_words: int) -> None:

@@ -33,6 +33,9 @@ DOMAIN_STOP_WORDS = (
     "licence", "license", "email", "telephone", "tel", "page", "pages", "paragraph",
     "ensure", "ensures", "including", "include", "includes", "also", "well",
     "use", "used", "make", "made", "able", "good",
+    # what is left of contractions once tokens split at apostrophes ("don't" -> "don")
+    "don", "doesn", "didn", "isn", "aren", "wasn", "weren", "won", "wouldn", "couldn",
+    "shouldn", "hasn", "haven", "hadn", "ll", "ve", "re",
 )
 
 
@@ -44,8 +47,13 @@ def stop_words() -> list[str]:
 
 
 def token_pattern() -> str:
-    """Regex of a token: words of 2+ letters (hyphens and apostrophes inside), no bare numbers."""
-    return r"(?u)\b[^\W\d_][\w'’-]*[^\W_]\b"
+    """Regex of a token: words of 2+ letters (hyphens inside), no bare numbers.
+
+    Apostrophes, straight or curly, end a token: "Majesty’s" and "Majesty's"
+    are both "majesty" (a stop word) and the "s" is dropped, so a curly
+    apostrophe never smuggles a stop word or a possessive into the topics.
+    """
+    return r"(?u)\b[^\W\d_][\w-]*[^\W_]\b"
 
 
 class TfidfSvdEmbedder:
@@ -203,7 +211,7 @@ def embed_chunks(texts: list[str], settings: TopicSettings, cache_dir: Path | No
     """
     key = hashlib.sha256(
         json.dumps([settings.embedding, settings.svd_components, settings.random_state,
-                    list(DOMAIN_STOP_WORDS)]).encode()
+                    list(DOMAIN_STOP_WORDS), token_pattern()]).encode()
         + b"\0".join(t.encode("utf-8") for t in texts)
     ).hexdigest()
     cached = read_cached_embeddings(cache_dir, key) if cache_dir is not None else None

@@ -32,17 +32,21 @@ def exact_neighbours(embeddings: np.ndarray, n_neighbors: int) -> tuple[np.ndarr
 
 
 def approximate_neighbours(
-    embeddings: np.ndarray, n_neighbors: int, *, random_state: int, probe: int = 16,
+    embeddings: np.ndarray,
+    n_neighbors: int,
+    *,
+    random_state: int,
+    probe: int = 16,
     cells: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(indices int32, distances float32), each (n, n_neighbors): an inverted-file search.
 
     Chunks are split into about sqrt(n) k-means cells (k-means fitted on a
-    seeded sample of at most 20,000 chunks); each cell's chunks are compared
-    exactly with every chunk of the `probe` cells whose centres are nearest to
-    the cell's centre (the cell itself first). Each row starts with the chunk
-    itself (distance 0), as in the exact search. Time grows with
-    n * probe * n / cells, i.e. n^1.5, instead of n^2.
+    seeded sample of at most 20,000 chunks); every chunk is compared exactly
+    with the chunks of the `probe` cells whose centres are nearest to it. Each
+    row starts with the chunk itself (distance 0), as in the exact search; ties
+    are broken by chunk index. Time grows with n * probe * n / cells, i.e.
+    n^1.5, instead of n^2.
     """
     from sklearn.cluster import KMeans
 
@@ -52,71 +56,99 @@ def approximate_neighbours(
     n_cells = max(1, min(cells or round(math.sqrt(n)), n))
     rng = np.random.default_rng(random_state)
     sample = x if n <= 20_000 else x[np.sort(rng.choice(n, 20_000, replace=False))]
-    kmeans = KMeans(n_clusters=min(n_cells, len(sample)), init="random", n_init=1, max_iter=10,
-                    random_state=random_state).fit(sample)
+    kmeans = KMeans(
+        n_clusters=min(n_cells, len(sample)),
+        init="random",
+        n_init=1,
+        max_iter=10,
+        random_state=random_state,
+    ).fit(sample)
     centres = kmeans.cluster_centers_.astype(np.float32)
-    cell_of = _nearest_centre(x, centres)
-    members = [np.flatnonzero(cell_of == c) for c in range(len(centres))]
     probe = max(1, min(probe, len(centres)))
-    centre_order = _nearest_centres_of_centres(centres, probe)
+    probes = _nearest_centres(x, centres, probe)  # (n, probe), the chunk's own cell first
+    cell_of = probes[:, 0]
     squared = np.einsum("ij,ij->i", x, x)
-    indices = np.empty((n, k), dtype=np.int32)
-    distances = np.empty((n, k), dtype=np.float32)
-    for cell, queries in enumerate(members):
-        if len(queries) == 0:
+    best_d = np.full((n, k), np.inf, dtype=np.float32)
+    best_i = np.full((n, k), -1, dtype=np.int64)
+    # for every cell, the chunks that probe it (ascending chunk index)
+    flat = probes.ravel()
+    order = np.argsort(flat, kind="stable")
+    bounds = np.searchsorted(flat[order], np.arange(len(centres) + 1))
+    asking = np.repeat(np.arange(n), probe)[order]
+    members_order = np.argsort(cell_of, kind="stable")
+    member_bounds = np.searchsorted(cell_of[members_order], np.arange(len(centres) + 1))
+    for cell in range(len(centres)):
+        members = members_order[member_bounds[cell] : member_bounds[cell + 1]]
+        queries = asking[bounds[cell] : bounds[cell + 1]]
+        if len(members) == 0 or len(queries) == 0:
             continue
-        candidates = np.concatenate([members[c] for c in centre_order[cell]])
-        if len(candidates) < k:  # tiny cells: widen to every chunk
-            candidates = np.arange(n)
-        rows = max(1, BLOCK_ENTRIES // len(candidates))
+        rows = max(1, BLOCK_ENTRIES // len(members))
         for start in range(0, len(queries), rows):
-            block = queries[start:start + rows]
-            found, dist = _block_neighbours(x, squared, block, candidates, k)
-            indices[block], distances[block] = found, dist
-    return indices, distances
+            block = queries[start : start + rows]
+            d = _squared_distances(x, squared, block, members)
+            _merge(best_d, best_i, block, d, members, k)
+    missing = np.flatnonzero((best_i < 0).any(axis=1))
+    if len(missing):  # fewer than k chunks in the probed cells: compare with every chunk
+        everything = np.arange(n)
+        d = _squared_distances(x, squared, missing, everything)
+        best_d[missing], best_i[missing] = np.inf, -1
+        _merge(best_d, best_i, missing, d, everything, k)
+    order = np.lexsort((best_i, best_d), axis=1)
+    best_i = np.take_along_axis(best_i, order, axis=1)
+    best_d = np.take_along_axis(best_d, order, axis=1)
+    return best_i.astype(np.int32), np.sqrt(np.maximum(best_d, 0.0)).astype(np.float32)
 
 
-def _nearest_centre(x: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    """Index of the nearest centre of every row (in blocks, bounded memory)."""
+def _nearest_centres(x: np.ndarray, centres: np.ndarray, probe: int) -> np.ndarray:
+    """The `probe` nearest centres of every row, nearest first (ties by index), in blocks."""
     centre_sq = np.einsum("ij,ij->i", centres, centres)
-    out = np.empty(x.shape[0], dtype=np.int64)
+    out = np.empty((x.shape[0], probe), dtype=np.int64)
     rows = max(1, BLOCK_ENTRIES // max(1, len(centres)))
     for start in range(0, x.shape[0], rows):
-        scores = x[start:start + rows] @ centres.T
+        scores = x[start : start + rows] @ centres.T
         scores *= -2.0
         scores += centre_sq[None, :]
-        out[start:start + rows] = np.argmin(scores, axis=1)
+        if probe < len(centres):
+            part = np.argpartition(scores, probe - 1, axis=1)[:, :probe]
+        else:
+            part = np.broadcast_to(np.arange(len(centres)), scores.shape).copy()
+        chosen = np.take_along_axis(scores, part, axis=1)
+        order = np.lexsort((part, chosen), axis=1)
+        out[start : start + rows] = np.take_along_axis(part, order, axis=1)
     return out
 
 
-def _nearest_centres_of_centres(centres: np.ndarray, probe: int) -> np.ndarray:
-    """For every centre, the `probe` nearest centres (itself first), ties broken by index."""
-    sq = np.einsum("ij,ij->i", centres, centres)
-    d = sq[:, None] + sq[None, :] - 2.0 * (centres @ centres.T)
-    np.fill_diagonal(d, -np.inf)
-    return np.argsort(d, axis=1, kind="stable")[:, :probe]
-
-
-def _block_neighbours(x: np.ndarray, squared: np.ndarray, queries: np.ndarray,
-                      candidates: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The k nearest candidates of each query row: exact within the candidates."""
+def _squared_distances(
+    x: np.ndarray, squared: np.ndarray, queries: np.ndarray, candidates: np.ndarray
+) -> np.ndarray:
+    """Squared Euclidean distances (queries x candidates); a chunk's distance to itself is -1."""
     d = x[queries] @ x[candidates].T
     d *= -2.0
     d += squared[queries][:, None]
     d += squared[candidates][None, :]
     np.maximum(d, 0.0, out=d)
-    # the query itself is always nearest (rounding can leave it a hair above another chunk)
-    is_self = candidates[None, :] == queries[:, None]
-    d[is_self] = -1.0
+    # the chunk itself always comes first (rounding can leave it a hair above a duplicate)
+    d[candidates[None, :] == queries[:, None]] = -1.0
+    return d
+
+
+def _merge(
+    best_d: np.ndarray,
+    best_i: np.ndarray,
+    queries: np.ndarray,
+    d: np.ndarray,
+    candidates: np.ndarray,
+    k: int,
+) -> None:
+    """Keep, for each query row, the k nearest of its current best and the new candidates."""
     if d.shape[1] > k:
         part = np.argpartition(d, k - 1, axis=1)[:, :k]
+        d = np.take_along_axis(d, part, axis=1)
+        found = candidates[part]
     else:
-        part = np.broadcast_to(np.arange(d.shape[1]), (d.shape[0], d.shape[1])).copy()
-    chosen = np.take_along_axis(d, part, axis=1)
-    # order by distance, then by chunk index (deterministic ties)
-    ids = candidates[part]
-    order = np.lexsort((ids, chosen), axis=1)
-    ids = np.take_along_axis(ids, order, axis=1)
-    chosen = np.take_along_axis(chosen, order, axis=1)
-    np.maximum(chosen, 0.0, out=chosen)
-    return ids.astype(np.int32), np.sqrt(chosen).astype(np.float32)
+        found = np.broadcast_to(candidates, d.shape)
+    all_d = np.concatenate([best_d[queries], d], axis=1)
+    all_i = np.concatenate([best_i[queries], found], axis=1)
+    keep = np.argpartition(all_d, k - 1, axis=1)[:, :k]
+    best_d[queries] = np.take_along_axis(all_d, keep, axis=1)
+    best_i[queries] = np.take_along_axis(all_i, keep, axis=1)

@@ -122,9 +122,38 @@ def topic_tables(chunks: pd.DataFrame, topics: np.ndarray, assigned_by: np.ndarr
     doc_topics["assigned_by"] = assigned_by
     doc_topics["model_id"] = model_id
     doc_topics["textmine_version"] = __version__
+    notes.extend(degenerate_notes(topics, names, settings.n_topics))
     over_time = topics_over_time_table(chunks, topics, names, settings, model, notes)
     return TopicOutputs(pd.DataFrame(topic_rows, columns=TOPIC_COLUMNS), doc_topics[DOC_TOPIC_COLUMNS],
                         over_time, notes)
+
+
+# One topic holding more than this share of the paragraphs is a degenerate result.
+DOMINANT_TOPIC_SHARE = 0.5
+
+
+def degenerate_notes(topics: np.ndarray, names: dict[int, str], n_topics: str | int) -> list[str]:
+    """Notes for a result to distrust: fewer topics than asked, or one topic holding most paragraphs.
+
+    Outliers (topic -1) are not a topic here.
+    """
+    notes = []
+    found = sorted(set(topics.tolist()) - {-1})
+    if isinstance(n_topics, int) and len(found) < n_topics:
+        notes.append(
+            f"asked for {n_topics} topics but the model found {len(found)}: the paragraphs do not "
+            "separate into that many groups (try fewer, or --n-topics auto)"
+        )
+    if len(topics) and found:
+        sizes = {t: int(np.sum(topics == t)) for t in found}
+        largest = max(found, key=lambda t: (sizes[t], -t))
+        if sizes[largest] > DOMINANT_TOPIC_SHARE * len(topics):
+            notes.append(
+                f"degenerate topics: topic {largest} ({names.get(largest, '')}) holds {sizes[largest]:,} of "
+                f"{len(topics):,} paragraphs ({sizes[largest] / len(topics):.0%}); read the other topics "
+                "as its fringes, or refit with --n-topics auto or a smaller --min-topic-size"
+            )
+    return notes
 
 
 def topics_over_time_table(chunks, topics, names, settings, model, notes) -> pd.DataFrame:

@@ -22,7 +22,9 @@ class TopicWarmUp:
 
     def __init__(self) -> None:
         """An unstarted warm-up; `start` runs it."""
-        self._thread = threading.Thread(target=self._run, name="textmine-topics-warm-up", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="textmine-topics-warm-up", daemon=True
+        )
         self.seconds: float | None = None
         self.error: BaseException | None = None
 
@@ -75,6 +77,15 @@ def warm_up_topic_libraries() -> None:
     data = np.random.default_rng(0).normal(size=(300, 16)).astype(np.float32)
     data /= np.linalg.norm(data, axis=1, keepdims=True)
     knn = exact_neighbours(data, 10)
-    UMAP(n_neighbors=10, n_components=5, min_dist=0.0, metric="euclidean", init="pca",
-         random_state=0, precomputed_knn=(knn[0], knn[1], None), low_memory=True, n_jobs=1,
-         n_epochs=10).fit_transform(data)
+    UMAP(
+        n_neighbors=10,
+        n_components=5,
+        min_dist=0.0,
+        metric="euclidean",
+        init="pca",
+        random_state=0,
+        precomputed_knn=(knn[0], knn[1], None),
+        low_memory=True,
+        n_jobs=1,
+        n_epochs=10,
+    ).fit_transform(data)

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from textmine.columns import probability_column
-from textmine.periods import ALL, PERIODS, UNDATED, period_label
+from textmine.periods import ALL, PERIODS, UNDATED, UNDATED_IN_QUARTER, period_or_undated
 
 STRATEGIES = ("random", "uncertain")
 ALLOCATIONS = ("equal", "proportional")
@@ -71,7 +71,7 @@ def sentence_frame(
         frame[column] = frame[column].fillna("").astype(str)
     frame["publisher"] = frame["publisher"].replace("", "unknown")
     frame["doc_type"] = frame["doc_type"].replace("", "unknown")
-    frame["period"] = [period_label(p, by) or UNDATED for p in frame["published"]]
+    frame["period"] = [period_or_undated(p, by) for p in frame["published"]]
     names = frame["path"].str.rsplit("/", n=1).str[-1]
     frame["document"] = frame["title"].where(frame["title"] != "", names)
     if "page" not in frame.columns:
@@ -214,7 +214,7 @@ def draw_random_sample(
 
 def _period_key(values: pd.Series) -> pd.Series:
     """Sort key that puts 'undated' after the dated periods."""
-    return values.map(lambda v: (str(v).split(STRATUM_SEPARATOR)[0] in (UNDATED, ALL), str(v)))
+    return values.map(lambda v: (str(v).split(STRATUM_SEPARATOR)[0] in (UNDATED, UNDATED_IN_QUARTER, ALL), str(v)))
 
 
 def uncertainty_scores(frame: pd.DataFrame, codes: Sequence[str]) -> pd.Series | None:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from textmine.periods import ALL, UNDATED, period_label
+from textmine.periods import ALL, UNDATED, period_or_undated
 from textmine.validation.correction import difference_estimate, stratified_ratio
 from textmine.validation.design import STRATUM_SEPARATOR, parse_stratified_by, sentence_frame
 
@@ -50,7 +50,7 @@ def _design(validation: pd.DataFrame) -> tuple[str, bool] | None:
 def _population_strata(frame: pd.DataFrame, design: tuple[str, bool]) -> np.ndarray:
     """The stratum label of every sentence of `frame` under the sample's design."""
     sample_by, with_doc_type = design
-    periods = pd.Series([period_label(p, sample_by) or UNDATED for p in frame["published"]],
+    periods = pd.Series([period_or_undated(p, sample_by) for p in frame["published"]],
                         index=frame.index)
     if with_doc_type:
         return (periods + STRATUM_SEPARATOR + frame["doc_type"].astype(str)).to_numpy()
