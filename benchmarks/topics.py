@@ -18,8 +18,7 @@ Quality on the same chunks: NPMI coherence of each topic's top 10 words
 and topics; -1 to 1, higher is more coherent) and topic diversity (distinct
 words among all topics' top 10 / 10 x topics; 1 = no word shared). With
 `--compare` every size is also fitted with the settings before issue 15
-("previous": exact k-nearest neighbours at any size, 100 UMAP epochs above
-10,000 chunks) and both rows are printed.
+("previous": exact k-nearest neighbours at any size) and both rows are printed.
 
 Baseline (issue 4, measured here with TF-IDF + SVD(100) and BERTopic defaults):
 20,000 paragraphs took 61 s in a fresh process. Target: 20,000 chunks in
@@ -99,12 +98,11 @@ def chunks_of_size(paragraphs: list[str], n: int, seed: int = 0) -> tuple[list[s
     return chunks, copy - 1
 
 
-def previous_settings(n: int):
-    """The settings before issue 15: exact neighbours at any size, 100 UMAP epochs above 10,000."""
+def previous_settings():
+    """The settings before issue 15: exact neighbours at any size."""
     from textmine.topics import TopicSettings
 
-    return TopicSettings(min_chunk_words=0, approximate_neighbours_from=10**9,
-                         umap_epochs=200 if n <= 10_000 else 100)
+    return TopicSettings(min_chunk_words=0, approximate_neighbours_from=10**9)
 
 
 def topic_quality(texts: list[str], top_words: list[list[str]]) -> tuple[float, float]:
@@ -164,7 +162,7 @@ def worker(texts_file: Path, n: int, mode: str = "default") -> None:
     documents = pd.DataFrame({"doc_id": doc_ids, "published": years}).drop_duplicates("doc_id")
     imported = time.perf_counter()
     with tempfile.TemporaryDirectory() as model_dir:
-        settings = previous_settings(n) if mode == "previous" else TopicSettings(min_chunk_words=0)
+        settings = previous_settings() if mode == "previous" else TopicSettings(min_chunk_words=0)
         outputs = run_topics(sentences, documents, settings, Path(model_dir), refit=True)
     fitted = time.perf_counter()
     named = outputs.topics[outputs.topics["topic"] != -1]
@@ -237,8 +235,8 @@ def main() -> None:
               f"{before:>12} {r['outliers_after']:>11.1%} "
               f"{r['process_s'] / TARGET_SECONDS_20K:>7.2f}x {r['process_s'] / BASELINE_SECONDS_20K:>7.2f}x")
     print("cpu s: CPU seconds of the fitting process (user + system; less than process s when the "
-          "machine is shared). settings: default = this version; previous = exact neighbours at any size and 100 UMAP "
-          "epochs above 10,000 chunks (before issue 15). NPMI: mean coherence of each topic's top 10 "
+          "machine is shared). settings: default = this version (approximate neighbours from "
+          "20,000 chunks); previous = exact neighbours at any size (before issue 15). NPMI: mean coherence of each topic's top 10 "
           "words over the chunks; divers.: distinct top words / all top words. Issue 15's target: "
           "100,000 chunks <= 120 s and <= 2 GB with quality held.")
     print("vs 30 s: process seconds / the target; vs 61 s: / the issue's baseline. Both were set "

@@ -29,8 +29,7 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 from flows.mine_corpus import DaskParameters, mine_corpus  # noqa: E402
 from flows.watch_publications import watch_publications  # noqa: E402
-from tests.test_pipeline import CORPUS, SMALL_CORPUS, make_corpus  # noqa: E402
-from textmine.codebook import default_codebook_path  # noqa: E402
+from tests.test_pipeline import CORPUS, SMALL_CORPUS, make_corpus, write_edited_codebook  # noqa: E402
 from textmine.run import RunSettings, run_pipeline  # noqa: E402
 from textmine.store import open_store  # noqa: E402
 
@@ -82,13 +81,7 @@ def test_mine_corpus_flow_is_incremental(prefect_api, tmp_path):
 
     # a changed codebook re-codes the stored sentences and reads nothing
     codebook = tmp_path / "codebook.yml"
-    text = default_codebook_path().read_text(encoding="utf-8")
-    codebook.write_text(  # a researcher adds a phrase: what decides codes changes
-        text.replace('      - "league table"\n', '      - "league table"\n      - "parish school"\n', 1)
-        if '      - "league table"\n' in text else text.replace(
-            "patterns:\n", 'patterns:\n      - "parish school"\n', 1),
-        encoding="utf-8",
-    )
+    write_edited_codebook(codebook)  # a researcher adds a phrase: a new codebook version
     third = mine_corpus(corpus_paths=[str(corpus)], out_dir=str(out), codebook=str(codebook),
                         coder="rules")
     assert third["counts"]["documents_read"] == 0

@@ -23,9 +23,15 @@ from textmine.learned import (
     model_version,
 )
 from textmine.learned.coder import LearnedCoder
-from textmine.learned.features import neighbour_indices
+from textmine.learned.features import (
+    FeatureConfig,
+    SentenceFeatures,
+    char_ngrams,
+    concept_feature_names,
+    neighbour_indices,
+)
 from textmine.learned.metrics import group_folds
-from textmine.learned.model import load_model
+from textmine.learned.model import FeatureSpace, load_model
 from textmine.learned.train import CodedSetError, cross_validate, train_model
 
 TINY = TEST_DATA / "learned" / "tiny_coded.csv"
@@ -183,6 +189,46 @@ def test_neighbours_are_adjacent_sentences_of_one_document():
         (-1, 1), (0, -1), (-1, -1), (-1, -1), (-1, -1)]
 
 
+def test_concept_cues_name_word_families_not_codes():
+    found = concept_feature_names("Parents choose popular schools, so falling rolls hit "
+                                  "neighbouring schools in the Regional Adoption Agency area.")
+    assert {"k:choice", "k:places", "k:new_provider", "k:authorities"} <= set(found)
+    assert concept_feature_names("Pupils enjoy their lessons.") == []
+    assert all(not name.removeprefix("k:") in load_codebook().code_columns for name in found)
+
+
+def test_character_ngrams_are_unit_length_and_shared_by_word_forms():
+    assert char_ngrams("ab") == ["ch: ab", "ch: ab ", "ch:ab "]
+    assert char_ngrams("a") == ["ch: a "]
+    train = [SentenceFeatures(names=["w:x"], words=["partnership", "school"]) for _ in range(3)]
+    space = FeatureSpace.build(train)
+    assert space.is_char.sum() == len({*char_ngrams("partnership"), *char_ngrams("school")})
+    x = space.matrix([SentenceFeatures(names=["w:x"], words=["partnerships"]),
+                      SentenceFeatures(names=["w:x"], words=[]),
+                      SentenceFeatures(names=[], words=None)]).toarray()
+    char_block = x[:, space.is_char]
+    assert np.isclose(np.linalg.norm(char_block[0]), 1.0)  # an unseen form shares n-grams
+    assert not char_block[1:].any()
+    assert np.isclose(x[0, space.index["w:x"]], 1.0)
+
+
+def test_a_model_folder_without_the_newer_feature_groups_keeps_them_off(codebook, tmp_path):
+    folder = tmp_path / "older"
+    old = FeatureConfig(concepts=False, chars=False)
+    train_model([TINY], folder, codebook, config=old, folds=0)
+    before = load_coder("learned", folder, codebook).code_sentences(SENTENCES)
+    meta = json.loads((folder / "model.json").read_text())
+    for group in ("concepts", "chars"):  # as written before these groups existed
+        del meta["features"][group]
+    (folder / "model.json").write_text(json.dumps(meta))
+    reloaded = load_model(folder)
+    assert reloaded.config == old and not reloaded.space.is_char.any()
+    after = load_coder("learned", folder, codebook).code_sentences(SENTENCES)
+    codes = codebook.code_columns
+    pd.testing.assert_frame_equal(before[codes], after[codes])
+    assert FeatureConfig().concepts and FeatureConfig().chars  # new training uses both
+
+
 def test_shipped_default_model_loads_and_codes(codebook):
     folder = default_model_dir()
     assert sum(p.stat().st_size for p in folder.iterdir()) <= 20 * 1024 * 1024
@@ -243,12 +289,13 @@ def test_cli_train_code_and_evaluate(codebook, tmp_path):
 @pytest.mark.shared
 @pytest.mark.slow
 def test_grouped_cv_on_the_shared_training_set(codebook, tmp_path):
-    """Regression guard on the measured figures (README: collaboration 0.76, types 0.80)."""
+    """Regression guard on the measured figures (README: competition 0.67, types 0.83)."""
     train = SHARED / "gold" / "train.csv"
     _, table, summary = train_model([train], tmp_path / "model", codebook, folds=5,
                                         resamples=200)
     by_code = table.set_index("code")
+    assert by_code.loc[codebook.stance_codes[0], "kappa"] >= 0.62
     assert by_code.loc[codebook.stance_codes[1], "kappa"] >= 0.72
-    assert by_code.loc["micro_f1_types", "f1"] >= 0.77
+    assert by_code.loc["micro_f1_types", "f1"] >= 0.80
     assert (by_code["kappa_low"].dropna() <= by_code["kappa"].dropna()).all()
-    assert summary["seconds"] < 600
+    assert summary["seconds"] < 1200

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from textmine.codebook import default_codebook_path, load_codebook
 from textmine.columns import CODED_SENTENCE_COLUMNS, DOCUMENT_COLUMNS
@@ -49,6 +50,14 @@ def make_corpus(folder: Path, files=SMALL_CORPUS) -> Path:
         writer.writeheader()
         writer.writerows(r for r in rows if r["path"] in files or r["path"] == NEW_DOCUMENT)
     return folder
+
+
+def write_edited_codebook(path: Path) -> Path:
+    """The packaged codebook with one phrase a researcher added to `faith` (a new version)."""
+    data = yaml.safe_load(default_codebook_path().read_text(encoding="utf-8"))
+    data["codes"]["faith"]["patterns"].append("parish school")
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
 
 
 def run(corpus: Path, out: Path, map_batches=None, **kwargs):
@@ -198,10 +207,7 @@ def test_changed_file_is_read_again_and_old_version_retired(workspace):
 def test_changed_codebook_recodes_without_extracting(workspace, tmp_path):
     corpus, out = workspace
     codebook = tmp_path / "codebook.yml"
-    codebook.write_text(
-        default_codebook_path().read_text(encoding="utf-8") + "\n# edited by a researcher\n",
-        encoding="utf-8",
-    )
+    write_edited_codebook(codebook)
     mapper = RecordingMapper()
     old_version = open_store(out).codebook_version
     total = open_store(out).counts()["sentences"]

@@ -370,7 +370,7 @@ def test_approximate_neighbours_are_seeded_and_close_to_exact(ofsted_400):
     assert (first[:, 0] == np.arange(len(texts))).all()  # each chunk is its own nearest
     assert (np.diff(distances, axis=1) >= 0).all()
     recall = np.mean([len(set(a) & set(b)) / 15 for a, b in zip(first, exact, strict=True)])
-    assert 0.6 <= recall < 1.0  # approximate (4 of ~20 cells probed), yet most neighbours found
+    assert 0.75 <= recall < 0.99  # approximate (4 of 20 cells probed), yet most neighbours found
     every_cell, _ = approximate_neighbours(embeddings, 15, random_state=42, probe=10**6)
     assert np.mean([set(a) == set(b) for a, b in zip(every_cell, exact, strict=True)]) > 0.99
 
@@ -405,3 +405,36 @@ print(",".join(map(str, out.doc_topics["topic"])))
     assert len(first.topics) >= 5
     exact = run_topics(sentences, documents, TopicSettings(), tmp_path / "exact")
     assert not any("approximate" in note for note in exact.notes)  # below the default threshold
+
+
+# progress ------------------------------------------------------------------------------
+
+
+def test_the_topic_stage_says_what_it_is_doing(seeds, tmp_path):
+    sentences, documents = seeds
+    said: list[str] = []
+    run_topics(sentences, documents, TopicSettings(), tmp_path / "m", status=said.append)
+    assert said[0] == "building paragraph chunks"
+    assert any(line.startswith("embedding ") and "chunks" in line for line in said)
+    assert "saving the topic model" in said
+    said.clear()
+    run_topics(sentences, documents, TopicSettings(), tmp_path / "m", status=said.append)
+    assert any(line.startswith("assigning ") for line in said)  # the saved model is used
+
+
+def test_run_progress_carries_details_and_accepts_three_argument_callbacks(tmp_path):
+    import shutil
+
+    from textmine.run import RunSettings, run_pipeline
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(REPO / "corpus" / "seeds", corpus / "seeds")
+    detailed: list[tuple] = []
+    run_pipeline(RunSettings(paths=[corpus], out_dir=tmp_path / "a"),
+                 progress=lambda stage, done, total, detail="": detailed.append((stage, detail)))
+    topic_details = [detail for stage, detail in detailed if stage == "topics" and detail]
+    assert any("embedding" in detail for detail in topic_details)
+    plain: list[tuple] = []
+    report = run_pipeline(RunSettings(paths=[corpus], out_dir=tmp_path / "b"),
+                          progress=lambda stage, done, total: plain.append((stage, done, total)))
+    assert report.status == "finished" and ("topics", 1, 1) in plain

@@ -158,3 +158,22 @@ def test_empty_corpus_gives_empty_tables():
     trends = compute_trends(sentences.iloc[:0], documents)
     assert set(trends) == {"stance_trends", "partnership_trends", "document_shares"}
     assert all(frame.empty for frame in trends.values())
+
+
+def test_the_run_report_says_which_documents_are_in_no_quarter():
+    from textmine.report.data import _undated
+
+    sentences, documents = seed_corpus()
+    stance = compute_trends(sentences, documents, by="quarter")["stance_trends"]
+    undated = _undated(stance)
+    year_only = documents[documents["published"].str.len() == 4]["doc_id"]
+    assert undated == {"year_only_documents": len(year_only),
+                       "year_only_sentences": int(sentences["doc_id"].isin(year_only).sum())}
+    assert _undated(compute_trends(sentences, documents, by="year")["stance_trends"]) == {}
+    from tests.test_report import _report_data
+    from textmine.report.html import render_report
+
+    page = render_report(_report_data(undated={**undated, "documents": 1, "sentences": 9}))
+    assert (f"Left out of the periods: 1 undated documents (9 sentences); {len(year_only)} documents dated "
+            f"only to the year, so in no quarter ({undated['year_only_sentences']:,} sentences, "
+            "period undated_in_quarter).") in page

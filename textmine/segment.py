@@ -1,7 +1,9 @@
 """Sentences with spaCy, offline.
 
 Blank English + sentencizer + abbreviation fix, with a lookup lemmatizer
-(spacy-lookups-data) that callers can enable.
+(spacy-lookups-data) that callers can enable. A paragraph's own number
+("29. ...") is moved out of its sentences into their `paragraph_number`;
+sentences on pages read by OCR are marked `ocr`.
 """
 
 from __future__ import annotations

@@ -196,8 +196,7 @@ def contents_lines(pages: list[list[str]]) -> list[set[int]]:
     found: list[set[int]] = []
     carried: int | None = None  # last page number of a block that ran to the end of the page before
     for lines in pages:
-        drop = {i for i, line in enumerate(lines)
-                if len(line) <= 2 * CONTENTS_LINE_CHARS and DOT_LEADER_ENTRY.fullmatch(line)}
+        drop = {i for i, line in enumerate(lines) if _has_dot_leader(line)}
         starts: list[tuple[int, int | None]] = [
             (i + 1, None) for i, line in enumerate(lines) if CONTENTS_HEADING.match(line)
         ]
@@ -213,6 +212,15 @@ def contents_lines(pages: list[list[str]]) -> list[set[int]]:
                 carried = last
         found.append(drop)
     return found
+
+
+def _has_dot_leader(line: str) -> bool:
+    """A contents entry with dot leaders; the substring test keeps the regex off ordinary lines."""
+    return (
+        len(line) <= 2 * CONTENTS_LINE_CHARS
+        and ("...." in line or ". . . ." in line)
+        and bool(DOT_LEADER_ENTRY.fullmatch(line))
+    )
 
 
 def _contents_block(

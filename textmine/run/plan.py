@@ -152,6 +152,13 @@ def manifest_row_hash(row: dict | None) -> str | None:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def ocr_available() -> bool:
+    """True when an OCR engine is installed (scans that needed OCR can be read now)."""
+    from textmine.ingest.pdf import ocr_command
+
+    return bool(ocr_command())
+
+
 def plan_work(
     store: Store,
     scan: Scan,
@@ -201,6 +208,7 @@ def plan_work(
             and failure["textmine_version"] == __version__
             and failure["reason"] not in RETRIED_REASONS
             and not (failure["reason"] == "encrypted" and password and not failure["password_given"])
+            and not (failure["reason"] == "needs_ocr" and ocr_available())
         ):
             plan.known_failures.append(file)
             continue

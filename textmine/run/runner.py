@@ -475,8 +475,8 @@ def analysis_stages(store: Store, settings: RunSettings, report: RunReport,
     if "trends" in settings.stages:
         with stage_timer(report, "trends"):
             try:
-                analysis.trends = compute_trend_tables(store, settings, coded, documents,
-                                                       codebook)
+                analysis.trends = compute_trend_tables(store, settings, report, coded,
+                                                       documents, codebook)
             except Exception as exc:
                 report.stage_error("trends", exc)
     return analysis
@@ -503,10 +503,11 @@ def fit_topics(store: Store, settings: RunSettings, coded: pd.DataFrame,
     return outputs
 
 
-def compute_trend_tables(store: Store, settings: RunSettings, coded: pd.DataFrame,
+def compute_trend_tables(store: Store, settings: RunSettings, report: RunReport,
+                         coded: pd.DataFrame,
                          documents: pd.DataFrame, codebook: Any) -> dict[str, pd.DataFrame]:
     """Trend tables of the codebook's codes; kept in the store as result tables."""
-    from textmine.trends import compute_trends
+    from textmine.trends import compute_trends, undated_notes
 
     validation = None
     if settings.validation is not None:
@@ -517,4 +518,5 @@ def compute_trend_tables(store: Store, settings: RunSettings, coded: pd.DataFram
                             validation=validation)
     for name, frame in trends.items():
         store.write_table(f"trend_{name}", frame)
+    report.notes.extend(undated_notes(trends["stance_trends"]))
     return trends

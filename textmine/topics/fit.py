@@ -107,15 +107,6 @@ def _precomputed_knn(embeddings: np.ndarray, n_neighbors: int, settings: TopicSe
     return approximate_neighbours(embeddings, n_neighbors, random_state=settings.random_state)
 
 
-def default_umap_epochs(n: int) -> int:
-    """UMAP epochs for `n` chunks: 200 up to 10,000, 100 up to 50,000, then 50.
-
-    An epoch's cost grows with n; past 50,000 chunks the layout has settled by 50
-    epochs (benchmarks/topics.py compares coherence and diversity with 100).
-    """
-    return 200 if n <= 10_000 else 100 if n <= 50_000 else 50
-
-
 def _auto_kmeans_topics(n: int) -> int:
     return int(max(2, min(10, round(math.sqrt(n / 2)))))
 
@@ -151,7 +142,7 @@ def _build_models(n: int, settings: TopicSettings, embeddings: np.ndarray, notes
         n_neighbors=n_neighbors, n_components=settings.umap_components, min_dist=0.0,
         metric="euclidean", init="pca", random_state=settings.random_state,
         precomputed_knn=(knn[0], knn[1], None), low_memory=True, n_jobs=1,
-        n_epochs=settings.umap_epochs or default_umap_epochs(n),
+        n_epochs=settings.umap_epochs or (200 if n <= 10_000 else 100),
     )
     clusterer = HDBSCAN(
         min_cluster_size=min_size, min_samples=max(1, min(min_size, 10)), metric="euclidean",
