@@ -7,6 +7,7 @@ Dates are ISO text as precise as known ('YYYY', 'YYYY-MM' or 'YYYY-MM-DD').
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -69,3 +70,36 @@ def over_time(table: pd.DataFrame, dimension: str = ALL) -> pd.DataFrame:
     """The dated rows of a trend table for one dimension, oldest first."""
     rows = table[(table["dimension"] == dimension) & ~table["period"].isin(NOT_A_PERIOD)]
     return rows.sort_values(["group", "period_start"], kind="stable").reset_index(drop=True)
+
+
+def sentences_with_periods(
+    coded_sentences: pd.DataFrame, documents: pd.DataFrame | None, by: str, codes: Sequence[str]
+) -> pd.DataFrame:
+    """Coded sentences with their document's metadata and publication period.
+
+    Duplicate files are left out; missing publisher and doc_type read
+    "unknown", a missing date the period 'undated' (see `period_or_undated`);
+    each of `codes` present becomes 0/1. Shared by the trend tables and the
+    validation design so both group sentences the same way.
+    """
+    if by not in PERIODS:
+        raise ValueError(f"by must be one of {PERIODS}, not {by!r}")
+    docs = documents.copy() if documents is not None else pd.DataFrame(columns=["doc_id"])
+    if "duplicate_of" in docs.columns:
+        docs = docs[docs["duplicate_of"].fillna("").astype(str) == ""]
+    docs = docs.drop_duplicates("doc_id")
+    meta = [c for c in ("title", "publisher", "doc_type", "published") if c in docs.columns]
+    sentences = coded_sentences.drop(columns=[c for c in meta if c in coded_sentences.columns])
+    frame = sentences.merge(docs[["doc_id", *meta]], on="doc_id", how="left")
+    for column in ("title", "publisher", "doc_type", "published"):
+        if column not in frame.columns:
+            frame[column] = ""
+        frame[column] = frame[column].fillna("").astype(str)
+    frame["publisher"] = frame["publisher"].replace("", "unknown")
+    frame["doc_type"] = frame["doc_type"].replace("", "unknown")
+    frame["period"] = [period_or_undated(p, by) for p in frame["published"]]
+    for code in codes:
+        if code in frame.columns:
+            frame[code] = (pd.to_numeric(frame[code], errors="coerce").fillna(0) > 0).astype(int)
+    return frame
+

@@ -23,8 +23,8 @@ from textmine.periods import (
     PERIODS,
     UNDATED,
     UNDATED_IN_QUARTER,
-    period_or_undated,
     period_start,
+    sentences_with_periods,
 )
 
 KEY_COLUMNS = ["dimension", "group", "period", "period_start"]
@@ -55,27 +55,6 @@ def _codebook(codebook: Codebook | None) -> Codebook:
 
 def _present(codes: Sequence[str], frame: pd.DataFrame) -> list[str]:
     return [c for c in codes if c in frame.columns]
-
-
-def _sentences_with_documents(
-    coded_sentences: pd.DataFrame, documents: pd.DataFrame, by: str, codes: Sequence[str]
-) -> pd.DataFrame:
-    docs = documents.copy() if documents is not None else pd.DataFrame(columns=["doc_id"])
-    if "duplicate_of" in docs.columns:
-        docs = docs[docs["duplicate_of"].fillna("").astype(str) == ""]
-    docs = docs.drop_duplicates("doc_id")
-    keep = [c for c in ("doc_id", "title", "publisher", "doc_type", "published") if c in docs.columns]
-    frame = coded_sentences.merge(docs[keep], on="doc_id", how="left", suffixes=("", "_doc"))
-    for column in ("title", "publisher", "doc_type", "published"):
-        if column not in frame.columns:
-            frame[column] = ""
-        frame[column] = frame[column].fillna("").astype(str)
-    frame["publisher"] = frame["publisher"].replace("", "unknown")
-    frame["doc_type"] = frame["doc_type"].replace("", "unknown")
-    frame["period"] = [period_or_undated(p, by) for p in frame["published"]]
-    for code in _present(codes, coded_sentences):
-        frame[code] = (pd.to_numeric(frame[code], errors="coerce").fillna(0) > 0).astype(int)
-    return frame
 
 
 def stance_columns(counts: pd.DataFrame, n: pd.Series, stance_codes: Sequence[str]) -> dict[str, list]:
@@ -144,7 +123,7 @@ def stance_trends(
     The stance codes are the codebook's (default: the packaged codebook).
     """
     codes = _present(_codebook(codebook).stance_codes, coded_sentences)
-    frame = _sentences_with_documents(coded_sentences, documents, by, codes)
+    frame = sentences_with_periods(coded_sentences, documents, by, codes)
     return _grouped(frame, by, codes, lambda agg, n: stance_columns(agg, n, codes))
 
 
@@ -157,7 +136,7 @@ def partnership_trends(
     The partnership types are the codebook's (default: the packaged codebook).
     """
     codes = _present(_codebook(codebook).partnership_codes, coded_sentences)
-    frame = _sentences_with_documents(coded_sentences, documents, by, codes)
+    frame = sentences_with_periods(coded_sentences, documents, by, codes)
     return _grouped(frame, by, codes, lambda agg, n: partnership_columns(agg, n, codes))
 
 
@@ -172,7 +151,7 @@ def document_shares(
     codebook = _codebook(codebook)
     stance = _present(codebook.stance_codes, coded_sentences)
     partnership = _present(codebook.partnership_codes, coded_sentences)
-    frame = _sentences_with_documents(coded_sentences, documents, by, stance + partnership)
+    frame = sentences_with_periods(coded_sentences, documents, by, stance + partnership)
     meta = ["doc_id", "path", "title", "publisher", "doc_type", "published", "period"]
     if "path" not in frame.columns:
         frame["path"] = ""

@@ -24,7 +24,13 @@ import numpy as np
 import pandas as pd
 
 from textmine.columns import probability_column
-from textmine.periods import ALL, PERIODS, UNDATED, UNDATED_IN_QUARTER, period_or_undated
+from textmine.periods import (
+    ALL,
+    PERIODS,
+    UNDATED,
+    UNDATED_IN_QUARTER,
+    sentences_with_periods,
+)
 
 STRATEGIES = ("random", "uncertain")
 ALLOCATIONS = ("equal", "proportional")
@@ -56,28 +62,15 @@ def sentence_frame(
     `codes` as 0/1, and `p_<code>` and evidence when the input has them.
     Duplicate documents are left out, as in the trends.
     """
-    if by not in PERIODS:
-        raise ValueError(f"by must be one of {PERIODS}, not {by!r}")
-    docs = documents.copy() if documents is not None else pd.DataFrame(columns=["doc_id"])
-    if "duplicate_of" in docs.columns:
-        docs = docs[docs["duplicate_of"].fillna("").astype(str) == ""]
-    docs = docs.drop_duplicates("doc_id")
-    meta = [c for c in ("title", "publisher", "doc_type", "published") if c in docs.columns]
-    sentences = coded_sentences.drop(columns=[c for c in meta if c in coded_sentences.columns])
-    frame = sentences.merge(docs[["doc_id", *meta]], on="doc_id", how="left")
-    for column in ("title", "publisher", "doc_type", "published", "path", "text"):
+    frame = sentences_with_periods(coded_sentences, documents, by, codes)
+    for column in ("path", "text"):
         if column not in frame.columns:
             frame[column] = ""
         frame[column] = frame[column].fillna("").astype(str)
-    frame["publisher"] = frame["publisher"].replace("", "unknown")
-    frame["doc_type"] = frame["doc_type"].replace("", "unknown")
-    frame["period"] = [period_or_undated(p, by) for p in frame["published"]]
     names = frame["path"].str.rsplit("/", n=1).str[-1]
     frame["document"] = frame["title"].where(frame["title"] != "", names)
     if "page" not in frame.columns:
         frame["page"] = ""
-    for code in codes:
-        frame[code] = (pd.to_numeric(frame[code], errors="coerce").fillna(0) > 0).astype(int)
     keep = ["sentence_id", "doc_id", "page", "text", "document", "doc_type", "publisher", "published",
             "period"]
     extra = [c for c in frame.columns if c.startswith("p_") or c == "evidence"]
