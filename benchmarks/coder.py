@@ -6,11 +6,14 @@ Rows (each measured here, or marked "not run" with the reason):
 1. rules: the codebook's tagger (textmine.coding);
 2. linear: one logistic regression per code over lemma n-grams + rule
    features (hits per code and pattern, dropped matches with their reason,
-   context cues) + genre + neighbours: the shipped default;
-3. linear + static embeddings: row 2 plus the packaged static word
-   embeddings distilled from all-MiniLM-L6-v2 (textmine/learned/distill.py);
-4. a small encoder fine-tuned, run through onnxruntime: not run here;
-5. that encoder distilled into the fast model on unlabelled corpus sentences:
+   context cues) + genre + neighbours: the default before concept cues;
+3. linear + concept cues (word families from the codebook, fit averaged
+   with and without them): the shipped default;
+4. row 3 + character 3-5-grams (`FeatureConfig(chars=True)`);
+5. row 2 + the packaged static word embeddings distilled from
+   all-MiniLM-L6-v2 (textmine/learned/distill.py);
+6. a small encoder fine-tuned, run through onnxruntime: not run here;
+7. that encoder distilled into the fast model on unlabelled corpus sentences:
    not run here (needs row 4).
 
 Accuracy: grouped 5-fold cross-validation on ../shared/gold/train.csv (folds
@@ -37,6 +40,12 @@ NOT_RUN = {
     "fine-tuned encoder distilled into the fast model":
         "not run: needs the fine-tuned encoder above",
 }
+LEARNED_ROWS = (
+    ("linear: n-grams + rules + genre + neighbours", {"concepts": False}),
+    ("linear + concept cues (default)", {}),
+    ("linear + concept cues + character 3-5-grams", {"chars": True}),
+    ("linear + static embeddings (MiniLM-distilled)", {"concepts": False, "embeddings": True}),
+)
 
 
 def folder_size(folder: Path) -> int:
@@ -139,10 +148,8 @@ def main() -> None:
     cv_rules = agreement(training.frame, coded, codebook)
     measure("rules (codebook tagger)", rules, {"cv": cv_rules, "min_type_f1": None}, 0)
 
-    for name, config in (("linear: n-grams + rules + genre + neighbours (default)",
-                          FeatureConfig()),
-                         ("linear + static embeddings (MiniLM-distilled)",
-                          FeatureConfig(embeddings=True))):
+    for name, settings in LEARNED_ROWS:
+        config = FeatureConfig(**settings)
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             started = time.perf_counter()

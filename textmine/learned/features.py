@@ -20,8 +20,9 @@ columns through a Vocabulary built at training time:
 * concept cues (`k:...`): broad word families named in the codebook's
   descriptions and conventions (parents' choice, places and rolls, pulling staff
   or pupils, promotion, rankings, threats to other schools, new providers,
-  groupings of local authorities, area groupings, school-to-school links). They
-  name no code: the model learns what each cue is worth for each code;
+  groupings of local authorities, area groupings). They name no code: the model
+  learns what each cue is worth for each code (`textmine.learned.train` averages
+  the fit with and without them, which keeps the rules' weight);
 * character n-grams (`ch:...`, 3 to 5 characters of each space-padded word,
   computed in `textmine.learned.model.FeatureSpace` from `SentenceFeatures.words`),
   which let spellings and word forms unseen in training share weight.
@@ -51,7 +52,7 @@ CUE_ATTRIBUTES = {
     "school": "re_school",
 }
 # concept cues (feature `k:<name>`), from the codebook's descriptions and conventions
-CONCEPT_CUES: tuple[tuple[str, re.Pattern], ...] = tuple((name, re.compile(pattern)) for name, pattern in (
+CONCEPT_CUE_PATTERNS: tuple[tuple[str, str], ...] = (
     ("choice", r"\b(?:choice|choices|choose|chose|chosen|choosing|preference|preferences|"
                r"shortlist\w*)\b"),
     ("places", r"\b(?:surplus|spare|empty) places\b|\badmissions?\b|\boversubscri\w+|"
@@ -78,10 +79,44 @@ CONCEPT_CUES: tuple[tuple[str, re.Pattern], ...] = tuple((name, re.compile(patte
                    r"\bcollegiate\b|\bexcellence in cities\b|\beducation action zones?\b|"
                    r"\bopportunity areas?\b|\b(?:london|city) challenge\b|\bplace[- ]based\b|"
                    r"\bin (?:the|their|each|every) (?:area|locality|borough|district|county)\b"),
-    ("school_link", r"\bschool[- ]to[- ]school\b|\bpartner schools?\b|\bhubs?\b|\bnetwork\w*|"
-                    r"\bcollaboratives?\b|\bpeer[- ]review\w*|\bgroups? of schools\b|"
-                    r"\bpartnerships?\b|\balliances?\b"),
-))
+)
+# every match of a cue starts a word (or a part of a hyphenated word) with the first four
+# letters of one of its keys: a cheap word-prefix lookup before the regex
+CONCEPT_CUE_KEYS: dict[str, tuple[str, ...]] = {
+    "choice": ("choice", "choos", "chose", "preferen", "shortlist"),
+    "places": ("places", "admission", "oversubscri", "falling", "numbers", "roll"),
+    "pull": ("recruit", "poach", "lure", "luring", "headhunt", "retain", "retention", "attract",
+             "incentive", "bonus", "persuaded"),
+    "promotion": ("promot", "advertis", "marketing", "marketer", "brand", "prospectus",
+                  "open day"),
+    "ranking": ("league", "rank", "tables", "outperform", "top school", "best school",
+                "brightest", "most able", "more able"),
+    "threat": ("viab", "undermin", "expense", "damag", "threat", "unfair", "level playing",
+               "cream", "selecti", "game the system", "gaming"),
+    "new_provider": ("free school", "new s", "new a", "neighbouring", "existing", "nearby",
+                     "local s", "local c", "established"),
+    "authorities": ("authorities", "councils", "boroughs", "las", "cross", "region", "pan",
+                    "practice", "sector"),
+    "area_group": ("consorti", "cluster", "famil", "area", "broker", "partnership",
+                   "collegiate",
+                   "excellence in cities", "zone", "challenge", "place", "locality", "borough",
+                   "district", "county"),
+}
+CONCEPT_CUES: dict[str, re.Pattern] = {
+    name: re.compile(pattern) for name, pattern in CONCEPT_CUE_PATTERNS}
+_PREFIX = 4
+
+
+def _cue_prefixes(keys: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """Word prefix (first four letters of a key's first word) -> the cues worth testing."""
+    table: dict[str, tuple[str, ...]] = {}
+    for name, cue_keys in keys.items():
+        for prefix in sorted({key.split()[0][:_PREFIX] for key in cue_keys}):
+            table[prefix] = (*table.get(prefix, ()), name)
+    return table
+
+
+CONCEPT_CUE_PREFIXES = _cue_prefixes(CONCEPT_CUE_KEYS)
 CHAR_NGRAM_SIZES = (3, 4, 5)
 
 
@@ -96,7 +131,7 @@ class FeatureConfig:
     neighbours: bool = True
     embeddings: bool = False
     concepts: bool = True
-    chars: bool = True
+    chars: bool = False  # measured: better types, but too slow for the default
 
     def to_dict(self) -> dict:
         """Plain dict for model.json."""
@@ -178,19 +213,39 @@ def word_spans(text: str, lemmas: dict[str, str], bigrams: bool = True
     return spans
 
 
-def word_feature_names(text: str, lemmas: dict[str, str], bigrams: bool = True) -> list[str]:
-    """The word features of a text: lemma unigrams and bigrams (the keys of word_spans)."""
-    words = [lemmas.get(w, w) for w in _TOKEN.findall(text.lower())]
+def word_feature_names(text: str, lemmas: dict[str, str], bigrams: bool = True,
+                       tokens: Sequence[str] | None = None) -> list[str]:
+    """The word features of a text: lemma unigrams and bigrams (the keys of word_spans).
+
+    `tokens`: the text's lower-case tokens when already known.
+    """
+    if tokens is None:
+        tokens = _TOKEN.findall(text.lower())
+    words = [lemmas.get(w, w) for w in tokens]
     names = ["w:" + w for w in words]
     if bigrams:
         names += ["w:" + a + " " + b for a, b in itertools.pairwise(words)]
     return names
 
 
-def concept_feature_names(text: str) -> list[str]:
-    """The concept cues (`k:<name>`) present in a text."""
+def concept_feature_names(text: str, words: Sequence[str] | None = None) -> list[str]:
+    """The concept cues (`k:<name>`) present in a text (`words`: its lower-case tokens)."""
     low = text.lower()
-    return [f"k:{name}" for name, regex in CONCEPT_CUES if regex.search(low)]
+    if words is None:
+        words = _TOKEN.findall(low)
+    prefixes = CONCEPT_CUE_PREFIXES
+    candidates: set[str] = set()
+    for word in words:
+        found = prefixes.get(word[:_PREFIX])
+        if found:
+            candidates.update(found)
+        if "-" in word:  # "pan-cheshire", "sub-regional": every part starts a word
+            for part in word.split("-"):
+                found = prefixes.get(part[:_PREFIX])
+                if found:
+                    candidates.update(found)
+    return [f"k:{name}" for name, regex in CONCEPT_CUES.items()
+            if name in candidates and regex.search(low)]
 
 
 def char_ngrams(word: str) -> list[str]:
@@ -231,8 +286,10 @@ def sentence_features(
     rule_names = [rule_feature_names(v) for v in views] if config.rules else [[] for _ in views]
     out: list[SentenceFeatures] = []
     for i, text in enumerate(texts):
-        names = word_feature_names(text, lemmas, config.bigrams) if config.words else []
-        own = rule_names[i] + concept_feature_names(text) if config.concepts else rule_names[i]
+        words = _TOKEN.findall(text.lower())
+        names = word_feature_names(text, lemmas, config.bigrams, words) if config.words else []
+        own = rule_names[i] + concept_feature_names(text, words) if config.concepts \
+            else rule_names[i]
         names.extend(own)
         if config.genre and genres[i]:
             names.append("g:inspection")
@@ -243,8 +300,7 @@ def sentence_features(
                 names.extend(f"prev:{n}" for n in rule_names[before] if n[0] in "rc")
             if after >= 0:
                 names.extend(f"next:{n}" for n in rule_names[after] if n[0] in "rc")
-        words = _TOKEN.findall(text.lower()) if config.chars else None
-        out.append(SentenceFeatures(names=names, words=words))
+        out.append(SentenceFeatures(names=names, words=words if config.chars else None))
     return out
 
 

@@ -126,12 +126,24 @@ def training_features(training: TrainingSet, codebook: Codebook, config: Feature
     return features
 
 
-def fit_weights(x, labels: np.ndarray, c: float) -> tuple[np.ndarray, np.ndarray]:
+def fit_weights(x, labels: np.ndarray, c: float, averaged: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
     """One L2 logistic regression per column of `labels`: (weights [codes, features], intercepts).
 
+    `averaged` (bool per column, optional): those columns' fit is averaged with
+    a fit without them (weights and intercepts, half each); still one linear
+    model, which leans on the other columns as much as it did without them.
     A code with no positive (or no negative) example gets zero weights and an
     intercept that always predicts its only value.
     """
+    if averaged is not None and averaged.any():
+        import scipy.sparse as sp
+
+        with_all = fit_weights(x, labels, c)
+        keep = sp.diags((~averaged).astype(np.float32))
+        without = fit_weights(sp.csr_matrix(x @ keep), labels, c)
+        return ((with_all[0] + without[0]) / 2).astype(np.float32), \
+            ((with_all[1] + without[1]) / 2).astype(np.float32)
     from sklearn.linear_model import LogisticRegression
 
     weights = np.zeros((labels.shape[1], x.shape[1]), dtype=np.float32)
@@ -148,6 +160,15 @@ def fit_weights(x, labels: np.ndarray, c: float) -> tuple[np.ndarray, np.ndarray
         weights[j] = model.coef_[0]
         intercepts[j] = model.intercept_[0]
     return weights, intercepts
+
+
+def _averaged(space: FeatureSpace, x) -> np.ndarray:
+    """Columns whose fit is averaged with a fit without them: the concept cues (`k:`, `g:k:`).
+
+    Embedding columns (after the named features) are never averaged.
+    """
+    named = np.array([n.startswith(("k:", "g:k:")) for n in space.names], dtype=bool)
+    return np.concatenate([named, np.zeros(x.shape[1] - len(named), dtype=bool)])
 
 
 def _probabilities(x, weights: np.ndarray, intercepts: np.ndarray) -> np.ndarray:
@@ -201,13 +222,13 @@ def fit_model_rows(features: list[SentenceFeatures], texts: list[str], labels: n
                         config, embeddings)
         x_held = _design(space, [features[i] for i in held], [texts[i] for i in held],
                          config, embeddings)
-        w, b = fit_weights(x_fit, labels[fit_rows], c)
+        w, b = fit_weights(x_fit, labels[fit_rows], c, _averaged(space, x_fit))
         oof[held] = _probabilities(x_held, w, b)
     thresholds = np.array([best_threshold(labels[:, j], oof[:, j])
                            for j in range(labels.shape[1])])
     space = FeatureSpace.build(features)
     x = _design(space, features, texts, config, embeddings)
-    weights, intercepts = fit_weights(x, labels, c)
+    weights, intercepts = fit_weights(x, labels, c, _averaged(space, x))
     return space, weights, intercepts, thresholds
 
 
@@ -272,6 +293,8 @@ def train_model(paths: Sequence[Path], out: Path, codebook: Codebook, *,
     summary: dict = {"codebook_version": codebook.version, "sentences": len(texts),
                      "groups": len(np.unique(groups)),
                      "files": [str(p) for p in paths], "features": config.to_dict(), "C": c}
+    if config.concepts:
+        summary["averaged"] = "concept cues (k:): mean of the fits with and without them"
     table = pd.DataFrame()
     if folds and folds > 1:
         if progress:
