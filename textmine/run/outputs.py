@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from textmine.topics import TopicOutputs
 
 RUN_JSON = "run.json"
+REPORT_HTML = "report.html"
+TOPIC_FILES = ("topics.csv", "doc_topics.csv", "topics_over_time.csv")
 TREND_FILES = {
     "stance_trends": "stance_trends.csv",
     "partnership_trends": "partnership_trends.csv",
@@ -73,9 +75,16 @@ def outputs_are_fresh(store: Store, settings: RunSettings, fingerprint: str) -> 
     needed = {"sentences.csv", "failures.csv", "documents.csv", RUN_JSON}
     if "export" in settings.stages and "csv" in settings.formats:
         needed.add("coded_sentences.csv")
-    if "trends" in settings.stages and store.coding is not None:
-        needed.update(TREND_FILES.values())
+    if store.coding is not None:
+        needed.add(REPORT_HTML)
+        if "trends" in settings.stages:
+            needed.update(TREND_FILES.values())
+        if "topics" in settings.stages:
+            needed.update(TOPIC_FILES)
     if not needed <= names:
+        return False
+    if ("figures" in settings.stages and store.coding is not None
+            and not any(name.startswith("figures/") for name in names)):
         return False
     missing_formats = set(settings.formats) - set(registered["kind"])
     if "export" in settings.stages and missing_formats:
