@@ -407,6 +407,22 @@ print(",".join(map(str, out.doc_topics["topic"])))
     assert not any("approximate" in note for note in exact.notes)  # below the default threshold
 
 
+def test_pynndescent_is_imported_without_compiling_its_signatures():
+    """A fresh process: importing the model libraries compiles none of pynndescent's functions
+    up front (~12 s on a fresh install), and numba's decorators are numba's own afterwards."""
+    script = """
+import numba, numba.core.decorators as decorators
+from textmine.topics.fit import import_model_libraries
+import_model_libraries()
+import pynndescent.distances as distances
+print(len(distances.euclidean.signatures), numba.njit is decorators.njit, numba.jit is decorators.jit)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=False, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["0", "True", "True"]
+
+
 # progress ------------------------------------------------------------------------------
 
 

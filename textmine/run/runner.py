@@ -49,7 +49,6 @@ from textmine.run.plan import WorkPlan, plan_work, scan_files
 from textmine.run.settings import RunReport, RunSettings, stage_timer
 from textmine.run.steps import CoderSpec, Extraction, code_documents, extract_files
 from textmine.store import STORE_FILENAME, CodingVersion, Store
-from textmine.topics.warmup import TopicWarmUp, start_warm_up
 
 if TYPE_CHECKING:
     from textmine.codebook import Codebook
@@ -208,17 +207,8 @@ def run_stages(
     """Every stage the settings ask for, in order, committing as work arrives."""
     started = time.perf_counter()
     tick = with_detail(progress)
-    warm_ups: list[TopicWarmUp] = []
     if "ingest" in settings.stages:
-        # while documents are read, a thread loads the topic libraries (and compiles
-        # their numba code on a first run), so the topic stage does not wait for them
-        start = (lambda: warm_ups.append(start_warm_up())) if "topics" in settings.stages else None
-        try:
-            ingest_stage(store, settings, report, run_id, map_batches, tick, before_reading=start)
-        except BaseException:
-            for warm_up in warm_ups:  # never leave it compiling while the interpreter exits
-                warm_up.wait()
-            raise
+        ingest_stage(store, settings, report, run_id, map_batches, tick)
     codebook = None
     report.codebook_version = store.codebook_version
     report.model_version = store.model_version
@@ -232,25 +222,18 @@ def run_stages(
     else:
         if codebook is None and store.coding is not None:
             codebook = load_run_codebook(settings)
-        analysis = analysis_stages(store, settings, report, codebook, tick,
-                                   warm_up=warm_ups[0] if warm_ups else None)
+        analysis = analysis_stages(store, settings, report, codebook, tick)
         tick("outputs", 0, 1)
         with stage_timer(report, "outputs"):
             write_outputs(store, settings, report, analysis, codebook=codebook,
                           fingerprint=fingerprint, run_id=run_id)
         tick("outputs", 1, 1)
-    for warm_up in warm_ups:
-        warm_up.wait()
     report.timings["total"] = round(time.perf_counter() - started, 3)
 
 
 def ingest_stage(store: Store, settings: RunSettings, report: RunReport, run_id: int,
-                 map_batches: BatchMapper, tick: ProgressCallback, *,
-                 before_reading: Callable[[], object] | None = None) -> WorkPlan:
-    """Scan, plan, read the new files in batches; commit each document as it arrives.
-
-    `before_reading` is called once when there are files to read, before reading starts.
-    """
+                 map_batches: BatchMapper, tick: ProgressCallback) -> WorkPlan:
+    """Scan, plan, read the new files in batches; commit each document as it arrives."""
     with stage_timer(report, "scan"):
         scan = scan_files(settings.paths, settings.resolved_manifest(),
                           exclude=settings.out_dir)
@@ -270,8 +253,6 @@ def ingest_stage(store: Store, settings: RunSettings, report: RunReport, run_id:
                       for s in plan.skipped]
     record_problems(store, report, plan.problems, run_id)
     total = len(plan.to_read)
-    if total and before_reading is not None:
-        before_reading()
     with stage_timer(report, "extract"):
         tick("read", 0, total)
         step = functools.partial(extract_files, password=settings.password,
@@ -446,11 +427,8 @@ def quick_coding_key(spec: CoderSpec) -> str | None:
 
 def analysis_stages(store: Store, settings: RunSettings, report: RunReport,
                     codebook: Codebook | None,
-                    tick: ProgressCallback, *, warm_up: TopicWarmUp | None = None) -> AnalysisTables:
-    """Topics and trends on the coded corpus; a failing analysis is reported, not raised.
-
-    `warm_up`, the thread loading the topic libraries, is waited for before topics.
-    """
+                    tick: ProgressCallback) -> AnalysisTables:
+    """Topics and trends on the coded corpus; a failing analysis is reported, not raised."""
     analysis = AnalysisTables()
     if not store.counts()["coded_sentences"] or codebook is None:
         return analysis
@@ -458,9 +436,6 @@ def analysis_stages(store: Store, settings: RunSettings, report: RunReport,
     if "topics" in settings.stages:
         tick("topics", 0, 1)
         with stage_timer(report, "topics"):
-            if warm_up is not None and warm_up.running:
-                tick("topics", 0, 1, "loading the topic libraries (compiling numba on a first run)")
-                warm_up.wait()
             try:
                 analysis.topic_outputs = fit_topics(
                     store, settings, coded, documents, codebook,

@@ -14,8 +14,10 @@ import hashlib
 import json
 import math
 import os
+import sys
+import types
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -218,7 +220,7 @@ def run_topics(
     # One BLAS thread: floating-point sums then do not depend on the machine's
     # thread count (or on OMP/OPENBLAS_NUM_THREADS set by e.g. Dask), so the
     # same corpus and settings give the same topics everywhere.
-    say("loading the modelling libraries")
+    say("loading the topic libraries (compiling numba code on a first run)")
     import_model_libraries()  # load every BLAS/OpenMP library first, so the limit reaches it
     with threadpool_limits(limits=1):
         seed_random_generators(settings.random_state)
@@ -232,13 +234,49 @@ def run_topics(
 
 
 def import_model_libraries() -> None:
-    """Import the modelling libraries (and the BLAS/OpenMP runtimes they load)."""
+    """Import the modelling libraries (and the BLAS/OpenMP runtimes they load).
+
+    pynndescent (imported by UMAP) is imported first with its numba functions
+    compiled when first called rather than at import (see `lazy_numba_signatures`).
+    """
+    if "pynndescent" not in sys.modules:
+        with lazy_numba_signatures():
+            import pynndescent  # noqa: F401
     import bertopic  # noqa: F401
     import hdbscan  # noqa: F401
     import scipy.sparse.linalg  # noqa: F401
     import sklearn.cluster
     import sklearn.decomposition  # noqa: F401
     import umap  # noqa: F401
+
+
+@contextlib.contextmanager
+def lazy_numba_signatures() -> Iterator[None]:
+    """While the block runs, `numba.njit` / `numba.jit` ignore eager signatures.
+
+    pynndescent declares signatures for ~140 functions, so importing it compiles
+    them all (~12 s on a fresh install, before numba's disk cache has them),
+    though UMAP on a precomputed neighbour graph calls few of them. Without the
+    signatures each function is compiled (and cached) when first called, with
+    the same code. The decorators are reset to numba's own when the block ends.
+    """
+    import numba
+    from numba.core import decorators
+
+    def lazy(decorator: Callable) -> Callable:
+        def without_signature(*args, **kwargs):
+            if args and not isinstance(args[0], types.FunctionType):
+                args = args[1:]  # a signature or a list of them
+            kwargs.pop("signature_or_function", None)
+            return decorator(*args, **kwargs)
+
+        return without_signature
+
+    numba.njit, numba.jit = lazy(decorators.njit), lazy(decorators.jit)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        numba.njit, numba.jit = decorators.njit, decorators.jit  # type: ignore[assignment]
 
 
 def seed_random_generators(seed: int) -> None:
