@@ -62,7 +62,7 @@ def main() -> None:
     from textmine.segment import build_nlp, segment_document
 
     documents = read_corpus(args.paths)
-    paragraphs = [d.text[p.start:p.end] for d in documents for p in d.paragraphs]
+    paragraphs = [d.text[p.start : p.end] for d in documents for p in d.paragraphs]
     words = sum(len(p.split()) for p in paragraphs)
     codebook = load_codebook()
     coder = get_coder(codebook)  # built once, outside the timings
@@ -74,8 +74,7 @@ def main() -> None:
     def sentencizer_only() -> int:
         return sum(len(list(doc.sents)) for doc in blank.pipe(paragraphs, batch_size=256))
 
-    sentences = pd.concat([segment_document(d, segment_nlp) for d in documents],
-                          ignore_index=True)
+    sentences = pd.concat([segment_document(d, segment_nlp) for d in documents], ignore_index=True)
     texts = sentences["text"].tolist()
 
     def tagger_on_every_sentence() -> int:
@@ -95,29 +94,34 @@ def main() -> None:
         return len(coded)
 
     rows = []
-    for name, run in (("blank sentencizer (baseline)", sentencizer_only),
-                      ("tagger on every sentence, no segmentation (baseline)",
-                       tagger_on_every_sentence),
-                      ("textmine segment only (segment_document)",
-                       textmine_segment_only),
-                      ("textmine code only (code_sentences on the sentences)",
-                       textmine_code_only),
-                      ("textmine segment + code", textmine_segment_and_code)):
+    for name, run in (
+        ("blank sentencizer (baseline)", sentencizer_only),
+        ("tagger on every sentence, no segmentation (baseline)", tagger_on_every_sentence),
+        ("textmine segment only (segment_document)", textmine_segment_only),
+        ("textmine code only (code_sentences on the sentences)", textmine_code_only),
+        ("textmine segment + code", textmine_segment_and_code),
+    ):
         seconds, count = best_of(args.repeat, run)
         rows.append((name, seconds, count))
 
     candidates = sum(coder.is_candidate(t) for t in texts)
-    print(f"{len(documents)} documents, {len(paragraphs):,} paragraphs, {words:,} words, "
-          f"{len(texts):,} sentences ({candidates:,} = {candidates / max(len(texts), 1):.0%} "
-          f"pass the prefilter); best of {args.repeat}")
+    print(
+        f"{len(documents)} documents, {len(paragraphs):,} paragraphs, {words:,} words, "
+        f"{len(texts):,} sentences ({candidates:,} = {candidates / max(len(texts), 1):.0%} "
+        f"pass the prefilter); best of {args.repeat}"
+    )
     print(f"{'method':55s} {'seconds':>8s} {'sent/s':>10s} {'words/s':>11s}")
     for name, seconds, count in rows:
         print(f"{name:55s} {seconds:8.3f} {count / seconds:10,.0f} {words / seconds:11,.0f}")
     textmine_wps = words / rows[-1][1]
-    print(f"textmine vs target {TARGET_WORDS_PER_SECOND:,} words/s: "
-          f"{textmine_wps / TARGET_WORDS_PER_SECOND:.2f}x")
-    print(f"textmine vs blank sentencizer: {rows[0][1] / rows[-1][1]:.2f}x the speed; "
-          f"vs tagger on every sentence: {rows[1][1] / rows[-1][1]:.2f}x")
+    print(
+        f"textmine vs target {TARGET_WORDS_PER_SECOND:,} words/s: "
+        f"{textmine_wps / TARGET_WORDS_PER_SECOND:.2f}x"
+    )
+    print(
+        f"textmine vs blank sentencizer: {rows[0][1] / rows[-1][1]:.2f}x the speed; "
+        f"vs tagger on every sentence: {rows[1][1] / rows[-1][1]:.2f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -34,11 +34,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 NOT_RUN = {
-    "fine-tuned small encoder (onnxruntime)":
-        "not run: fine-tuning needs torch and hours of CPU time per cross-validation on this "
-        "2-core shared machine with no GPU; no fine-tuned weights exist in any PyPI package",
-    "fine-tuned encoder distilled into the fast model":
-        "not run: needs the fine-tuned encoder above",
+    "fine-tuned small encoder (onnxruntime)": "not run: fine-tuning needs torch and hours of CPU time per cross-validation on this "
+    "2-core shared machine with no GPU; no fine-tuned weights exist in any PyPI package",
+    "fine-tuned encoder distilled into the fast model": "not run: needs the fine-tuned encoder above",
 }
 LEARNED_ROWS = (
     ("linear: n-grams + rules + genre + neighbours", {"concepts": False}),
@@ -50,8 +48,11 @@ LEARNED_ROWS = (
 
 def folder_size(folder: Path) -> int:
     """Bytes of the files a model reads (metrics reports excluded)."""
-    return sum(p.stat().st_size for p in folder.iterdir()
-               if p.is_file() and not p.name.startswith("metrics"))
+    return sum(
+        p.stat().st_size
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith("metrics")
+    )
 
 
 def agreement(gold, coded, codebook) -> dict:
@@ -60,8 +61,13 @@ def agreement(gold, coded, codebook) -> dict:
 
     codes = codebook.code_columns
     aligned = align_predictions(gold, coded, codes)
-    table = agreement_table(gold, aligned, codes, stance_codes=codebook.stance_codes,
-                            partnership_codes=codebook.partnership_codes).set_index("code")
+    table = agreement_table(
+        gold,
+        aligned,
+        codes,
+        stance_codes=codebook.stance_codes,
+        partnership_codes=codebook.partnership_codes,
+    ).set_index("code")
     out = {code: table.loc[code, "kappa"] for code in codebook.stance_codes}
     out["types"] = table.loc["micro_f1_partnership_types", "f1"]
     return out
@@ -94,7 +100,7 @@ def speed(coder, documents, doc_types: dict[str, str], repeat: int) -> tuple[flo
     from textmine.segment import build_nlp, segment_document
 
     nlp = build_nlp()
-    words = sum(len(d.text[p.start:p.end].split()) for d in documents for p in d.paragraphs)
+    words = sum(len(d.text[p.start : p.end].split()) for d in documents for p in d.paragraphs)
     best, count = float("inf"), 0
     for _ in range(repeat):
         start = time.perf_counter()
@@ -137,9 +143,17 @@ def main() -> None:
         dev_coded = coder.code_sentences(dev.drop(columns=codes), text_column="sentence")
         ofsted_coded = coder.code_sentences(ofsted.drop(columns=codes), text_column="sentence")
         sentences_s, words_s = speed(coder, documents, doc_types, args.repeat)
-        rows.append({"coder": name, **cv, "dev": agreement(dev, dev_coded, codebook),
-                     "ofsted": agreement(ofsted, ofsted_coded, codebook),
-                     "sentences_s": sentences_s, "words_s": words_s, "size": size})
+        rows.append(
+            {
+                "coder": name,
+                **cv,
+                "dev": agreement(dev, dev_coded, codebook),
+                "ofsted": agreement(ofsted, ofsted_coded, codebook),
+                "sentences_s": sentences_s,
+                "words_s": words_s,
+                "size": size,
+            }
+        )
         print(f"measured {name}", flush=True)
 
     # 1. rules: its "cross-validation" is just its agreement with train.csv (nothing is fitted)
@@ -153,23 +167,35 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             started = time.perf_counter()
-            _, table, _ = train_model([train], folder, codebook, config=config,
-                                      folds=args.folds, resamples=1000)
+            _, table, _ = train_model(
+                [train], folder, codebook, config=config, folds=args.folds, resamples=1000
+            )
             seconds = time.perf_counter() - started
             by_code = table.set_index("code")
             cv = {code: by_code.loc[code, "kappa"] for code in codebook.stance_codes}
             cv["types"] = by_code.loc["micro_f1_types", "f1"]
             types = [c for c in codes if c in codebook.partnership_codes]
-            measure(name, load_coder("learned", folder, codebook),
-                    {"cv": cv, "min_type_f1": float(by_code.loc[types, "f1"].min()),
-                     "train_s": seconds}, folder_size(folder))
+            measure(
+                name,
+                load_coder("learned", folder, codebook),
+                {
+                    "cv": cv,
+                    "min_type_f1": float(by_code.loc[types, "f1"].min()),
+                    "train_s": seconds,
+                },
+                folder_size(folder),
+            )
 
     stance = codebook.stance_codes
-    header = ("| coder | " + " | ".join(f"CV κ {c}" for c in stance)
-              + " | CV types micro-F1 | CV min type F1 | "
-              + " | ".join(f"dev κ {c}" for c in stance) + " | dev types F1 | "
-              + " | ".join(f"Ofsted κ {c}" for c in stance)
-              + " | Ofsted types F1 | sentences/s | words/s | model size | train (CV + fit) |")
+    header = (
+        "| coder | "
+        + " | ".join(f"CV κ {c}" for c in stance)
+        + " | CV types micro-F1 | CV min type F1 | "
+        + " | ".join(f"dev κ {c}" for c in stance)
+        + " | dev types F1 | "
+        + " | ".join(f"Ofsted κ {c}" for c in stance)
+        + " | Ofsted types F1 | sentences/s | words/s | model size | train (CV + fit) |"
+    )
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
 
@@ -177,18 +203,27 @@ def main() -> None:
         return "n/a" if value is None or value != value else f"{value:.3f}"
 
     for row in rows:
-        cells = [row["coder"], *(f(row["cv"][c]) for c in stance), f(row["cv"]["types"]),
-                 f(row["min_type_f1"]), *(f(row["dev"][c]) for c in stance),
-                 f(row["dev"]["types"]), *(f(row["ofsted"][c]) for c in stance),
-                 f(row["ofsted"]["types"]), f"{row['sentences_s']:,.0f}",
-                 f"{row['words_s']:,.0f}",
-                 f"{row['size'] / 1e6:.1f} MB" if row["size"] else "0 (codebook)",
-                 f"{row['train_s']:.0f} s" if "train_s" in row else "–"]
+        cells = [
+            row["coder"],
+            *(f(row["cv"][c]) for c in stance),
+            f(row["cv"]["types"]),
+            f(row["min_type_f1"]),
+            *(f(row["dev"][c]) for c in stance),
+            f(row["dev"]["types"]),
+            *(f(row["ofsted"][c]) for c in stance),
+            f(row["ofsted"]["types"]),
+            f"{row['sentences_s']:,.0f}",
+            f"{row['words_s']:,.0f}",
+            f"{row['size'] / 1e6:.1f} MB" if row["size"] else "0 (codebook)",
+            f"{row['train_s']:.0f} s" if "train_s" in row else "–",
+        ]
         print("| " + " | ".join(cells) + " |")
     for name, reason in NOT_RUN.items():
         print(f"| {name} | {reason} |")
-    print("rules row: agreement with all of train.csv (the rules are not fitted to it); "
-          "learned rows: grouped cross-validation.")
+    print(
+        "rules row: agreement with all of train.csv (the rules are not fitted to it); "
+        "learned rows: grouped cross-validation."
+    )
 
 
 if __name__ == "__main__":

@@ -73,20 +73,28 @@ def measure(function, files: list[Path]) -> tuple[int, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("paths", nargs="*", type=Path, help="PDF files (default: the Ofsted reports)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "paths", nargs="*", type=Path, help="PDF files (default: the Ofsted reports)"
+    )
     parser.add_argument("--limit", type=int, default=None, help="use only the first N files")
     args = parser.parse_args()
-    files = sorted(p for path in args.paths for p in ([path] if path.is_file() else path.rglob("*.pdf")))
+    files = sorted(
+        p for path in args.paths for p in ([path] if path.is_file() else path.rglob("*.pdf"))
+    )
     files = (files or default_files())[: args.limit]
     if not files:
         raise SystemExit("no PDF files found")
 
     with_textmine(files[:1])  # warm-up: imports and the hyphenation word list
     results = {}
-    for name, function in (("pdfplumber extract_text", with_pdfplumber),
-                           ("pypdfium2 raw text", with_pypdfium2),
-                           ("textmine read_document", with_textmine)):
+    for name, function in (
+        ("pdfplumber extract_text", with_pdfplumber),
+        ("pypdfium2 raw text", with_pypdfium2),
+        ("textmine read_document", with_textmine),
+    ):
         pages, seconds = measure(function, files)
         results[name] = pages / seconds
         print(f"  measured {name}: {pages} pages in {seconds:.2f} s", flush=True)
@@ -97,8 +105,10 @@ def main() -> None:
     print(f"{'pdfplumber extract_text':<26}{plumber:>10.1f}{textmine / plumber:>15.1f}x")
     print(f"{'pypdfium2 raw text':<26}{raw:>10.1f}{textmine / raw:>15.2f}x")
     print(f"{'textmine read_document':<26}{textmine:>10.1f}{1:>15.2f}x")
-    print(f"\ntarget: >= 10x pdfplumber ({'met' if textmine >= 10 * plumber else 'NOT met'}); "
-          f"aim: within 1.5x of pypdfium2 ({'met' if raw <= 1.5 * textmine else 'not met'})")
+    print(
+        f"\ntarget: >= 10x pdfplumber ({'met' if textmine >= 10 * plumber else 'NOT met'}); "
+        f"aim: within 1.5x of pypdfium2 ({'met' if raw <= 1.5 * textmine else 'not met'})"
+    )
 
 
 if __name__ == "__main__":

@@ -30,7 +30,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_NEW = (
-    REPO.parent / "shared/corpus/ofsted/childrens-services/80471_halton_csc-inspection_12_july_2024.pdf"
+    REPO.parent
+    / "shared/corpus/ofsted/childrens-services/80471_halton_csc-inspection_12_july_2024.pdf"
 )
 BUNDLED_FALLBACK = "ofsted/schools/ofsted_103980_rounds-green-primary_2016-11.pdf"
 TARGETS = {"nothing new": 5.0, "one new document": 15.0}
@@ -39,8 +40,15 @@ TARGETS = {"nothing new": 5.0, "one new document": 15.0}
 def textmine_run(corpus: Path, out: Path) -> tuple[float, dict]:
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-c", "from textmine.cli import main; main()", "run", str(corpus),
-         "--out", str(out)],
+        [
+            sys.executable,
+            "-c",
+            "from textmine.cli import main; main()",
+            "run",
+            str(corpus),
+            "--out",
+            str(out),
+        ],
         check=True,
         stdout=subprocess.DEVNULL,
         cwd=REPO,
@@ -81,14 +89,18 @@ def main() -> None:
     baseline = rows[0][1]
     print(f"textmine run on {args.corpus} (new document: {origin})")
     print()
-    print(f"{'run':<18} {'seconds':>8} {'vs first':>9} {'target':>8}  "
-          f"{'read':>4} {'coded':>6} {'topics':>9}  stages (s)")
+    print(
+        f"{'run':<18} {'seconds':>8} {'vs first':>9} {'target':>8}  "
+        f"{'read':>4} {'coded':>6} {'topics':>9}  stages (s)"
+    )
     for name, seconds, report in rows:
         counts = report.get("counts", {})
         target = TARGETS.get(name)
         verdict = "" if target is None else ("ok" if seconds <= target else "MISSED")
-        topics = "fitted" if report.get("topics_refit") else (
-            "assigned" if "topics" in report.get("timings", {}) else "untouched"
+        topics = (
+            "fitted"
+            if report.get("topics_refit")
+            else ("assigned" if "topics" in report.get("timings", {}) else "untouched")
         )
         stages = ", ".join(
             f"{k} {v:.1f}" for k, v in report.get("timings", {}).items() if k != "total"

@@ -91,7 +91,7 @@ def chunks_of_size(paragraphs: list[str], n: int, seed: int = 0) -> tuple[list[s
                 words = " ".join(sentences).split()
                 cut = rng.randint(1, max(1, len(words) // 4))
                 start = rng.randrange(max(1, len(words) - cut))
-                chunks.append(" ".join(words[:start] + words[start + cut:]))
+                chunks.append(" ".join(words[:start] + words[start + cut :]))
             if len(chunks) == n:
                 break
         copy += 1
@@ -118,8 +118,13 @@ def topic_quality(texts: list[str], top_words: list[list[str]]) -> tuple[float, 
     vocabulary = sorted({w for words in lists for w in words})
     if not vocabulary:
         return float("nan"), float("nan")
-    counter = CountVectorizer(vocabulary=vocabulary, ngram_range=(1, 2), token_pattern=token_pattern(),
-                              lowercase=True, binary=True)
+    counter = CountVectorizer(
+        vocabulary=vocabulary,
+        ngram_range=(1, 2),
+        token_pattern=token_pattern(),
+        lowercase=True,
+        binary=True,
+    )
     present = counter.transform(texts).tocsc().astype(np.float64)
     n = present.shape[0]
     column = {w: i for i, w in enumerate(vocabulary)}
@@ -154,11 +159,19 @@ def worker(texts_file: Path, n: int, mode: str = "default") -> None:
     texts = json.loads(texts_file.read_text(encoding="utf-8"))[:n]
     years = [str(2013 + i % 13) for i in range(len(texts))]
     doc_ids = [f"bench{i // 50:06d}" for i in range(len(texts))]
-    sentences = pd.DataFrame({
-        "sentence_id": [f"{d}-{i:05d}" for i, d in enumerate(doc_ids)], "doc_id": doc_ids,
-        "path": "benchmark", "page": 1, "paragraph_index": range(len(texts)),
-        "sentence_index": range(len(texts)), "start_char": 0, "end_char": 0, "text": texts,
-    })
+    sentences = pd.DataFrame(
+        {
+            "sentence_id": [f"{d}-{i:05d}" for i, d in enumerate(doc_ids)],
+            "doc_id": doc_ids,
+            "path": "benchmark",
+            "page": 1,
+            "paragraph_index": range(len(texts)),
+            "sentence_index": range(len(texts)),
+            "start_char": 0,
+            "end_char": 0,
+            "text": texts,
+        }
+    )
     documents = pd.DataFrame({"doc_id": doc_ids, "published": years}).drop_duplicates("doc_id")
     imported = time.perf_counter()
     with tempfile.TemporaryDirectory() as model_dir:
@@ -166,29 +179,54 @@ def worker(texts_file: Path, n: int, mode: str = "default") -> None:
         outputs = run_topics(sentences, documents, settings, Path(model_dir), refit=True)
     fitted = time.perf_counter()
     named = outputs.topics[outputs.topics["topic"] != -1]
-    top_words = [[w.rsplit(" (", 1)[0] for w in words.split("; ") if w][:10] for words in named["top_words"]]
+    top_words = [
+        [w.rsplit(" (", 1)[0] for w in words.split("; ") if w][:10] for words in named["top_words"]
+    ]
     npmi, diversity = topic_quality(texts, top_words)  # min_chunk_words=0: one chunk per text
     topics = outputs.doc_topics["topic"]
     note = next((x for x in outputs.notes if "outliers" in x), "")
     before = re.search(r"outliers ([\d.]+)% before", note)
-    print(json.dumps({
-        "n": n, "mode": mode, "npmi": npmi, "diversity": diversity, "chunks": len(outputs.doc_topics), "import_s": imported - started,
-        "fit_s": fitted - imported, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "cpu_s": sum(resource.getrusage(resource.RUSAGE_SELF)[:2]),
-        "topics": int((outputs.topics["topic"] != -1).sum()),
-        "outliers_before": float(before.group(1)) / 100 if before else None,
-        "outliers_after": float((topics == -1).mean()), "notes": outputs.notes,
-    }))
+    print(
+        json.dumps(
+            {
+                "n": n,
+                "mode": mode,
+                "npmi": npmi,
+                "diversity": diversity,
+                "chunks": len(outputs.doc_topics),
+                "import_s": imported - started,
+                "fit_s": fitted - imported,
+                "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "cpu_s": sum(resource.getrusage(resource.RUSAGE_SELF)[:2]),
+                "topics": int((outputs.topics["topic"] != -1).sum()),
+                "outliers_before": float(before.group(1)) / 100 if before else None,
+                "outliers_after": float((topics == -1).mean()),
+                "notes": outputs.notes,
+            }
+        )
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="2000,20000,100000", help="comma-separated chunk counts")
-    parser.add_argument("--source", type=Path, default=None, help="corpus folder (default: ../shared/corpus or corpus/)")
-    parser.add_argument("--cold", action="store_true", help="use an empty numba cache (first run on a machine)")
-    parser.add_argument("--compare", action="store_true",
-                        help="also fit every size with the settings before issue 15 (exact neighbours)")
-    parser.add_argument("--worker", nargs=3, metavar=("TEXTS_JSON", "N", "MODE"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=None,
+        help="corpus folder (default: ../shared/corpus or corpus/)",
+    )
+    parser.add_argument(
+        "--cold", action="store_true", help="use an empty numba cache (first run on a machine)"
+    )
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="also fit every size with the settings before issue 15 (exact neighbours)",
+    )
+    parser.add_argument(
+        "--worker", nargs=3, metavar=("TEXTS_JSON", "N", "MODE"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.worker:
         worker(Path(args.worker[0]), int(args.worker[1]), args.worker[2])
@@ -199,8 +237,10 @@ def main() -> None:
     print(f"source: {len(paragraphs):,} real paragraphs from {source}")
     texts, copies = chunks_of_size(paragraphs, max(sizes))
     if copies:
-        print(f"note: sizes above {len(paragraphs):,} use up to {copies} varied cop{'y' if copies == 1 else 'ies'} "
-              "of the paragraphs (one random sentence and a random run of words dropped per copy)")
+        print(
+            f"note: sizes above {len(paragraphs):,} use up to {copies} varied cop{'y' if copies == 1 else 'ies'} "
+            "of the paragraphs (one random sentence and a random run of words dropped per copy)"
+        )
     env = dict(os.environ)
     cold_dir = None
     if args.cold:
@@ -213,8 +253,13 @@ def main() -> None:
         for n in sizes:
             for mode in ("default", "previous") if args.compare else ("default",):
                 started = time.perf_counter()
-                done = subprocess.run([sys.executable, __file__, "--worker", str(texts_file), str(n), mode],
-                                      capture_output=True, text=True, env=env, check=False)
+                done = subprocess.run(
+                    [sys.executable, __file__, "--worker", str(texts_file), str(n), mode],
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                    check=False,
+                )
                 wall = time.perf_counter() - started
                 if done.returncode != 0:
                     print(f"{n} {mode}: failed\n{done.stderr[-2000:]}")
@@ -223,28 +268,36 @@ def main() -> None:
                 result["process_s"] = wall
                 print(f"{n:,} {mode}: {wall:.1f} s", flush=True)
                 rows.append(result)
-    header = (f"{'chunks':>8} {'settings':>8} {'process s':>9} {'cpu s':>7} {'fit s':>7} {'peak MB':>8} {'MB/1k':>6} "
-              f"{'topics':>6} {'NPMI':>6} {'divers.':>7} "
-              f"{'outl. before':>12} {'outl. after':>11} {'vs 30 s':>8} {'vs 61 s':>8}")
+    header = (
+        f"{'chunks':>8} {'settings':>8} {'process s':>9} {'cpu s':>7} {'fit s':>7} {'peak MB':>8} {'MB/1k':>6} "
+        f"{'topics':>6} {'NPMI':>6} {'divers.':>7} "
+        f"{'outl. before':>12} {'outl. after':>11} {'vs 30 s':>8} {'vs 61 s':>8}"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:
         before = f"{r['outliers_before']:.1%}" if r["outliers_before"] is not None else "n/a"
-        print(f"{r['n']:>8,} {r['mode']:>8} {r['process_s']:>9.1f} {r['cpu_s']:>7.1f} {r['fit_s']:>7.1f} {r['peak_mb']:>8.0f} "
-              f"{r['peak_mb'] / r['n'] * 1000:>6.1f} {r['topics']:>6} {r['npmi']:>6.3f} {r['diversity']:>7.3f} "
-              f"{before:>12} {r['outliers_after']:>11.1%} "
-              f"{r['process_s'] / TARGET_SECONDS_20K:>7.2f}x {r['process_s'] / BASELINE_SECONDS_20K:>7.2f}x")
-    print("cpu s: CPU seconds of the fitting process (user + system; less than process s when the "
-          "machine is shared). settings: default = this version (approximate neighbours from "
-          "20,000 chunks); previous = exact neighbours at any size (before issue 15). NPMI: mean coherence of each topic's top 10 "
-          "words over the chunks; divers.: distinct top words / all top words. Issue 15's target: "
-          "100,000 chunks <= 120 s and <= 2 GB with quality held.")
-    print("vs 30 s: process seconds / the target; vs 61 s: / the issue's baseline. Both were set "
-          "for 20,000 chunks (fresh process); other sizes show how far from them they are. "
-          f"Outlier target: <= {TARGET_OUTLIERS:.0%} after reduction."
-          + (" Cold numba cache." if args.cold else " Numba cache as left by earlier runs.")
-          + f" Load average at the end (1/5/15 min): {'/'.join(f'{x:.1f}' for x in os.getloadavg())}"
-          f" on {os.cpu_count()} cores.")
+        print(
+            f"{r['n']:>8,} {r['mode']:>8} {r['process_s']:>9.1f} {r['cpu_s']:>7.1f} {r['fit_s']:>7.1f} {r['peak_mb']:>8.0f} "
+            f"{r['peak_mb'] / r['n'] * 1000:>6.1f} {r['topics']:>6} {r['npmi']:>6.3f} {r['diversity']:>7.3f} "
+            f"{before:>12} {r['outliers_after']:>11.1%} "
+            f"{r['process_s'] / TARGET_SECONDS_20K:>7.2f}x {r['process_s'] / BASELINE_SECONDS_20K:>7.2f}x"
+        )
+    print(
+        "cpu s: CPU seconds of the fitting process (user + system; less than process s when the "
+        "machine is shared). settings: default = this version (approximate neighbours from "
+        "20,000 chunks); previous = exact neighbours at any size (before issue 15). NPMI: mean coherence of each topic's top 10 "
+        "words over the chunks; divers.: distinct top words / all top words. Issue 15's target: "
+        "100,000 chunks <= 120 s and <= 2 GB with quality held."
+    )
+    print(
+        "vs 30 s: process seconds / the target; vs 61 s: / the issue's baseline. Both were set "
+        "for 20,000 chunks (fresh process); other sizes show how far from them they are. "
+        f"Outlier target: <= {TARGET_OUTLIERS:.0%} after reduction."
+        + (" Cold numba cache." if args.cold else " Numba cache as left by earlier runs.")
+        + f" Load average at the end (1/5/15 min): {'/'.join(f'{x:.1f}' for x in os.getloadavg())}"
+        f" on {os.cpu_count()} cores."
+    )
     if cold_dir is not None:
         cold_dir.cleanup()
 

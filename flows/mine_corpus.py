@@ -37,17 +37,24 @@ class TopicParameters(BaseModel):
     """Topic model and trend settings."""
 
     n_topics: int = Field(
-        default=0, ge=0, title="n_topics",
+        default=0,
+        ge=0,
+        title="n_topics",
         description="Number of topics; 0 (default) lets the clustering decide. Set a number "
-        "when the automatic topics are too fine or too coarse to read (tick refit too).")
+        "when the automatic topics are too fine or too coarse to read (tick refit too).",
+    )
     refit: bool = Field(
-        default=False, title="refit",
+        default=False,
+        title="refit",
         description="Fit a new topic model on the whole corpus; default: new paragraphs join "
-        "the saved topics. Tick it after adding many documents or changing n_topics.")
+        "the saved topics. Tick it after adding many documents or changing n_topics.",
+    )
     by: Literal["year", "quarter"] = Field(
-        default="year", title="by",
+        default="year",
+        title="by",
         description="Period of the trend tables and figures: year, or quarter for a corpus "
-        "that spans only a few years.")
+        "that spans only a few years.",
+    )
 
     @field_validator("n_topics", mode="before")
     @classmethod
@@ -71,16 +78,24 @@ class DaskParameters(BaseModel):
     """Where Dask runs when task_runner is dask."""
 
     address: str = Field(
-        default="", title="address",
+        default="",
+        title="address",
         description="Address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786. Empty "
-        "(default): start a local cluster for this run.")
+        "(default): start a local cluster for this run.",
+    )
     n_workers: int = Field(
-        default=2, ge=1, title="n_workers",
+        default=2,
+        ge=1,
+        title="n_workers",
         description="Worker processes of the local cluster (not used with an address); at "
-        "most the number of CPU cores.")
+        "most the number of CPU cores.",
+    )
     threads_per_worker: int = Field(
-        default=1, ge=1, title="threads_per_worker",
-        description="Threads per local worker; keep 1 (reading and coding are pure Python).")
+        default=1,
+        ge=1,
+        title="threads_per_worker",
+        description="Threads per local worker; keep 1 (reading and coding are pure Python).",
+    )
 
     @field_validator("address", mode="before")
     @classmethod
@@ -93,8 +108,9 @@ class DaskParameters(BaseModel):
 DASK_DASHBOARD_ADDRESS = ":0"
 
 
-def make_task_runner(name: TaskRunnerName, dask: DaskParameters | None = None,
-                     max_workers: int | None = None):
+def make_task_runner(
+    name: TaskRunnerName, dask: DaskParameters | None = None, max_workers: int | None = None
+):
     """The Prefect task runner for a task_runner parameter (max_workers 0 or None: Prefect's)."""
     max_workers = max_workers or None
     if name == "thread":
@@ -128,8 +144,9 @@ def run_batch(step: Callable[[Any], Any], batch: Any) -> Any:
     return step(batch)
 
 
-def prefect_map(step: Callable[[Any], Any], batches: Sequence[Any], *,
-                name: str = "batch") -> Iterator[BatchResult]:
+def prefect_map(
+    step: Callable[[Any], Any], batches: Sequence[Any], *, name: str = "batch"
+) -> Iterator[BatchResult]:
     """Submit every batch to the current task runner; yield results as they finish."""
     batch_task = run_batch.with_options(name=f"{name}-batch")
     futures = {batch_task.submit(step, batch): index for index, batch in enumerate(batches)}
@@ -222,10 +239,19 @@ def _secret(name: str) -> str:
 def mine_batches(settings: RunSettings, runner_name: str = "thread") -> RunReport:
     """The run itself, its batches on the chosen task runner."""
     logger = get_run_logger()
-    report = run_pipeline(settings, map_batches=prefect_map, lock_wait_seconds=600,
-                          extra_settings={"task_runner": runner_name})
-    logger.info("run %s %s: %d documents read, %d sentences coded", report.run_id,
-                report.status, report.counts.documents_read, report.counts.sentences_coded)
+    report = run_pipeline(
+        settings,
+        map_batches=prefect_map,
+        lock_wait_seconds=600,
+        extra_settings={"task_runner": runner_name},
+    )
+    logger.info(
+        "run %s %s: %d documents read, %d sentences coded",
+        report.run_id,
+        report.status,
+        report.counts.documents_read,
+        report.counts.sentences_coded,
+    )
     return report
 
 
@@ -254,10 +280,16 @@ def outputs_markdown(out_dir: Path) -> list[str]:
         "address bar for report.html.",
         "",
     ]
-    lines += [f"- {label}: `{folder / name}`" for name, label in MAIN_OUTPUTS.items()
-              if (folder / name).exists()]
-    others = sorted(p.name for p in folder.iterdir()
-                    if p.name not in MAIN_OUTPUTS and not p.name.startswith("."))
+    lines += [
+        f"- {label}: `{folder / name}`"
+        for name, label in MAIN_OUTPUTS.items()
+        if (folder / name).exists()
+    ]
+    others = sorted(
+        p.name
+        for p in folder.iterdir()
+        if p.name not in MAIN_OUTPUTS and not p.name.startswith(".")
+    )
     if others:
         lines += ["", "Also in the folder: " + ", ".join(f"`{name}`" for name in others)]
     return lines
@@ -324,7 +356,8 @@ def _artifacts(settings: RunSettings, report: RunReport) -> None:
         path = (settings.out_dir / name).resolve()
         if path.exists():  # the link text is the path itself, to copy
             create_link_artifact(
-                path.as_uri(), link_text=str(path),
+                path.as_uri(),
+                link_text=str(path),
                 key=f"textmine-output-{name.split('.')[0].replace('_', '-')}",
                 description=f"{MAIN_OUTPUTS[name]}: copy the path to open it",
             )

@@ -67,7 +67,10 @@ def watch_publications(
     downloaded, failures = report["downloaded"], report["failures"]
     logger.info(
         "%d feeds checked: %d new entries, %d documents downloaded, %d entries failed",
-        report["feeds_checked"], report["entries_new"], len(downloaded), len(failures),
+        report["feeds_checked"],
+        report["entries_new"],
+        len(downloaded),
+        len(failures),
     )
     lines = [
         "# watch-publications",

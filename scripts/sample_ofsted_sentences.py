@@ -25,8 +25,18 @@ import pypdfium2 as pdfium
 SEED = 20261122
 RANDOM_N = 100
 VOCAB_N = 100
-CODES = ["competition", "collaboration", "academy_trust", "federation", "teaching_school",
-         "system_leader", "local_partnership", "cross_sector", "faith", "network"]
+CODES = [
+    "competition",
+    "collaboration",
+    "academy_trust",
+    "federation",
+    "teaching_school",
+    "system_leader",
+    "local_partnership",
+    "cross_sector",
+    "faith",
+    "network",
+]
 VOCAB = re.compile(
     r"partner|collaborat|co-?operat|compet|network|\btrust\b|federat|teaching school|"
     r"leaders? of education|diocese|diocesan|executive head|cluster|market|league table|"
@@ -59,8 +69,13 @@ def main(folder: str, out: str) -> None:
             if sentence in seen:
                 continue
             seen.add(sentence)
-            rows.append({"source": str(path.relative_to(Path(folder).parent)), "page": page,
-                         "sentence": sentence})
+            rows.append(
+                {
+                    "source": str(path.relative_to(Path(folder).parent)),
+                    "page": page,
+                    "sentence": sentence,
+                }
+            )
     rng = random.Random(SEED)
     order = list(range(len(rows)))
     rng.shuffle(order)

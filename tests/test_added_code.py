@@ -42,8 +42,10 @@ ADDED_ENTRY = {
         {"phrase": "Ofsted", "attr": "LOWER"},
     ],
     "exclusions": [
-        {"tokens": [{"LOWER": {"IN": ["self-inspection", "self-inspections"]}}],
-         "id": "self_inspection"},
+        {
+            "tokens": [{"LOWER": {"IN": ["self-inspection", "self-inspections"]}}],
+            "id": "self_inspection",
+        },
     ],
 }
 PROJECT = "{urn:QDA-XML:project:1.0}"
@@ -94,12 +96,15 @@ def test_csv_and_parquet_exports_carry_the_added_code(tmp_path, codebook, corpus
     header = list(sentences_csv.columns)
     assert header.index(ADDED) == header.index(codebook.code_columns[-2]) + 1
     assert sentences_csv.loc[sentences_csv[ADDED] == 1, "sentence_id"].tolist() == sorted(
-        positives, key=sentences_csv["sentence_id"].tolist().index)
+        positives, key=sentences_csv["sentence_id"].tolist().index
+    )
     documents_csv = pd.read_csv(tmp_path / "documents.csv")
     assert documents_csv[f"n_{ADDED}"].sum() == len(positives)
     with_sentences = documents_csv[documents_csv["n_sentences"] > 0]
-    assert (with_sentences[f"share_{ADDED}"]
-            == with_sentences[f"n_{ADDED}"] / with_sentences["n_sentences"]).all()
+    assert (
+        with_sentences[f"share_{ADDED}"]
+        == with_sentences[f"n_{ADDED}"] / with_sentences["n_sentences"]
+    ).all()
     schema = pq.read_schema(tmp_path / "coded_sentences.parquet")
     assert str(schema.field(ADDED).type) == "int8"
     documents_schema = pq.read_schema(tmp_path / "documents.parquet")
@@ -109,12 +114,14 @@ def test_csv_and_parquet_exports_carry_the_added_code(tmp_path, codebook, corpus
     assert int(parquet[ADDED].sum()) == len(positives)
 
 
-def test_refi_qda_codebook_codings_and_import_carry_the_added_code(tmp_path, codebook, corpus,
-                                                                    positives):
+def test_refi_qda_codebook_codings_and_import_carry_the_added_code(
+    tmp_path, codebook, corpus, positives
+):
     documents, coded, texts = corpus
     qdpx, qdc = write_exports(documents, coded, tmp_path, ["qdpx", "qdc"], texts, codebook)
-    stance_group = next(c for c in ET.parse(qdc).getroot().iter(f"{CODEBOOK_NS}Code")
-                        if c.get("name") == "Stance")
+    stance_group = next(
+        c for c in ET.parse(qdc).getroot().iter(f"{CODEBOOK_NS}Code") if c.get("name") == "Stance"
+    )
     added = next(c for c in stance_group if c.get("name") == ADDED)
     assert added.get("color") == ADDED_ENTRY["colour"].upper()
     assert added.findtext(f"{CODEBOOK_NS}Description") == ADDED_ENTRY["description"]
@@ -122,7 +129,8 @@ def test_refi_qda_codebook_codings_and_import_carry_the_added_code(tmp_path, cod
         project = ET.fromstring(archive.read("project.qde"))
     guid = next(c.get("guid") for c in project.iter(f"{PROJECT}Code") if c.get("name") == ADDED)
     coded_selections = [
-        s.get("name") for s in project.iter(f"{PROJECT}PlainTextSelection")
+        s.get("name")
+        for s in project.iter(f"{PROJECT}PlainTextSelection")
         if any(ref.get("targetGUID") == guid for ref in s.iter(f"{PROJECT}CodeRef"))
     ]
     assert sorted(coded_selections) == sorted(positives)
@@ -158,7 +166,8 @@ def test_an_added_partnership_type_gets_a_rate_per_1000(tmp_path, corpus, positi
     whole = partnership[(partnership["dimension"] == "all") & (partnership["period"] == "all")]
     assert whole[f"n_{ADDED}"].item() == len(positives)
     assert whole[f"{ADDED}_per_1000"].item() == pytest.approx(
-        1000 * len(positives) / len(coded), abs=1e-4)
+        1000 * len(positives) / len(coded), abs=1e-4
+    )
     assert f"share_{ADDED}" not in trends["stance_trends"].columns
 
 
@@ -168,21 +177,28 @@ def test_kwic_and_evaluation_carry_the_added_code(codebook, corpus, positives):
     assert len(hits) >= 1 and list(hits.columns)[-1] == ADDED
     own = coded.set_index("sentence_id").loc[hits["sentence_id"], ADDED]
     assert hits[ADDED].tolist() == own.tolist()  # each hit carries its sentence's code
-    assert hits[ADDED].sum() >= 3 and set(hits.loc[hits[ADDED] == 1, "sentence_id"]) <= set(positives)
+    assert hits[ADDED].sum() >= 3 and set(hits.loc[hits[ADDED] == 1, "sentence_id"]) <= set(
+        positives
+    )
     human = coded.rename(columns={"sentence_id": "id"})
     machine = human.copy()
     machine.loc[machine["id"] == positives[0], ADDED] = 0  # the machine misses one
-    table = agreement_table(human, machine, codebook.code_columns,
-                            stance_codes=codebook.stance_codes,
-                            partnership_codes=codebook.partnership_codes).set_index("code")
+    table = agreement_table(
+        human,
+        machine,
+        codebook.code_columns,
+        stance_codes=codebook.stance_codes,
+        partnership_codes=codebook.partnership_codes,
+    ).set_index("code")
     assert table.loc[ADDED, "kind"] == "stance"
     assert (table.loc[ADDED, "fn"], table.loc[ADDED, "tp"]) == (1, len(positives) - 1)
     stance_f1 = table.loc[codebook.stance_codes, "f1"].mean()
     assert table.loc["macro_f1_stance", "f1"] == pytest.approx(stance_f1)
 
 
-def test_export_and_import_commands_take_the_codebook(tmp_path, codebook, corpus, positives,
-                                                      monkeypatch):
+def test_export_and_import_commands_take_the_codebook(
+    tmp_path, codebook, corpus, positives, monkeypatch
+):
     from typer.testing import CliRunner
 
     import textmine.store
@@ -192,14 +208,37 @@ def test_export_and_import_commands_take_the_codebook(tmp_path, codebook, corpus
     codebook_file = codebook.path
     runner = CliRunner()
     out = tmp_path / "processed"
-    result = runner.invoke(app, ["export", "-f", "csv", "-f", "qdpx", "--corpus-dir", str(out),
-                                 "--codebook", codebook_file])
+    result = runner.invoke(
+        app,
+        [
+            "export",
+            "-f",
+            "csv",
+            "-f",
+            "qdpx",
+            "--corpus-dir",
+            str(out),
+            "--codebook",
+            codebook_file,
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert pd.read_csv(out / "coded_sentences.csv")[ADDED].sum() == len(positives)
     human = tmp_path / "human.csv"
-    result = runner.invoke(app, ["import-qdpx", str(out / "coded_corpus.qdpx"), "--out", str(human),
-                                 "--corpus-dir", str(out), "--codebook", codebook_file,
-                                 "--evaluate"])
+    result = runner.invoke(
+        app,
+        [
+            "import-qdpx",
+            str(out / "coded_corpus.qdpx"),
+            "--out",
+            str(human),
+            "--corpus-dir",
+            str(out),
+            "--codebook",
+            codebook_file,
+            "--evaluate",
+        ],
+    )
     assert result.exit_code == 0, result.output
     imported = unescape_formula_cells(pd.read_csv(human, dtype={"id": str}, keep_default_na=False))
     assert sorted(imported.loc[imported[ADDED] == 1, "id"]) == sorted(positives)
@@ -217,8 +256,10 @@ def test_learned_coder_columns_pass_through_the_exports(tmp_path, codebook, corp
     table = coded_sentences_table(documents, learned, codebook)
     probabilities = [probability_column(c) for c in codebook.code_columns]
     columns = list(table.columns)
-    assert columns[columns.index(ADDED) + 1: columns.index(ADDED) + 1 + len(probabilities)] \
+    assert (
+        columns[columns.index(ADDED) + 1 : columns.index(ADDED) + 1 + len(probabilities)]
         == probabilities
+    )
     assert "model_version" in columns
     write_exports(documents, learned, tmp_path, ["csv", "parquet"], texts, codebook)
     read_back = pd.read_csv(tmp_path / "coded_sentences.csv")

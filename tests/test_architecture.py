@@ -39,8 +39,9 @@ def _is_type_checking(node: ast.AST) -> bool:
     return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
 
 
-def imported_modules(source: str, name: str, *, is_package: bool = False,
-                     inside_functions: bool) -> set[str]:
+def imported_modules(
+    source: str, name: str, *, is_package: bool = False, inside_functions: bool
+) -> set[str]:
     """The textmine modules that module `name` (source text) imports.
 
     At module level only, or also inside functions when `inside_functions`.
@@ -57,8 +58,11 @@ def imported_modules(source: str, name: str, *, is_package: bool = False,
                 origin = _absolute(node.module, node.level, name, is_package)
                 if origin in MODULES:
                     found.add(origin)
-                found.update(f"{origin}.{alias.name}" for alias in node.names
-                             if f"{origin}.{alias.name}" in MODULES)
+                found.update(
+                    f"{origin}.{alias.name}"
+                    for alias in node.names
+                    if f"{origin}.{alias.name}" in MODULES
+                )
             is_function = isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
             if is_function and not inside_functions:
                 continue
@@ -75,9 +79,12 @@ def imported_modules(source: str, name: str, *, is_package: bool = False,
 def import_graph(*, inside_functions: bool) -> dict[str, set[str]]:
     """Module -> the textmine modules it imports, for every module of the package."""
     return {
-        name: imported_modules(path.read_text(encoding="utf-8"), name,
-                               is_package=path.name == "__init__.py",
-                               inside_functions=inside_functions)
+        name: imported_modules(
+            path.read_text(encoding="utf-8"),
+            name,
+            is_package=path.name == "__init__.py",
+            inside_functions=inside_functions,
+        )
         for name, path in MODULES.items()
     }
 
@@ -92,7 +99,7 @@ def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
         state[module] = "open"
         for target in sorted(graph.get(module, ())):
             if state.get(target) == "open":
-                cycle = [*path[path.index(target):], target]
+                cycle = [*path[path.index(target) :], target]
                 if frozenset(cycle) not in seen_cycles:
                     seen_cycles.add(frozenset(cycle))
                     cycles.append(cycle)
@@ -122,8 +129,12 @@ def test_relative_and_package_imports_are_edges():
         "    from textmine.export import write_exports\n"
     )
     module_level = imported_modules(source, "textmine.ingest.reader", inside_functions=False)
-    assert module_level == {"textmine.ingest", "textmine.ingest.clean", "textmine.ingest.detect",
-                            "textmine.store"}
+    assert module_level == {
+        "textmine.ingest",
+        "textmine.ingest.clean",
+        "textmine.ingest.detect",
+        "textmine.store",
+    }
     everywhere = imported_modules(source, "textmine.ingest.reader", inside_functions=True)
     assert everywhere == module_level | {"textmine.export"}
 

@@ -1,6 +1,5 @@
 """The codebook as data: default file, version hash, and clear errors for broken files."""
 
-
 import pytest
 import yaml
 
@@ -54,14 +53,17 @@ def test_version_ignores_what_only_people_read(tmp_path, default_yaml):
 
 def test_added_code_becomes_an_extra_column(tmp_path, default_yaml):
     default_yaml["codes"]["inspection"] = {
-        "name": "Inspection", "kind": "stance", "colour": "#123456",
+        "name": "Inspection",
+        "kind": "stance",
+        "colour": "#123456",
         "description": "Talk of inspection.",
         "patterns": [{"tokens": [{"LEMMA": "inspect"}], "id": "inspect"}, "Ofsted inspection"],
     }
     codebook = load_codebook(write(tmp_path, default_yaml))
     assert codebook.code_columns == [*CODE_COLUMNS, "inspection"]
-    coded = code_texts(["Inspectors inspected the school.", "Schools compete for pupils."],
-                       codebook)
+    coded = code_texts(
+        ["Inspectors inspected the school.", "Schools compete for pupils."], codebook
+    )
     assert coded["inspection"].tolist() == [1, 0]
     assert coded["competition"].tolist() == [0, 1]
 
@@ -75,29 +77,59 @@ def test_added_code_becomes_an_extra_column(tmp_path, default_yaml):
         (lambda d: d["codes"]["faith"].update(kind="type"), "codes.faith.kind"),
         (lambda d: d["codes"]["faith"].update(patern=[]), "unknown field(s) patern"),
         (lambda d: d["codes"].update({"Bad Code": d["codes"]["faith"]}), "codes.Bad Code"),
-        (lambda d: d["codes"]["faith"]["patterns"].append({"tokens": [{"LEMA": "x"}]}),
-         "codes.faith.patterns[4].tokens[0]: unknown token attribute 'LEMA'"),
-        (lambda d: d["codes"]["faith"]["patterns"].append({"tokens": [{"LEMMA": "Diocese"}]}),
-         "LEMMA values must be lower case"),
-        (lambda d: d["codes"]["faith"]["patterns"].append({"tokens": [{"LOWER": "x", "OP": "%"}]}),
-         "OP '%'"),
-        (lambda d: d["codes"]["faith"]["patterns"].append({"phrase": "x", "tokens": []}),
-         "exactly one of `phrase` or `tokens`"),
-        (lambda d: d["codes"]["faith"]["patterns"].append({"tokens": [{"LOWER": {"REGEX": "("}}]}),
-         "bad REGEX"),
-        (lambda d: d["codes"]["faith"]["patterns"].append(
-            {"tokens": [{"LOWER": {"NOT_AN_OP": ["a"]}}]}), "unknown operator(s) NOT_AN_OP"),
-        (lambda d: d["codes"]["faith"]["patterns"].append(
-            {"tokens": [{"LENGTH": "long"}]}), "invalid token pattern"),
-        (lambda d: d["codes"]["faith"]["patterns"].append(
-            {"phrase": "x", "prefilter": [{"regex": "(unclosed"}]}),
-         "codes.faith.patterns[4].prefilter[0]: bad regex"),
-        (lambda d: d["codes"]["faith"]["patterns"].append(
-            {"phrase": "x", "prefilter": [{"regx": "a"}]}), "prefilter[0]: a prefilter item"),
+        (
+            lambda d: d["codes"]["faith"]["patterns"].append({"tokens": [{"LEMA": "x"}]}),
+            "codes.faith.patterns[4].tokens[0]: unknown token attribute 'LEMA'",
+        ),
+        (
+            lambda d: d["codes"]["faith"]["patterns"].append({"tokens": [{"LEMMA": "Diocese"}]}),
+            "LEMMA values must be lower case",
+        ),
+        (
+            lambda d: d["codes"]["faith"]["patterns"].append(
+                {"tokens": [{"LOWER": "x", "OP": "%"}]}
+            ),
+            "OP '%'",
+        ),
+        (
+            lambda d: d["codes"]["faith"]["patterns"].append({"phrase": "x", "tokens": []}),
+            "exactly one of `phrase` or `tokens`",
+        ),
+        (
+            lambda d: d["codes"]["faith"]["patterns"].append(
+                {"tokens": [{"LOWER": {"REGEX": "("}}]}
+            ),
+            "bad REGEX",
+        ),
+        (
+            lambda d: d["codes"]["faith"]["patterns"].append(
+                {"tokens": [{"LOWER": {"NOT_AN_OP": ["a"]}}]}
+            ),
+            "unknown operator(s) NOT_AN_OP",
+        ),
+        (
+            lambda d: d["codes"]["faith"]["patterns"].append({"tokens": [{"LENGTH": "long"}]}),
+            "invalid token pattern",
+        ),
+        (
+            lambda d: d["codes"]["faith"]["patterns"].append(
+                {"phrase": "x", "prefilter": [{"regex": "(unclosed"}]}
+            ),
+            "codes.faith.patterns[4].prefilter[0]: bad regex",
+        ),
+        (
+            lambda d: d["codes"]["faith"]["patterns"].append(
+                {"phrase": "x", "prefilter": [{"regx": "a"}]}
+            ),
+            "prefilter[0]: a prefilter item",
+        ),
         (lambda d: d["codes"]["faith"].update(fallback=True), "only one code may be the fallback"),
         (lambda d: d["context"].update(negation_window="four"), "context.negation_window"),
         (lambda d: d["context"].update(surprise=[]), "unknown entry(ies) surprise"),
-        (lambda d: d["context"].update(consultation_targets=["nope"]), "unknown pattern id(s) nope"),
+        (
+            lambda d: d["context"].update(consultation_targets=["nope"]),
+            "unknown pattern id(s) nope",
+        ),
         (lambda d: d.pop("codes"), "codes: missing or empty"),
     ],
 )
@@ -123,13 +155,15 @@ def test_readme_example_of_adding_a_code_works(tmp_path, default_yaml):
     from tests.conftest import REPO
 
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    block = re.search(r"```yaml\ncodes:\n  # \.\.\. the ten standard codes \.\.\.\n(.*?)```",
-                      readme, re.S)
+    block = re.search(
+        r"```yaml\ncodes:\n  # \.\.\. the ten standard codes \.\.\.\n(.*?)```", readme, re.S
+    )
     assert block, "README lost its example of adding a code"
     default_yaml["codes"].update(yaml.safe_load("codes:\n" + block.group(1))["codes"])
     codebook = load_codebook(write(tmp_path, default_yaml))
     added = [c for c in codebook.code_columns if c not in CODE_COLUMNS]
     assert len(added) == 1
-    coded = code_texts(["Ofsted inspected the school against floor standards.",
-                        "Pupils enjoy reading."], codebook)
+    coded = code_texts(
+        ["Ofsted inspected the school against floor standards.", "Pupils enjoy reading."], codebook
+    )
     assert coded[added[0]].tolist() == [1, 0]

@@ -33,19 +33,35 @@ def test_code_texts_columns_and_values(codebook):
     assert list(coded.columns) == [*CODE_COLUMNS, EVIDENCE]
     assert all(str(coded[c].dtype) == "int64" for c in CODE_COLUMNS)
     labels = [{c for c in CODE_COLUMNS if row[c]} for _, row in coded.iterrows()]
-    assert labels == [set(), {"competition"},
-                      {"collaboration", "system_leader", "teaching_school"}, set(),
-                      {"academy_trust"}]
+    assert labels == [
+        set(),
+        {"competition"},
+        {"collaboration", "system_leader", "teaching_school"},
+        set(),
+        {"academy_trust"},
+    ]
     assert json.loads(coded[EVIDENCE][0]) == {}
 
 
 def test_code_sentences_keeps_rows_order_and_adds_provenance(codebook):
-    frame = pd.DataFrame({"sentence_id": [f"s{i}" for i in range(len(SENTENCES))],
-                          "text": SENTENCES, "page": range(len(SENTENCES))},
-                         index=[10, 11, 12, 13, 14])
+    frame = pd.DataFrame(
+        {
+            "sentence_id": [f"s{i}" for i in range(len(SENTENCES))],
+            "text": SENTENCES,
+            "page": range(len(SENTENCES)),
+        },
+        index=[10, 11, 12, 13, 14],
+    )
     coded = code_sentences(frame, codebook)
-    assert list(coded.columns) == ["sentence_id", "text", "page", *CODE_COLUMNS, EVIDENCE,
-                                   CODEBOOK_VERSION, TEXTMINE_VERSION]
+    assert list(coded.columns) == [
+        "sentence_id",
+        "text",
+        "page",
+        *CODE_COLUMNS,
+        EVIDENCE,
+        CODEBOOK_VERSION,
+        TEXTMINE_VERSION,
+    ]
     assert coded.index.tolist() == [10, 11, 12, 13, 14]
     assert coded["sentence_id"].tolist() == frame["sentence_id"].tolist()
     assert set(coded[CODEBOOK_VERSION]) == {codebook.version}
@@ -71,16 +87,51 @@ def test_pipeline_is_built_once_per_codebook(codebook):
 def test_prefilter_never_hides_a_match(codebook):
     """Coding with the prefilter equals running the tagger on every sentence."""
     coder = get_coder(codebook)
-    words = ["schools", "compete", "Competitive", "market", "partners", "trust", "MATs",
-             "federated", "diocese", "network", "league", "tables", "NLE", "multi-agency",
-             "police", "work", "together", "with", "other", "the", "children", "rather",
-             "than", "a", "federation", "not", "parents", "in", "partnership", "local", "area",
-             "LSCB", "school-to-school", "support", "teaching", "school", "alliances"]
+    words = [
+        "schools",
+        "compete",
+        "Competitive",
+        "market",
+        "partners",
+        "trust",
+        "MATs",
+        "federated",
+        "diocese",
+        "network",
+        "league",
+        "tables",
+        "NLE",
+        "multi-agency",
+        "police",
+        "work",
+        "together",
+        "with",
+        "other",
+        "the",
+        "children",
+        "rather",
+        "than",
+        "a",
+        "federation",
+        "not",
+        "parents",
+        "in",
+        "partnership",
+        "local",
+        "area",
+        "LSCB",
+        "school-to-school",
+        "support",
+        "teaching",
+        "school",
+        "alliances",
+    ]
     import random
 
     rng = random.Random(7)
-    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(2, 12))) + "."
-             for _ in range(300)]
+    texts = [
+        " ".join(rng.choice(words) for _ in range(rng.randint(2, 12))) + "." for _ in range(300)
+    ]
     texts += ["The weather was fine.", "Inspectors visited lessons."]
     coded = code_texts(texts, codebook)
     for text, (_, row) in zip(texts, coded.iterrows(), strict=True):
@@ -91,8 +142,9 @@ def test_prefilter_never_hides_a_match(codebook):
 
 def test_cli_code_writes_same_rows_in_order(tmp_path):
     source = tmp_path / "in.csv"
-    pd.DataFrame({"id": ["x2", "x1", "x3"], "sentence": SENTENCES[1:4],
-                  "note": ["007", "", "keep"]}).to_csv(source, index=False)
+    pd.DataFrame(
+        {"id": ["x2", "x1", "x3"], "sentence": SENTENCES[1:4], "note": ["007", "", "keep"]}
+    ).to_csv(source, index=False)
     out = tmp_path / "out.csv"
     result = CliRunner().invoke(app, ["code", str(source), "--out", str(out)])
     assert result.exit_code == 0, result.output
@@ -109,15 +161,17 @@ def test_cli_code_reports_a_broken_codebook(tmp_path):
     pd.DataFrame({"id": ["a"], "sentence": ["Schools compete."]}).to_csv(source, index=False)
     bad = tmp_path / "bad.yml"
     bad.write_text("codes: {}\n", encoding="utf-8")
-    result = CliRunner().invoke(app, ["code", str(source), "--out", str(tmp_path / "o.csv"),
-                                      "--codebook", str(bad)])
+    result = CliRunner().invoke(
+        app, ["code", str(source), "--out", str(tmp_path / "o.csv"), "--codebook", str(bad)]
+    )
     assert result.exit_code == 2
     assert "codes" in result.output and "bad.yml" in " ".join(result.output.split())
 
 
 def test_cli_evaluate_with_predictions_matched_by_sentence_id(tmp_path):
-    gold = pd.DataFrame({"id": ["a", "b", "c"], "sentence": SENTENCES[1:4],
-                         **{c: [0, 0, 0] for c in CODE_COLUMNS}})
+    gold = pd.DataFrame(
+        {"id": ["a", "b", "c"], "sentence": SENTENCES[1:4], **{c: [0, 0, 0] for c in CODE_COLUMNS}}
+    )
     gold.loc[0, "competition"] = 1
     gold.loc[1, ["collaboration", "system_leader", "teaching_school"]] = 1
     gold_path = tmp_path / "gold.csv"
@@ -126,8 +180,9 @@ def test_cli_evaluate_with_predictions_matched_by_sentence_id(tmp_path):
     pred.loc[pred.sentence_id == "c", "network"] = 1
     pred_path = tmp_path / "pred.csv"
     pred.to_csv(pred_path, index=False)
-    result = CliRunner().invoke(app, ["evaluate", str(gold_path), "--pred", str(pred_path),
-                                      "--out", str(tmp_path / "eval")])
+    result = CliRunner().invoke(
+        app, ["evaluate", str(gold_path), "--pred", str(pred_path), "--out", str(tmp_path / "eval")]
+    )
     assert result.exit_code == 0, result.output
     table = pd.read_csv(tmp_path / "eval" / "gold_agreement.csv").set_index("code")
     assert table.loc["competition", "kappa"] == 1.0
@@ -139,8 +194,17 @@ def test_cli_evaluate_with_predictions_matched_by_sentence_id(tmp_path):
 @pytest.mark.shared
 def test_dev_set_targets(shared_dir, tmp_path):
     """The rule tagger: kappa >= 0.95 per stance code, micro F1 >= 0.95 over partnership types."""
-    result = CliRunner().invoke(app, ["evaluate", str(shared_dir / "gold" / "dev.csv"),
-                                      "--coder", "rules", "--out", str(tmp_path)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            str(shared_dir / "gold" / "dev.csv"),
+            "--coder",
+            "rules",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 0, result.output
     table = pd.read_csv(tmp_path / "dev_agreement.csv").set_index("code")
     assert table.loc["competition", "kappa"] >= 0.95

@@ -44,5 +44,7 @@ def test_readme_has_the_run_command():
 
 def test_readme_sections_are_filled():
     for name in re.findall(r"<!-- section:(\w+) -->", README):
-        body = README.split(f"<!-- section:{name} -->", 1)[1].split(f"<!-- /section:{name} -->", 1)[0]
+        body = README.split(f"<!-- section:{name} -->", 1)[1].split(f"<!-- /section:{name} -->", 1)[
+            0
+        ]
         assert body.strip(), f"README section {name!r} is empty"

@@ -38,22 +38,40 @@ def test_krippendorff_alpha_nominal_by_hand():
 
 
 def frames():
-    gold = pd.DataFrame({"id": ["a", "b", "c", "d"], "sentence": ["s1", "s2", "s3", "s4"],
-                         "competition": [1, 0, 1, 0], "collaboration": [1, 1, 0, 0],
-                         "federation": [1, 0, 0, 0], "network": [0, 1, 0, 0]})
-    pred = pd.DataFrame({"id": ["d", "c", "b", "a"], "competition": [0, 1, 1, 1],
-                         "collaboration": [0, 0, 1, 1], "federation": [0, 0, 0, 1],
-                         "network": [1, 0, 1, 0],
-                         "evidence": ['{"network": [{"text": "partners", "rule": "partners"}]}',
-                                      "{}", "{}", "{}"]})
+    gold = pd.DataFrame(
+        {
+            "id": ["a", "b", "c", "d"],
+            "sentence": ["s1", "s2", "s3", "s4"],
+            "competition": [1, 0, 1, 0],
+            "collaboration": [1, 1, 0, 0],
+            "federation": [1, 0, 0, 0],
+            "network": [0, 1, 0, 0],
+        }
+    )
+    pred = pd.DataFrame(
+        {
+            "id": ["d", "c", "b", "a"],
+            "competition": [0, 1, 1, 1],
+            "collaboration": [0, 0, 1, 1],
+            "federation": [0, 0, 0, 1],
+            "network": [1, 0, 1, 0],
+            "evidence": [
+                '{"network": [{"text": "partners", "rule": "partners"}]}',
+                "{}",
+                "{}",
+                "{}",
+            ],
+        }
+    )
     return gold, pred
 
 
 def test_table_per_code_and_summaries():
     gold, pred = frames()
     codes = ["competition", "collaboration", "federation", "network"]
-    table, diffs = evaluate_coding(gold, pred, codes, stance_codes=codes[:2],
-                                   partnership_codes=codes[2:])
+    table, diffs = evaluate_coding(
+        gold, pred, codes, stance_codes=codes[:2], partnership_codes=codes[2:]
+    )
     rows = table.set_index("code")
     comp = rows.loc["competition"]
     assert (comp.tp, comp.fp, comp.fn) == (2, 1, 0)
@@ -65,7 +83,9 @@ def test_table_per_code_and_summaries():
     assert rows.loc[MICRO_TYPES].f1 == pytest.approx(0.8)
     assert list(diffs.columns) == ["id", "sentence", "code", "gold", "predicted", "evidence"]
     assert diffs[["id", "code", "gold", "predicted"]].values.tolist() == [
-        ["b", "competition", 0, 1], ["d", "network", 0, 1]]
+        ["b", "competition", 0, 1],
+        ["d", "network", 0, 1],
+    ]
     assert diffs.evidence.iloc[1] == "partners [partners]"
 
 

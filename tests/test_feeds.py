@@ -21,7 +21,10 @@ from textmine.feeds import (
 )
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
-PDF = CORPUS / "ofsted/childrens-services/80526_north_east_lincolnshire_csc-inspection_26_november_2021.pdf"
+PDF = (
+    CORPUS
+    / "ofsted/childrens-services/80526_north_east_lincolnshire_csc-inspection_26_november_2021.pdf"
+)
 DOCX = CORPUS / "docx/dfe-academy-conversion-project-template-great-whelnetham-2021-11-12.docx"
 LIMIT = 400_000  # bytes; the good files are smaller, the huge ones larger
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -34,29 +37,64 @@ def _routes(base: str) -> dict:
         "/docs/template.docx": (200, {"Content-Type": DOCX_TYPE}, DOCX.read_bytes()),
         # same name as the first, other bytes: must not overwrite it
         "/other/report.pdf": (200, {"Content-Type": "application/pdf"}, pdf + b"\n%%extra\n"),
-        "/huge-declared.pdf": (200, {"Content-Type": "application/pdf", "Content-Length": "999999999"}, b"%PDF-"),
-        "/huge-streamed.pdf": (200, {"Content-Type": "application/pdf", "stream": "1"}, b"%PDF-1.4\n" + b"x" * (LIMIT * 3)),
-        "/image.pdf": (200, {"Content-Type": "application/pdf"}, b"\x89PNG\r\n\x1a\n" + b"\0" * 100),
-        "/page-as.pdf": (200, {"Content-Type": "application/pdf"}, b"<!doctype html><html><body>Sign in</body></html>"),
-        "/exe.pdf": (200, {"Content-Type": "application/octet-stream"}, b"MZ\x90\x00\x03" + b"\0" * 200),
-        "/traversal": (200, {"Content-Type": "application/pdf", "Content-Disposition": 'attachment; filename="../../../escape.pdf"'}, pdf + b"\n%%t\n"),
+        "/huge-declared.pdf": (
+            200,
+            {"Content-Type": "application/pdf", "Content-Length": "999999999"},
+            b"%PDF-",
+        ),
+        "/huge-streamed.pdf": (
+            200,
+            {"Content-Type": "application/pdf", "stream": "1"},
+            b"%PDF-1.4\n" + b"x" * (LIMIT * 3),
+        ),
+        "/image.pdf": (
+            200,
+            {"Content-Type": "application/pdf"},
+            b"\x89PNG\r\n\x1a\n" + b"\0" * 100,
+        ),
+        "/page-as.pdf": (
+            200,
+            {"Content-Type": "application/pdf"},
+            b"<!doctype html><html><body>Sign in</body></html>",
+        ),
+        "/exe.pdf": (
+            200,
+            {"Content-Type": "application/octet-stream"},
+            b"MZ\x90\x00\x03" + b"\0" * 200,
+        ),
+        "/traversal": (
+            200,
+            {
+                "Content-Type": "application/pdf",
+                "Content-Disposition": 'attachment; filename="../../../escape.pdf"',
+            },
+            pdf + b"\n%%t\n",
+        ),
         "/loop-a.pdf": (302, {"Location": "/loop-b.pdf"}, b""),
         "/loop-b.pdf": (302, {"Location": f"{base}/loop-a.pdf"}, b""),
         "/to-file.pdf": (302, {"Location": "file:///etc/passwd"}, b""),
         "/feed.atom": (200, {"Content-Type": "application/atom+xml"}, _feed(base).encode()),
         # a GOV.UK-like entry: the feed links a web page that links the PDF
-        "/feed2.atom": (200, {"Content-Type": "application/atom+xml"}, (
-            b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
-            b"<entry><id>page-1</id><title>Annual report</title>"
-            b"<published>2023-03-02T09:00:00Z</published>"
-            b'<link rel="alternate" type="text/html" href="/publications/annual"/></entry></feed>'
-        )),
-        "/publications/annual": (200, {"Content-Type": "text/html; charset=utf-8"}, (
-            b"<!doctype html><html><body><nav><a href='/'>Home</a></nav>"
-            b"<a href='https://assets.invalid/never.css'>style</a>"
-            b"<a href='/media/annual-report-2023.pdf'>Annual report (PDF, 150 KB)</a>"
-            b"</body></html>"
-        )),
+        "/feed2.atom": (
+            200,
+            {"Content-Type": "application/atom+xml"},
+            (
+                b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
+                b"<entry><id>page-1</id><title>Annual report</title>"
+                b"<published>2023-03-02T09:00:00Z</published>"
+                b'<link rel="alternate" type="text/html" href="/publications/annual"/></entry></feed>'
+            ),
+        ),
+        "/publications/annual": (
+            200,
+            {"Content-Type": "text/html; charset=utf-8"},
+            (
+                b"<!doctype html><html><body><nav><a href='/'>Home</a></nav>"
+                b"<a href='https://assets.invalid/never.css'>style</a>"
+                b"<a href='/media/annual-report-2023.pdf'>Annual report (PDF, 150 KB)</a>"
+                b"</body></html>"
+            ),
+        ),
         "/media/annual-report-2023.pdf": (200, {"Content-Type": "application/pdf"}, pdf + b"%%a\n"),
     }
 
@@ -86,7 +124,7 @@ def _feed(base: str) -> str:
     return (
         '<?xml version="1.0" encoding="utf-8"?>'
         '<feed xmlns="http://www.w3.org/2005/Atom"><title>Test publications</title>'
-        f'<id>{base}/feed.atom</id><updated>2024-05-01T10:00:00Z</updated>'
+        f"<id>{base}/feed.atom</id><updated>2024-05-01T10:00:00Z</updated>"
         + "".join(entries)
         + "</feed>"
     )
@@ -224,8 +262,14 @@ def test_feed_downloads_good_entries_and_reports_hostile_ones(server, tmp_path):
     assert again.entries_new == 0
     assert again.entries_seen_before == 13
     assert sorted(p.name for p in inbox.iterdir() if not p.name.startswith(".")) == sorted(
-        ["report.pdf", "report-2.pdf", "report-3.pdf", "template.docx", "escape.pdf",
-         downloaded["name-2"].name]
+        [
+            "report.pdf",
+            "report-2.pdf",
+            "report-3.pdf",
+            "template.docx",
+            "escape.pdf",
+            downloaded["name-2"].name,
+        ]
     )
 
 

@@ -18,16 +18,22 @@ from textmine.trends import compute_trends
 def corpus():
     sentences, documents = ofsted_corpus(limit=4)
     seeds, seed_docs = seed_corpus()
-    return (pd.concat([sentences, seeds], ignore_index=True),
-            pd.concat([documents, seed_docs], ignore_index=True))
+    return (
+        pd.concat([sentences, seeds], ignore_index=True),
+        pd.concat([documents, seed_docs], ignore_index=True),
+    )
 
 
 @pytest.fixture(scope="module")
 def topic_outputs(corpus, tmp_path_factory):
     sentences, documents = corpus
     # twelve topics: more series than the ten-colour cycle
-    return run_topics(sentences, documents, TopicSettings(n_topics=12, fallback_below=10_000),
-                      tmp_path_factory.mktemp("model"))
+    return run_topics(
+        sentences,
+        documents,
+        TopicSettings(n_topics=12, fallback_below=10_000),
+        tmp_path_factory.mktemp("model"),
+    )
 
 
 @pytest.fixture
@@ -82,7 +88,9 @@ def test_axes_are_labelled_and_dated(corpus, topic_outputs, tmp_path, captured):
         assert low <= int(years[0]) and high >= int(years[-1]), name
         if name != "topics_over_time.png":  # small multiples are named by their panel titles
             legend = main.get_legend()
-            assert legend is not None and legend.get_bbox_to_anchor().x0 > main.bbox.x1 - 1, name  # outside
+            assert legend is not None and legend.get_bbox_to_anchor().x0 > main.bbox.x1 - 1, (
+                name
+            )  # outside
 
 
 def test_topics_are_small_multiples_on_one_scale(corpus, topic_outputs, tmp_path, captured):
@@ -96,7 +104,10 @@ def test_topics_are_small_multiples_on_one_scale(corpus, topic_outputs, tmp_path
     colours = {ax.get_lines()[0].get_color() for ax in panels}
     assert len(colours) == 12 and len(set(figures.palette(30))) == 30
     html = (tmp_path / "topics_over_time.html").read_text(encoding="utf-8")
-    assert all(title.split(":")[0] + ":" in html for title in titles) and "Paragraphs per period" in html
+    assert (
+        all(title.split(":")[0] + ":" in html for title in titles)
+        and "Paragraphs per period" in html
+    )
 
 
 def test_n_per_period_is_shown_and_small_periods_do_not_set_the_axis(corpus, tmp_path, captured):
@@ -113,8 +124,11 @@ def test_n_per_period_is_shown_and_small_periods_do_not_set_the_axis(corpus, tmp
     assert {f"{v:,}" for v in n.values()} <= {t.get_text() for t in ax_n.texts}
     small = {p for p, v in n.items() if v < figures.MIN_PERIOD_SENTENCES}
     assert small == {"2007", "2014", "2017", "2018"}  # the seed texts: one short document a year
-    pale = [bar for bar in ax_n.patches if bar.get_facecolor()[:3] == matplotlib.colors.to_rgb(
-        figures.N_FADED_COLOUR)]
+    pale = [
+        bar
+        for bar in ax_n.patches
+        if bar.get_facecolor()[:3] == matplotlib.colors.to_rgb(figures.N_FADED_COLOUR)
+    ]
     assert len(pale) == len(small)
     # the y axis is set by the well-supported periods: 2018's one short text (74%) is marked, not scaled to
     share_2018 = 100 * rows.set_index("period").loc["2018", "share_collaboration"]
@@ -153,8 +167,10 @@ def test_quarters_and_undated_corpora(corpus, tmp_path, captured):
     # the documents dated only to a year are in no quarter: the note under the figure says so
     year_only = documents[documents["published"].str.len() == 4]
     in_year_only = int(sentences["doc_id"].isin(year_only["doc_id"]).sum())
-    expected = (f"Not shown: {in_year_only:,} sentences of {len(year_only)} documents dated only to the year "
-                "are in no quarter (period undated_in_quarter).")
+    expected = (
+        f"Not shown: {in_year_only:,} sentences of {len(year_only)} documents dated only to the year "
+        "are in no quarter (period undated_in_quarter)."
+    )
     assert any(expected in t.get_text() for t in fig.texts)
     assert expected in (tmp_path / "q" / "partnerships_over_time.html").read_text(encoding="utf-8")
     undated = documents.assign(published="")
@@ -163,8 +179,9 @@ def test_quarters_and_undated_corpora(corpus, tmp_path, captured):
 
 def test_topics_figure_notes_paragraphs_without_a_quarter(corpus, tmp_path, captured):
     sentences, documents = corpus
-    outputs = run_topics(sentences, documents, TopicSettings(by="quarter", fallback_below=10_000),
-                         tmp_path / "model")
+    outputs = run_topics(
+        sentences, documents, TopicSettings(by="quarter", fallback_below=10_000), tmp_path / "model"
+    )
     figures.write_figures(None, outputs, tmp_path / "f", by="quarter")
     year_only = documents[documents["published"].str.len() == 4]["doc_id"]
     n_year_only = int(outputs.doc_topics["doc_id"].isin(year_only).sum())

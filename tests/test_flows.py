@@ -64,8 +64,13 @@ def test_mine_corpus_flow_is_incremental(prefect_api, tmp_path):
     assert first["counts"]["documents_read"] == 3
     assert {f["reason"] for f in first["failures"]} == {"empty_file", "unsupported_format"}
     assert first["counts"]["sentences_coded"] == first["counts"]["sentences_new"] > 100
-    for name in ("documents.csv", "sentences.csv", "coded_sentences.csv", "failures.csv",
-                 "run.json"):
+    for name in (
+        "documents.csv",
+        "sentences.csv",
+        "coded_sentences.csv",
+        "failures.csv",
+        "run.json",
+    ):
         assert (out / name).is_file(), name
     assert {
         "textmine-run-summary",
@@ -82,8 +87,9 @@ def test_mine_corpus_flow_is_incremental(prefect_api, tmp_path):
     # a changed codebook re-codes the stored sentences and reads nothing
     codebook = tmp_path / "codebook.yml"
     write_edited_codebook(codebook)  # a researcher adds a phrase: a new codebook version
-    third = mine_corpus(corpus_paths=[str(corpus)], out_dir=str(out), codebook=str(codebook),
-                        coder="rules")
+    third = mine_corpus(
+        corpus_paths=[str(corpus)], out_dir=str(out), codebook=str(codebook), coder="rules"
+    )
     assert third["counts"]["documents_read"] == 0
     assert third["counts"]["sentences_coded"] == first["counts"]["sentences_new"]
     assert open_store(out).codebook_version == third["codebook_version"]
@@ -105,8 +111,10 @@ def test_watch_publications_downloads_then_mines_what_is_new(prefect_api, tmp_pa
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
-            routes = {"/feed.atom": ("application/atom+xml", feed),
-                      "/files/rough-hay.pdf": ("application/pdf", pdf)}
+            routes = {
+                "/feed.atom": ("application/atom+xml", feed),
+                "/files/rough-hay.pdf": ("application/pdf", pdf),
+            }
             if self.path not in routes:
                 self.send_error(404)
                 return
@@ -132,8 +140,9 @@ def test_watch_publications_downloads_then_mines_what_is_new(prefect_api, tmp_pa
             "    publisher: Ofsted\n    doc_type: inspection_report\n    accept: [pdf]\n",
             encoding="utf-8",
         )
-        first = watch_publications(sources=str(sources), corpus_paths=[str(corpus)],
-                                   out_dir=str(out))
+        first = watch_publications(
+            sources=str(sources), corpus_paths=[str(corpus)], out_dir=str(out)
+        )
         assert [Path(d["path"]).name for d in first["feeds"]["downloaded"]] == ["rough-hay.pdf"]
         assert [f["reason"] for f in first["feeds"]["failures"]] == ["http_error"]
         assert first["mine"]["counts"]["documents_read"] == 3  # two seeds + the download
@@ -142,8 +151,9 @@ def test_watch_publications_downloads_then_mines_what_is_new(prefect_api, tmp_pa
         assert row["title"] == "Rough Hay Primary School report"  # from the feed's manifest row
         assert row["publisher"] == "Ofsted" and row["published"] == "2016-11-20"
 
-        again = watch_publications(sources=str(sources), corpus_paths=[str(corpus)],
-                                   out_dir=str(out))
+        again = watch_publications(
+            sources=str(sources), corpus_paths=[str(corpus)], out_dir=str(out)
+        )
         assert again["feeds"]["downloaded"] == []
         assert again["mine"]["counts"]["documents_read"] == 0
     finally:
@@ -162,8 +172,12 @@ def test_serve_registers_cron_schedules_that_survive_shutdown(monkeypatch, tmp_p
 
     monkeypatch.setattr(serve_module, "serve", fake_serve)
     serve_module.serve_deployments(
-        sources=tmp_path / "sources.yml", corpus=tmp_path / "corpus", out_dir=tmp_path / "out",
-        watch_cron="0 6 * * *", mine_cron="30 2 * * 1", timezone="Europe/London",
+        sources=tmp_path / "sources.yml",
+        corpus=tmp_path / "corpus",
+        out_dir=tmp_path / "out",
+        watch_cron="0 6 * * *",
+        mine_cron="30 2 * * 1",
+        timezone="Europe/London",
     )
     assert captured["kwargs"]["pause_on_shutdown"] is False
     mine, watch = captured["deployments"]
@@ -192,8 +206,7 @@ def test_other_task_runners_give_the_same_corpus(prefect_api, tmp_path, runner):
     assert result["counts"]["documents_read"] == 2
     runs = open_store(tmp_path / runner).runs()
     assert runs["status"].tolist() == ["finished"]
-    stored = json.loads(open_store(tmp_path / runner)._query(
-        "SELECT settings FROM runs")[0][0])
+    stored = json.loads(open_store(tmp_path / runner)._query("SELECT settings FROM runs")[0][0])
     assert stored["task_runner"] == runner
     mine = open_store(tmp_path / runner).coded_sentences().drop(columns=["path"])
     ref = open_store(tmp_path / "ref").coded_sentences().drop(columns=["path"])
@@ -208,8 +221,9 @@ def test_flow_module_keeps_prefect_out_of_the_library():
         "import sys, textmine.run, textmine.store, textmine.feeds, textmine.cli; "
         "print('prefect' in sys.modules)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "False"
 
 
@@ -241,13 +255,30 @@ def test_mine_corpus_runs_on_a_dask_scheduler_with_two_workers(prefect_api, tmp_
     corpus = make_corpus(tmp_path / "corpus", files=SMALL_CORPUS[:2])
     run_pipeline(RunSettings(paths=[corpus], out_dir=tmp_path / "ref", stages=("ingest", "code")))
     scheduler_file = tmp_path / "scheduler.json"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")])),
+    }
     dask = [sys.executable, "-m", "dask"]
-    processes = [subprocess.Popen(
-        [*dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-         "--scheduler-file", str(scheduler_file)],
-        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )]
+    processes = [
+        subprocess.Popen(
+            [
+                *dask,
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                str(scheduler_file),
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+    ]
     try:
         deadline = time.monotonic() + 120
         while not scheduler_file.is_file() and time.monotonic() < deadline:
@@ -256,17 +287,34 @@ def test_mine_corpus_runs_on_a_dask_scheduler_with_two_workers(prefect_api, tmp_
         address = json.loads(scheduler_file.read_text(encoding="utf-8"))["address"]
         assert address.startswith("tcp://127.0.0.1:")
         for _ in range(2):
-            processes.append(subprocess.Popen(
-                [*dask, "worker", "--scheduler-file", str(scheduler_file), "--host", "127.0.0.1",
-                 "--nthreads", "1", "--no-dashboard"],
-                cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            ))
+            processes.append(
+                subprocess.Popen(
+                    [
+                        *dask,
+                        "worker",
+                        "--scheduler-file",
+                        str(scheduler_file),
+                        "--host",
+                        "127.0.0.1",
+                        "--nthreads",
+                        "1",
+                        "--no-dashboard",
+                    ],
+                    cwd=tmp_path,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
         with Client(address, timeout=60) as client:
             client.wait_for_workers(2, timeout=180)
 
         result = mine_corpus(
-            corpus_paths=[str(corpus)], out_dir=str(tmp_path / "dask"), task_runner="dask",
-            dask=DaskParameters(address=address), stages=["ingest", "code"],
+            corpus_paths=[str(corpus)],
+            out_dir=str(tmp_path / "dask"),
+            task_runner="dask",
+            dask=DaskParameters(address=address),
+            stages=["ingest", "code"],
         )
 
         with Client(address, timeout=60) as client:

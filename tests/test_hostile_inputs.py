@@ -131,14 +131,28 @@ def build_hostile_corpus(folder: Path, *, big: bool = True) -> dict[str, str]:
         made[safe_display_path(path.relative_to(folder))] = what
 
     write(b"caf\xe9.txt", PROSE.encode(), "file name not valid UTF-8")
-    write("long-line.txt", long_line_without_full_stop(300_000 if big else 100_000), "long line, no full stop")
-    write("bomb.docx", docx_bytes(1_000_000_000 if big else 60_000_000), "DOCX inflating past the limit")
+    write(
+        "long-line.txt",
+        long_line_without_full_stop(300_000 if big else 100_000),
+        "long line, no full stop",
+    )
+    write(
+        "bomb.docx",
+        docx_bytes(1_000_000_000 if big else 60_000_000),
+        "DOCX inflating past the limit",
+    )
     write("big.html", html_bytes(50_000_000 if big else 11_000_000), "HTML past the size limit")
     for copy in range(1, 5):
         write(f"error-page-{copy}.html", ERROR_PAGE, "identical copies of a failing file")
-    write("utf16-no-bom.txt", (PROSE + "\n") .encode("utf-16-le") * 3, "UTF-16 without BOM")
-    write("=cmd()-title.txt", ("=HYPERLINK(\"http://x\")\n\n" + PROSE).encode(), "formula in name and text")
-    write("@at.md", ("# -2+3 heading\n\n+ 1 item\n\n" + PROSE).encode(), "formula characters in text")
+    write("utf16-no-bom.txt", (PROSE + "\n").encode("utf-16-le") * 3, "UTF-16 without BOM")
+    write(
+        "=cmd()-title.txt",
+        ('=HYPERLINK("http://x")\n\n' + PROSE).encode(),
+        "formula in name and text",
+    )
+    write(
+        "@at.md", ("# -2+3 heading\n\n+ 1 item\n\n" + PROSE).encode(), "formula characters in text"
+    )
     write("empty.txt", b"", "empty file")
     write("image.png", b"\x89PNG\r\n\x1a\n" + bytes(100), "unsupported format")
     (folder / "passwd.txt").symlink_to("/etc/passwd")
@@ -216,7 +230,9 @@ def test_markdown_stripping_is_linear(payload):
     started = time.perf_counter()
     decode_text(text.encode())
     read_bytes(text.encode(), "doc.md", limits=ReadLimits(seconds=0))
-    assert time.perf_counter() - started < 5  # the unbounded patterns took 25-37 s at half this size
+    assert (
+        time.perf_counter() - started < 5
+    )  # the unbounded patterns took 25-37 s at half this size
 
 
 def test_a_document_past_its_time_budget_fails_with_timeout():
@@ -280,7 +296,9 @@ def test_an_html_file_past_the_markup_limit_fails_fast_as_too_large():
 
 def test_text_past_the_character_limit_fails_as_too_large():
     with pytest.raises(IngestError) as error:
-        read_bytes((PROSE + "\n\n").encode() * 100, "long.txt", limits=ReadLimits(max_text_chars=5_000))
+        read_bytes(
+            (PROSE + "\n\n").encode() * 100, "long.txt", limits=ReadLimits(max_text_chars=5_000)
+        )
     assert error.value.reason == "too_large" and "TEXTMINE_MAX_TEXT_CHARS" in error.value.message
 
 
@@ -301,8 +319,9 @@ def test_copies_of_a_failing_file_are_failures_too(tmp_path):
     out = tmp_path / "out"
     run_pipeline(RunSettings(paths=[tmp_path], out_dir=out, stages=("ingest",)))
     written = pd.read_csv(out / "failures.csv", keep_default_na=False)
-    failures = {Path(p).name: row for p, row in zip(written["path"], written.itertuples(),
-                                                      strict=True)}
+    failures = {
+        Path(p).name: row for p, row in zip(written["path"], written.itertuples(), strict=True)
+    }
     assert sorted(failures) == [f"error-{copy}.html" for copy in range(1, 5)]
     assert {f.reason for f in failures.values()} == {"no_text"}
     assert failures["error-1.html"].duplicate_of == ""
@@ -313,7 +332,9 @@ def test_copies_of_a_failing_file_are_failures_too(tmp_path):
 
 @pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
 def test_utf16_without_a_byte_order_mark_is_read(encoding):
-    document = read_bytes((PROSE + "\n\n" + PROSE).encode(encoding), "notes.txt", limits=ReadLimits())
+    document = read_bytes(
+        (PROSE + "\n\n" + PROSE).encode(encoding), "notes.txt", limits=ReadLimits()
+    )
     assert document.format == "text" and document.text.startswith(PROSE[:40])
 
 
@@ -359,14 +380,22 @@ def test_links_and_special_files_are_listed_not_followed(tmp_path):
         "table.csv": "not_a_document",
     }
     assert all(s.reason in FAILURE_REASONS for s in found.skipped)
-    assert "outside the corpus" in next(s.message for s in found.skipped if s.path.endswith("passwd.txt"))
+    assert "outside the corpus" in next(
+        s.message for s in found.skipped if s.path.endswith("passwd.txt")
+    )
     out = corpus.parent / "out"
     run_pipeline(RunSettings(paths=[corpus], out_dir=out, stages=("ingest",)))
     sentences = pd.read_csv(out / "sentences.csv", keep_default_na=False)
     assert not sentences["text"].str.contains("root:").any()
     failures = pd.read_csv(out / "failures.csv", keep_default_na=False)
     assert {Path(p).name for p in failures["path"]} == {
-        "passwd.txt", "dangling.txt", "loop", "copy.txt", "up", "pipe.txt"}
+        "passwd.txt",
+        "dangling.txt",
+        "loop",
+        "copy.txt",
+        "up",
+        "pipe.txt",
+    }
 
 
 def test_links_are_followed_when_asked_without_walking_loops(tmp_path):
@@ -387,12 +416,14 @@ def test_links_are_followed_when_asked_without_walking_loops(tmp_path):
 
 
 def test_the_csv_writer_escapes_formula_cells_reversibly(tmp_path):
-    frame = pd.DataFrame({
-        "path": ["=cmd()|' /C calc'!A0.pdf", "ok.pdf", "\tx", "'-1"],
-        "n": [-1, 2, 3, 4],
-        "share": [-0.5, 0.25, None, 1.0],
-        "+header": ["@SUM(1)", "+1", "-", "\rx"],
-    })
+    frame = pd.DataFrame(
+        {
+            "path": ["=cmd()|' /C calc'!A0.pdf", "ok.pdf", "\tx", "'-1"],
+            "n": [-1, 2, 3, 4],
+            "share": [-0.5, 0.25, None, 1.0],
+            "+header": ["@SUM(1)", "+1", "-", "\rx"],
+        }
+    )
     write_csv_atomic(tmp_path / "t.csv", frame)
     raw = pd.read_csv(tmp_path / "t.csv", dtype=str, keep_default_na=False)
     for column in raw.columns:
@@ -407,7 +438,9 @@ def test_the_csv_writer_escapes_formula_cells_reversibly(tmp_path):
 
 def test_parquet_export_of_a_partial_store_keeps_unknown_dates(tmp_path):
     empty = pd.DataFrame({"doc_id": [], "title": [], "published": []})
-    unknown = pd.DataFrame({"doc_id": ["a", "b"], "title": ["=x", "y"], "published": [None, float("nan")]})
+    unknown = pd.DataFrame(
+        {"doc_id": ["a", "b"], "title": ["=x", "y"], "published": [None, float("nan")]}
+    )
     write_parquet_export(tmp_path / "empty.parquet", empty)
     write_parquet_export(tmp_path / "unknown.parquet", unknown)
     assert len(pd.read_parquet(tmp_path / "empty.parquet")) == 0
@@ -426,15 +459,19 @@ def accounted_files(out: Path, corpus: Path) -> dict[str, str]:
     def relative(path: str) -> str:
         for start in (root, prefix):
             if path.startswith(start + "/"):
-                return path[len(start) + 1:]
+                return path[len(start) + 1 :]
         return path
 
     documents = pd.read_csv(out / "documents.csv", dtype=str, keep_default_na=False)
     failures = pd.read_csv(out / "failures.csv", dtype=str, keep_default_na=False)
     run = json.loads((out / "run.json").read_text(encoding="utf-8"))
     accounted = {relative(unescape_formula(p)): "document" for p in documents["path"]}
-    accounted.update({relative(unescape_formula(p)): r
-                      for p, r in zip(failures["path"], failures["reason"], strict=True)})
+    accounted.update(
+        {
+            relative(unescape_formula(p)): r
+            for p, r in zip(failures["path"], failures["reason"], strict=True)
+        }
+    )
     accounted.update({relative(s["path"]): s["reason"] for s in run["skipped"]})
     return accounted
 
@@ -445,15 +482,23 @@ def assert_no_formula_cells(out: Path) -> None:
         for column in table.columns:
             for cell in table[column]:
                 assert not cell.startswith(FORMULA_TRIGGERS) or PLAIN_NUMBER.match(cell), (
-                    csv_path.name, cell)
+                    csv_path.name,
+                    cell,
+                )
 
 
 def test_the_whole_bad_corpus_is_accounted_for(tmp_path):
     corpus = tmp_path / "bad"
     made = build_hostile_corpus(corpus, big=False)
     out = tmp_path / "out"
-    report = run_pipeline(RunSettings(paths=[corpus], out_dir=out, coder="rules",
-                                      stages=("ingest", "code", "trends", "export")))
+    report = run_pipeline(
+        RunSettings(
+            paths=[corpus],
+            out_dir=out,
+            coder="rules",
+            stages=("ingest", "code", "trends", "export"),
+        )
+    )
     assert report.status == "finished"
     accounted = accounted_files(out, corpus)
     assert set(made) <= set(accounted), set(made) - set(accounted)
@@ -467,8 +512,14 @@ def test_the_whole_bad_corpus_is_accounted_for(tmp_path):
     assert (copies["duplicate_of"] != "").sum() == 3  # the first fails, its copies name it
     assert_no_formula_cells(out)
     # and the next run reads nothing again and still accounts for every file
-    again = run_pipeline(RunSettings(paths=[corpus], out_dir=out, coder="rules",
-                                     stages=("ingest", "code", "trends", "export")))
+    again = run_pipeline(
+        RunSettings(
+            paths=[corpus],
+            out_dir=out,
+            coder="rules",
+            stages=("ingest", "code", "trends", "export"),
+        )
+    )
     assert again.counts.documents_read == 0
     assert accounted_files(out, corpus) == accounted
 
@@ -482,13 +533,14 @@ def test_the_full_size_bad_corpus_runs_in_one_textmine_run_under_3_gb(tmp_path):
         "import resource, sys\n"
         "from textmine.cli import app\n"
         "try:\n"
-        f"    app([\"run\", {str(corpus)!r}, \"--out\", {str(out)!r}, \"--coder\", \"rules\","
-        " \"--workers\", \"1\"], standalone_mode=False)\n"
+        f'    app(["run", {str(corpus)!r}, "--out", {str(out)!r}, "--coder", "rules",'
+        ' "--workers", "1"], standalone_mode=False)\n'
         "finally:\n"
         "    print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=1200)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=1200
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     peak_kb = int(result.stdout.rsplit("PEAK_KB", 1)[1].split()[0])
     assert peak_kb < 3 * 1024 * 1024, peak_kb
@@ -518,7 +570,9 @@ def test_pdfium_lock_is_held_while_a_pdf_is_read():
             PDFIUM_LOCK.release()
 
     with PDFIUM_LOCK:  # the reader in another thread must wait for it
-        reader = threading.Thread(target=read_bytes, args=(pdf, "a.pdf"), kwargs={"limits": ReadLimits()})
+        reader = threading.Thread(
+            target=read_bytes, args=(pdf, "a.pdf"), kwargs={"limits": ReadLimits()}
+        )
         reader.start()
         reader.join(timeout=0.5)
         assert reader.is_alive()
@@ -530,7 +584,9 @@ def test_pdfium_lock_is_held_while_a_pdf_is_read():
 @pytest.mark.slow
 def test_pdfs_read_on_six_threads_never_crash_or_fail():
     files = _real_pdfs()
-    expected = {path: read_bytes(path.read_bytes(), path, limits=ReadLimits()).text for path in set(files)}
+    expected = {
+        path: read_bytes(path.read_bytes(), path, limits=ReadLimits()).text for path in set(files)
+    }
 
     def read(path: Path) -> str:
         return read_bytes(path.read_bytes(), path, limits=ReadLimits()).text
@@ -555,9 +611,12 @@ def test_two_feed_checks_started_together_download_each_entry_once(tmp_path):
         def do_GET(self):
             if self.path == "/feed.atom":
                 body, kind = (
-                    b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
-                    b'<entry><id>one</id><title>Report</title><link href="/report.pdf"/></entry></feed>'
-                ), "application/atom+xml"
+                    (
+                        b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
+                        b'<entry><id>one</id><title>Report</title><link href="/report.pdf"/></entry></feed>'
+                    ),
+                    "application/atom+xml",
+                )
             else:
                 time.sleep(0.5)  # a slow download: both checks would be inside it together
                 body, kind = pdf, "application/pdf"

@@ -25,17 +25,22 @@ def test_running_headers_footers_and_page_numbers_removed():
     topics = ["early help", "children in care", "care leavers", "leadership", "fostering"]
     pages = []
     for number, topic in enumerate(topics, start=1):
-        pages.append([
-            "Inspection of Somewhere local authority children's services",
-            f"1 to 5 March 2021 {number}",
-            f"Inspectors found that {topic} services are improving.",
-            f"Another line about {topic} and its findings.",
-            "© Crown copyright 2021" if number == 5 else f"Page {number} of 5",
-        ])
+        pages.append(
+            [
+                "Inspection of Somewhere local authority children's services",
+                f"1 to 5 March 2021 {number}",
+                f"Inspectors found that {topic} services are improving.",
+                f"Another line about {topic} and its findings.",
+                "© Crown copyright 2021" if number == 5 else f"Page {number} of 5",
+            ]
+        )
     pages[0].insert(0, "Cover title that appears once")
     cleaned = clean.remove_running_lines(pages)
     for lines, topic in zip(cleaned, topics, strict=True):
-        body = [f"Inspectors found that {topic} services are improving.", f"Another line about {topic} and its findings."]
+        body = [
+            f"Inspectors found that {topic} services are improving.",
+            f"Another line about {topic} and its findings.",
+        ]
         assert [line for line in lines if line in body] == body
         assert not any(line.startswith("Inspection of Somewhere") for line in lines)
         assert not any(line.startswith("1 to 5 March") for line in lines)
@@ -46,7 +51,10 @@ def test_running_headers_footers_and_page_numbers_removed():
 
 def test_two_page_document_keeps_lines_seen_once():
     pages = [["Title", "Text on the first page."], ["Different text on page two.", "2"]]
-    assert clean.remove_running_lines(pages) == [["Title", "Text on the first page."], ["Different text on page two."]]
+    assert clean.remove_running_lines(pages) == [
+        ["Title", "Text on the first page."],
+        ["Different text on page two."],
+    ]
 
 
 def test_wrapped_lines_become_paragraphs_with_bullets_headings_and_footnotes():
@@ -83,7 +91,10 @@ def test_unwrapped_text_keeps_one_paragraph_per_line():
 
 def test_paragraph_running_over_a_page_break_is_joined_before_footnotes():
     pages = [
-        ["First page paragraph that ends in the middle of a", "1 A footnote at the bottom of the page."],
+        [
+            "First page paragraph that ends in the middle of a",
+            "1 A footnote at the bottom of the page.",
+        ],
         ["sentence on the next page.", "A new paragraph."],
     ]
     merged = clean.merge_across_pages(pages)
@@ -97,7 +108,11 @@ def test_paragraph_running_over_a_page_break_is_joined_before_footnotes():
 def test_list_item_on_a_new_page_is_not_joined():
     pages = [["Improve teaching by:", "planning lessons well"], ["checking understanding"]]
     merged = clean.merge_across_pages(pages, starts_list_item=[False, True])
-    assert [text for _, text in merged] == ["Improve teaching by:", "planning lessons well", "checking understanding"]
+    assert [text for _, text in merged] == [
+        "Improve teaching by:",
+        "planning lessons well",
+        "checking understanding",
+    ]
 
 
 def test_web_boilerplate_rules_generalise_beyond_the_seed_texts():
@@ -120,13 +135,19 @@ def test_web_boilerplate_rules_generalise_beyond_the_seed_texts():
         "* Our weekly newsletter",
         "Copyright 2019 Gazette Media Ltd. All rights reserved.",
     ]
-    kept = [line for line in boilerplate.remove_boilerplate(lines, title="Federations are growing") if line]
+    kept = [
+        line
+        for line in boilerplate.remove_boilerplate(lines, title="Federations are growing")
+        if line
+    ]
     assert kept == [
         "Federations are growing",
         "Federations of small rural primaries grew again this year.",
         "Heads said that sharing staff kept schools open.",
     ]
-    rules = {r.text: r.rule for r in boilerplate.find_boilerplate(lines, title="Federations are growing")}
+    rules = {
+        r.text: r.rule for r in boilerplate.find_boilerplate(lines, title="Federations are growing")
+    }
     assert rules["\u00d7 Close"] == "navigation"
     assert rules["The Schools Gazette"] == "masthead"
     assert rules["By Sam Writer, 3 June 2019"] == "byline"
@@ -148,8 +169,11 @@ def test_prose_mentioning_subscriptions_is_not_a_paywall():
 def test_publication_back_matter_removed():
     blocks = [
         (3, "Leaders know their services well."),
-        (4, "You may reuse this information (not including logos) free of charge in any format or "
-            "medium, under the terms of the Open Government Licence."),
+        (
+            4,
+            "You may reuse this information (not including logos) free of charge in any format or "
+            "medium, under the terms of the Open Government Licence.",
+        ),
         (4, "Piccadilly Gate"),
         (4, "Store Street"),
         (4, "Manchester"),
@@ -170,21 +194,33 @@ def test_tables_of_contents_are_dropped():
         "protection 11",
         "Leadership, management and governance 35",
     ]
-    next_page = ["Information about this inspection 48", "The local authority",
-                 "Children's services in the area require improvement to be good.", "They rose to 36"]
-    pages = [["Cover"], contents_page, next_page] + [[f"Body text of page {n}."] for n in range(4, 50)]
+    next_page = [
+        "Information about this inspection 48",
+        "The local authority",
+        "Children's services in the area require improvement to be good.",
+        "They rose to 36",
+    ]
+    pages = [["Cover"], contents_page, next_page] + [
+        [f"Body text of page {n}."] for n in range(4, 50)
+    ]
     cleaned = clean.remove_contents(pages)
     assert cleaned[1] == []
     # the block runs on at the top of the next page, and stops at the first line that is not an entry
     assert cleaned[2] == next_page[1:]
     assert cleaned[3:] == pages[3:]
     # dot leaders mark entries wherever they are
-    assert clean.remove_contents([["Introduction . . . . . . . 4", "1.2 Methods ........ 12", "Real text."]]) == [
-        ["Real text."]]
+    assert clean.remove_contents(
+        [["Introduction . . . . . . . 4", "1.2 Methods ........ 12", "Real text."]]
+    ) == [["Real text."]]
 
 
 def test_lines_ending_in_numbers_without_a_contents_heading_stay():
-    lines = ["Children in care 230", "Care leavers 121", "Children in need 1,205", "Numbers rose in 2015."]
+    lines = [
+        "Children in care 230",
+        "Care leavers 121",
+        "Children in need 1,205",
+        "Numbers rose in 2015.",
+    ]
     assert clean.remove_contents([lines, ["Other page."]]) == [lines, ["Other page."]]
     # a heading followed by prose is not a table of contents
     prose = ["Contents", "The report sets out what inspectors found in 2019."]

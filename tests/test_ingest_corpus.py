@@ -27,15 +27,16 @@ EXPECTED_FAILURES = {
 
 
 def ingest(paths, out, **settings):
-    return run_pipeline(RunSettings(paths=list(paths), out_dir=out, stages=("ingest",),
-                                    **settings))
+    return run_pipeline(RunSettings(paths=list(paths), out_dir=out, stages=("ingest",), **settings))
 
 
 @pytest.fixture(scope="module")
 def ingested(tmp_path_factory):
     out = tmp_path_factory.mktemp("ingest") / "out"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TEXTMINE_OCR", "0")  # linn.pdf fails as without tesseract (OCR: test_ingest_text.py)
+        patch.setenv(
+            "TEXTMINE_OCR", "0"
+        )  # linn.pdf fails as without tesseract (OCR: test_ingest_text.py)
         return ingest([DATA], out), out
 
 
@@ -47,7 +48,11 @@ def test_discover_walks_folders_and_leaves_out_manifest_and_data(tmp_path):
     (tmp_path / "table.csv").write_text("x\n", encoding="utf-8")
     (tmp_path / ".hidden.txt").write_text("x", encoding="utf-8")
     found = discover_files([tmp_path, tmp_path / "sub" / "a.txt", tmp_path / "missing.txt"])
-    assert [p.relative_to(tmp_path).as_posix() for p in found] == ["b.pdf", "sub/a.txt", "missing.txt"]
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == [
+        "b.pdf",
+        "sub/a.txt",
+        "missing.txt",
+    ]
 
 
 def test_every_fixture_is_read_or_failed_with_its_reason(ingested):
@@ -66,7 +71,11 @@ def test_folder_manifest_is_applied(ingested):
     by_name = documents.set_index(documents["path"].str.rsplit("/", n=1).str[-1])
     tes = by_name.loc["2018_tes_warm-words-about-school-partnerships.txt"]
     assert (tes.publisher, tes.doc_type, tes.published, tes.date_source) == (
-        "Tes", "news_article", "2018", "manifest")
+        "Tes",
+        "news_article",
+        "2018",
+        "manifest",
+    )
     assert by_name.loc["news-article-with-chrome.html", "date_source"] == "text"
 
 
@@ -113,11 +122,16 @@ def test_ingest_command(tmp_path):
     for name in ("password-example.pdf", "cp1252-commons-summary.txt", "empty.pdf"):
         shutil.copy(DATA / name, folder / name)
     runner = CliRunner()
-    run = runner.invoke(app, ["ingest", str(folder), "--out", str(out), "--password", "test", "--quiet"])
+    run = runner.invoke(
+        app, ["ingest", str(folder), "--out", str(out), "--password", "test", "--quiet"]
+    )
     assert run.exit_code == 0, run.output
     assert "documents read" in run.output and "2 new" in run.output
     documents = pd.read_csv(out / "documents.csv", keep_default_na=False)
-    assert sorted(documents["path"].str.rsplit("/", n=1).str[-1]) == ["cp1252-commons-summary.txt", "password-example.pdf"]
+    assert sorted(documents["path"].str.rsplit("/", n=1).str[-1]) == [
+        "cp1252-commons-summary.txt",
+        "password-example.pdf",
+    ]
     failures = pd.read_csv(out / "failures.csv", keep_default_na=False)
     assert list(failures["reason"]) == ["empty_file"]
     run_json = json.loads((out / "run.json").read_text(encoding="utf-8"))
@@ -130,6 +144,9 @@ def test_ingest_command_help_and_bad_manifest(tmp_path):
     assert "--manifest" in runner.invoke(app, ["ingest", "--help"]).output
     bad = tmp_path / "manifest.csv"
     bad.write_text("path,doc_type\na.txt,novel\n", encoding="utf-8")
-    run = runner.invoke(app, ["ingest", str(DATA / "empty.pdf"), "--out", str(tmp_path / "o"), "--manifest", str(bad)])
+    run = runner.invoke(
+        app,
+        ["ingest", str(DATA / "empty.pdf"), "--out", str(tmp_path / "o"), "--manifest", str(bad)],
+    )
     assert run.exit_code == 2 and "novel" in run.output
     assert not (tmp_path / "o").exists()  # configuration is checked before any work

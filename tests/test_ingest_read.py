@@ -23,7 +23,10 @@ IOE = "2014-03-20_ioe-blog_survival-of-the-fittest-or-team-effort.txt"
 
 
 def page_text(document, page):
-    return "\n\n".join(document.text[p.start : p.end] for p in document.paragraphs if p.page == page) + "\n"
+    return (
+        "\n\n".join(document.text[p.start : p.end] for p in document.paragraphs if p.page == page)
+        + "\n"
+    )
 
 
 def failure(path, **kwargs) -> IngestError:
@@ -44,15 +47,21 @@ def manifest():
 
 
 def test_ofsted_page_matches_golden_text(ofsted):
-    assert page_text(ofsted, 2) == (GOLDEN / "80524_milton_keynes_page2.txt").read_text(encoding="utf-8")
+    assert page_text(ofsted, 2) == (GOLDEN / "80524_milton_keynes_page2.txt").read_text(
+        encoding="utf-8"
+    )
 
 
 def test_ofsted_report_has_no_running_lines_and_keeps_pages(ofsted):
     assert ofsted.format == "pdf" and ofsted.pages == 11
-    assert "Inspection of Milton Keynes local authority children\u2019s services" in page_text(ofsted, 1)
+    assert "Inspection of Milton Keynes local authority children\u2019s services" in page_text(
+        ofsted, 1
+    )
     per_page = Counter()
     for page in range(1, ofsted.pages + 1):
-        per_page.update({re.sub(r"\d+", "#", p) for p in page_text(ofsted, page).split("\n\n") if p.strip()})
+        per_page.update(
+            {re.sub(r"\d+", "#", p) for p in page_text(ofsted, page).split("\n\n") if p.strip()}
+        )
     repeated = [line for line, n in per_page.items() if n > 2 and len(line) > 3]
     assert repeated == []
     # every page but the back page (contact details, licence: all boilerplate) has text
@@ -88,8 +97,18 @@ def test_doc_id_is_content_hash(ofsted, tmp_path):
 def test_seed_text_matches_golden_and_drops_web_boilerplate(name, manifest):
     document = read_document(DATA / name, manifest_row=manifest[name])
     assert document.text + "\n" == (GOLDEN / name).read_text(encoding="utf-8")
-    for chrome in ["X Close", "Menu", "- Home", "Keep reading", "£1 per month", "Unlimited access",
-                   "subscriber-only", "newsletters", "By Blog Editor", "Expert opinion from IOE"]:
+    for chrome in [
+        "X Close",
+        "Menu",
+        "- Home",
+        "Keep reading",
+        "£1 per month",
+        "Unlimited access",
+        "subscriber-only",
+        "newsletters",
+        "By Blog Editor",
+        "Expert opinion from IOE",
+    ]:
         assert chrome not in document.text
     assert document.meta.date_source == "manifest"
 
@@ -106,10 +125,16 @@ def test_cp1252_and_utf8_bom_read_the_same():
     cp1252 = read_document(DATA / "cp1252-commons-summary.txt")
     utf8 = read_document(DATA / "utf8-bom-commons-summary.txt")
     assert cp1252.text == utf8.text
-    assert "\u2019s view: \u201ccollaboration\u201d costs \u00a31.2m a year, per \u00e9l\u00e8ve." in cp1252.text
+    assert (
+        "\u2019s view: \u201ccollaboration\u201d costs \u00a31.2m a year, per \u00e9l\u00e8ve."
+        in cp1252.text
+    )
     assert "\ufeff" not in utf8.text
     # hard-wrapped lines were joined into paragraphs
-    assert "School partnerships and cooperation have become an increasingly important part" in cp1252.text
+    assert (
+        "School partnerships and cooperation have become an increasingly important part"
+        in cp1252.text
+    )
 
 
 def test_docx_paragraphs_and_table_rows(manifest):
@@ -123,7 +148,9 @@ def test_docx_paragraphs_and_table_rows(manifest):
     assert document.meta.doc_type == "policy_paper" and document.meta.published == "2021-11-12"
     # pages follow the page breaks Word stored when it last laid the file out
     assert document.pages == 3
-    assert {p.page for p in document.paragraphs if document.text[p.start : p.end] == "Rationale"} == {3}
+    assert {
+        p.page for p in document.paragraphs if document.text[p.start : p.end] == "Rationale"
+    } == {3}
 
 
 def test_html_keeps_the_article_only():
@@ -131,8 +158,17 @@ def test_html_keeps_the_article_only():
     text = document.text
     assert text.startswith("Multi-academy trusts now educate more than half of the pupils")
     assert "Teaching school hubs replaced the older teaching school alliances in 2021." in text
-    for chrome in ["cookies", "Skip to main content", "Sign in", "Share on", "Related articles",
-                   "Keep reading", "Unlimited access", "Terms of use", "All rights reserved"]:
+    for chrome in [
+        "cookies",
+        "Skip to main content",
+        "Sign in",
+        "Share on",
+        "Related articles",
+        "Keep reading",
+        "Unlimited access",
+        "Terms of use",
+        "All rights reserved",
+    ]:
         assert chrome not in text
     meta = document.meta
     assert meta.title == "Trusts and federations: is the school system collaborating?"
@@ -166,7 +202,9 @@ def test_html_error_page_named_pdf_is_reported_not_crashing():
 
 
 def test_scanned_pdf_needs_ocr(monkeypatch):
-    monkeypatch.setenv("TEXTMINE_OCR", "0")  # as where tesseract is not installed (OCR: test_ingest_text.py)
+    monkeypatch.setenv(
+        "TEXTMINE_OCR", "0"
+    )  # as where tesseract is not installed (OCR: test_ingest_text.py)
     error = failure(DATA / "linn.pdf")
     assert error.reason == "needs_ocr" and "1 of 1 pages" in error.message
 

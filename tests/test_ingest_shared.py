@@ -74,13 +74,19 @@ def outcome(path, **kwargs):
 
 def test_edge_case_list_covers_every_file(shared_dir):
     root = shared_dir / "corpus" / "edge-cases"
-    files = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.suffix != ".csv"}
+    files = {
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if p.is_file() and p.suffix != ".csv"
+    }
     assert files == set(EDGE_CASES)
 
 
 @pytest.mark.parametrize("name, expected", sorted(EDGE_CASES.items()))
 def test_edge_case_is_read_or_failed_with_its_reason(shared_dir, name, expected, monkeypatch):
-    monkeypatch.setenv("TEXTMINE_OCR", "0")  # scans fail as without tesseract (OCR: test_ingest_text.py)
+    monkeypatch.setenv(
+        "TEXTMINE_OCR", "0"
+    )  # scans fail as without tesseract (OCR: test_ingest_text.py)
     assert outcome(shared_dir / "corpus" / "edge-cases" / name) == expected
 
 
@@ -90,8 +96,13 @@ def test_password_example_reads_with_its_password(shared_dir):
 
 
 def test_multi_column_page_keeps_reading_order(shared_dir):
-    document = read_document(shared_dir / "corpus/edge-cases/pdfplumber/federal-register-2020-17221.pdf")
-    page_1 = "\n\n".join(document.text[p.start : p.end] for p in document.paragraphs if p.page == 1) + "\n"
+    document = read_document(
+        shared_dir / "corpus/edge-cases/pdfplumber/federal-register-2020-17221.pdf"
+    )
+    page_1 = (
+        "\n\n".join(document.text[p.start : p.end] for p in document.paragraphs if p.page == 1)
+        + "\n"
+    )
     assert page_1 == (GOLDEN / "federal-register-2020-17221_page1.txt").read_text(encoding="utf-8")
     assert "The FAA proposes to supersede Airworthiness Directive (AD) 2018–23–51" in document.text
     # running header, footer and printer's slug are gone from every page
@@ -111,7 +122,9 @@ def test_ofsted_reports_have_no_repeated_header_or_footer_lines(shared_dir):
                 for p in document.paragraphs
                 if p.page == page
             }
-            pages_with.update(line for line in lines if len(line) > 3 and re.search(r"[a-z]{3}", line))
+            pages_with.update(
+                line for line in lines if len(line) > 3 and re.search(r"[a-z]{3}", line)
+            )
         repeated = {line: n for line, n in pages_with.items() if n > max(2, document.pages / 2)}
         assert repeated == {}, name
         assert not re.search(r"(?m)^(page )?\d+( of \d+)?$", document.text), name
@@ -120,10 +133,13 @@ def test_ofsted_reports_have_no_repeated_header_or_footer_lines(shared_dir):
 
 @pytest.mark.slow
 def test_whole_shared_corpus_ingests(shared_dir, tmp_path, monkeypatch):
-    monkeypatch.setenv("TEXTMINE_OCR", "0")  # scans fail as without tesseract (OCR: test_ingest_text.py)
+    monkeypatch.setenv(
+        "TEXTMINE_OCR", "0"
+    )  # scans fail as without tesseract (OCR: test_ingest_text.py)
     out = tmp_path / "out"
-    report = run_pipeline(RunSettings(paths=[shared_dir / "corpus"], out_dir=out,
-                                      stages=("ingest",), workers=2))
+    report = run_pipeline(
+        RunSettings(paths=[shared_dir / "corpus"], out_dir=out, stages=("ingest",), workers=2)
+    )
     reasons = {f["path"].split("edge-cases/")[-1]: f["reason"] for f in report.failures}
     assert reasons == {name: reason for name, reason in EDGE_CASES.items() if reason != "read"}
     documents = pd.read_csv(out / "documents.csv", keep_default_na=False, dtype=str)

@@ -32,28 +32,39 @@ def sentences_of(path, nlp):
     return segment_document(read_document(path), nlp)
 
 
-@pytest.mark.parametrize("name", [
-    "80447_cheshire_east_csc-inspection_15_september_2015.pdf",  # "Contents" page with wrapped titles
-    "80476_kent_csc-inspection_pdf_23_august_2013.pdf",  # contents under a running header
-    "80460_derbyshire_csc-inspection_11_february_2014.pdf",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "80447_cheshire_east_csc-inspection_15_september_2015.pdf",  # "Contents" page with wrapped titles
+        "80476_kent_csc-inspection_pdf_23_august_2013.pdf",  # contents under a running header
+        "80460_derbyshire_csc-inspection_11_february_2014.pdf",
+    ],
+)
 def test_contents_pages_do_not_become_sentences(nlp, name):
     sentences = sentences_of(CHILDRENS_SERVICES / name, nlp)
     texts = list(sentences["text"])
     assert "Contents" not in texts and "Contents 2" not in texts
     assert [t for t in texts if CONTENTS_ENTRY.match(t)] == []
-    run_together = [t for t in texts if re.search(r"(?:[A-Za-z)] \d{1,3} [A-Z].*){2}", t) and t[-1] not in ".!?"]
+    run_together = [
+        t for t in texts if re.search(r"(?:[A-Za-z)] \d{1,3} [A-Z].*){2}", t) and t[-1] not in ".!?"
+    ]
     assert run_together == []
     # the headings themselves are still there, in the body
-    assert any(t.startswith(("Executive summary", "Summary of key findings", "About this inspection"))
-               for t in texts)
+    assert any(
+        t.startswith(("Executive summary", "Summary of key findings", "About this inspection"))
+        for t in texts
+    )
 
 
 def test_ofsted_paragraph_numbers_are_a_column_not_text(nlp):
     # Hillingdon 2018: numbers glued to the first word ("10.When children ...")
-    sentences = sentences_of(CHILDRENS_SERVICES / "80501_hillingdon_csc-inspection_30_may_2018.pdf", nlp)
+    sentences = sentences_of(
+        CHILDRENS_SERVICES / "80501_hillingdon_csc-inspection_30_may_2018.pdf", nlp
+    )
     assert not sentences["text"].str.match(r"\d{1,3}\.\s?[A-Z]").any()
-    row = sentences[sentences["text"].str.startswith("When children are missing from education")].iloc[0]
+    row = sentences[
+        sentences["text"].str.startswith("When children are missing from education")
+    ].iloc[0]
     assert row["paragraph_number"] == "10"
     # every sentence of a numbered paragraph carries its number
     paragraph = sentences[sentences["paragraph_index"] == row["paragraph_index"]]
@@ -67,7 +78,9 @@ def test_ofsted_paragraph_numbers_are_a_column_not_text(nlp):
 
 
 def test_reports_without_numbered_paragraphs_get_none(nlp):
-    sentences = sentences_of(CORPUS / "ofsted" / "schools" / "ofsted_139305_rough-hay-primary_2016-11.pdf", nlp)
+    sentences = sentences_of(
+        CORPUS / "ofsted" / "schools" / "ofsted_139305_rough-hay-primary_2016-11.pdf", nlp
+    )
     assert set(sentences["paragraph_number"]) <= {""} | {str(n) for n in range(1, 10)}
     assert set(sentences["ocr"]) == {0}
 
@@ -126,10 +139,18 @@ def test_bundled_corpus_metadata_without_its_manifest():
         assert published and meta.date_source in ("text", "filename", "pdf_metadata"), key
         # as precise as the sources allow, and never contradicting the manifest
         assert row["published"].startswith(published) or published.startswith(row["published"]), (
-            key, published, meta.date_source, row["published"])
+            key,
+            published,
+            meta.date_source,
+            row["published"],
+        )
         exact += published == row["published"]
         title = meta.title
-        assert not is_placeholder_title(title) and title[:1].isupper() and not title.endswith((";", ",")), (key, title)
+        assert (
+            not is_placeholder_title(title)
+            and title[:1].isupper()
+            and not title.endswith((";", ","))
+        ), (key, title)
         if "/schools/" in key:
             assert title.startswith("School report: ") and title.split(": ")[1] in row["title"], key
     # the Ofsted reports' days all come out exactly; year-only seeds agree at their precision

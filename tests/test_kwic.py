@@ -8,15 +8,19 @@ from textmine.cli import app
 from textmine.codebook import load_codebook
 from textmine.kwic import KWIC_COLUMNS, kwic
 
-SENTENCES = pd.DataFrame({
-    "sentence_id": ["d1-00000", "d1-00001", "d2-00000"],
-    "doc_id": ["d1", "d1", "d2"],
-    "path": ["corpus/a/report.pdf", "corpus/a/report.pdf", "corpus/b/paper.txt"],
-    "page": [1, 2, 1],
-    "text": ["Schools value collaboration with partners.",
-             "Collaborative work between school partnerships grew, said the head.",
-             "Competition drove schools apart."],
-})
+SENTENCES = pd.DataFrame(
+    {
+        "sentence_id": ["d1-00000", "d1-00001", "d2-00000"],
+        "doc_id": ["d1", "d1", "d2"],
+        "path": ["corpus/a/report.pdf", "corpus/a/report.pdf", "corpus/b/paper.txt"],
+        "page": [1, 2, 1],
+        "text": [
+            "Schools value collaboration with partners.",
+            "Collaborative work between school partnerships grew, said the head.",
+            "Competition drove schools apart.",
+        ],
+    }
+)
 
 
 def test_glob_term_finds_every_form_with_context():
@@ -25,7 +29,11 @@ def test_glob_term_finds_every_form_with_context():
     assert hits.keyword.tolist() == ["collaboration", "Collaborative"]
     first = hits.iloc[0]
     assert (first.docname, first.doc_id, first.sentence_id, first.page) == (
-        "report.pdf", "d1", "d1-00000", 1)
+        "report.pdf",
+        "d1",
+        "d1-00000",
+        1,
+    )
     assert (first.pre, first.post) == ("Schools value", "with partners")
     assert hits.iloc[1].pre == ""
 
@@ -56,13 +64,16 @@ def test_cli_over_a_processed_corpus_writes_csv(tmp_path):
     docs.mkdir()
     (docs / "note.txt").write_text(
         "School partnerships matter to us.\n\nOur schools collaborate with partners in a "
-        "local network. Collaboration takes time.\n", encoding="utf-8")
+        "local network. Collaboration takes time.\n",
+        encoding="utf-8",
+    )
     out = tmp_path / "out"
     runner = CliRunner()
     assert runner.invoke(app, ["run", str(docs), "--out", str(out)]).exit_code == 0
     target = tmp_path / "hits.csv"
-    result = runner.invoke(app, ["kwic", "collaborat*", "--window", "2", "--out", str(out),
-                                 "--csv", str(target)])
+    result = runner.invoke(
+        app, ["kwic", "collaborat*", "--window", "2", "--out", str(out), "--csv", str(target)]
+    )
     assert result.exit_code == 0, result.output
     hits = pd.read_csv(target)
     codes = load_codebook().code_columns

@@ -35,16 +35,21 @@ from textmine.learned.model import FeatureSpace, load_model
 from textmine.learned.train import CodedSetError, cross_validate, fit_weights, train_model
 
 TINY = TEST_DATA / "learned" / "tiny_coded.csv"
-SENTENCES = pd.DataFrame({
-    "sentence_id": ["d1-00000", "d1-00001", "d1-00002", "d2-00000"],
-    "doc_id": ["d1", "d1", "d1", "d2"],
-    "sentence_index": [0, 1, 2, 0],
-    "text": ["Schools in the area compete for pupils and staff.",
-             "Two schools work together and share staff.",
-             "The canteen serves hot meals at lunchtime.",
-             "Leaders work well with the police and health partners to protect children."],
-    "doc_type": ["news_article", "news_article", "news_article", "inspection_report"],
-}, index=[5, 6, 7, 9])
+SENTENCES = pd.DataFrame(
+    {
+        "sentence_id": ["d1-00000", "d1-00001", "d1-00002", "d2-00000"],
+        "doc_id": ["d1", "d1", "d1", "d2"],
+        "sentence_index": [0, 1, 2, 0],
+        "text": [
+            "Schools in the area compete for pupils and staff.",
+            "Two schools work together and share staff.",
+            "The canteen serves hot meals at lunchtime.",
+            "Leaders work well with the police and health partners to protect children.",
+        ],
+        "doc_type": ["news_article", "news_article", "news_article", "inspection_report"],
+    },
+    index=[5, 6, 7, 9],
+)
 
 
 @pytest.fixture(scope="module")
@@ -68,9 +73,15 @@ def test_tiny_set_trains_and_reloads_with_identical_predictions(codebook, tiny_m
     pd.testing.assert_frame_equal(first, again)
     assert again.index.tolist() == SENTENCES.index.tolist()
     codes = codebook.code_columns
-    assert list(again.columns) == [*SENTENCES.columns, *codes,
-                                   *[probability_column(c) for c in codes], "evidence",
-                                   "codebook_version", MODEL_VERSION, "textmine_version"]
+    assert list(again.columns) == [
+        *SENTENCES.columns,
+        *codes,
+        *[probability_column(c) for c in codes],
+        "evidence",
+        "codebook_version",
+        MODEL_VERSION,
+        "textmine_version",
+    ]
     assert set(again[MODEL_VERSION]) == {reloaded.version} and len(reloaded.version) == 12
     assert all(again[c].isin([0, 1]).all() for c in codes)
     assert all(again[probability_column(c)].between(0, 1).all() for c in codes)
@@ -85,15 +96,16 @@ def test_tiny_set_trains_and_reloads_with_identical_predictions(codebook, tiny_m
 def test_evidence_is_rule_spans_or_model_terms(codebook, tiny_model):
     folder, *_ = tiny_model
     coded = load_coder("learned", folder, codebook).code_sentences(SENTENCES)
-    for text, evidence_json, *labels in coded[["text", "evidence", *codebook.code_columns]] \
-            .itertuples(index=False):
+    for text, evidence_json, *labels in coded[
+        ["text", "evidence", *codebook.code_columns]
+    ].itertuples(index=False):
         evidence = json.loads(evidence_json)
         set_codes = {c for c, v in zip(codebook.code_columns, labels, strict=True) if v}
         assert set(evidence) == set_codes
         for items in evidence.values():
             assert items
             for item in items:
-                assert text[item["start"]:item["end"]] == item["text"]
+                assert text[item["start"] : item["end"]] == item["text"]
 
 
 def _edited_codebook(codebook, path: Path) -> Path:
@@ -120,10 +132,15 @@ def test_codebook_mismatch_is_refused_with_both_versions(codebook, tiny_model, t
 def _codebook_with_accountability(codebook, folder: Path):
     data = yaml.safe_load(Path(codebook.path).read_text(encoding="utf-8"))
     data["codes"]["accountability"] = {
-        "name": "Accountability", "kind": "stance", "colour": "#9edae5",
+        "name": "Accountability",
+        "kind": "stance",
+        "colour": "#9edae5",
         "description": "High-stakes accountability: inspection, floor standards, intervention.",
-        "patterns": [{"tokens": [{"LEMMA": {"IN": ["inspect", "inspection"]}}], "id": "inspection"},
-                     "floor standard", {"phrase": "Ofsted", "attr": "LOWER"}],
+        "patterns": [
+            {"tokens": [{"LEMMA": {"IN": ["inspect", "inspection"]}}], "id": "inspection"},
+            "floor standard",
+            {"phrase": "Ofsted", "attr": "LOWER"},
+        ],
     }
     path = folder / "codebook_accountability.yml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
@@ -138,9 +155,16 @@ def test_a_code_added_to_the_codebook_is_learned(codebook, tmp_path):
     assert model.codes == extended.code_columns
     assert "accountability" in set(table["code"])
     coder = load_coder("learned", folder, extended)
-    coded = coder.code_sentences(pd.DataFrame({"text": [
-        "Ofsted inspectors visited the school in May.",
-        "Pupils planted trees along the fence."]}))
+    coded = coder.code_sentences(
+        pd.DataFrame(
+            {
+                "text": [
+                    "Ofsted inspectors visited the school in May.",
+                    "Pupils planted trees along the fence.",
+                ]
+            }
+        )
+    )
     assert coded["accountability"].tolist() == [1, 0]
     assert coded[probability_column("accountability")].iloc[0] > 0.5
     # the default codebook's model does not know the new code
@@ -183,8 +207,15 @@ def test_cross_validation_holds_out_whole_sources(codebook):
 
     training = read_coded_sets([TINY], codebook)
     features = training_features(training, codebook, FeatureConfig())
-    cv = cross_validate(features, training.frame["sentence"].tolist(), training.labels,
-                        training.groups, FeatureConfig(), 10.0, 4)
+    cv = cross_validate(
+        features,
+        training.frame["sentence"].tolist(),
+        training.labels,
+        training.groups,
+        FeatureConfig(),
+        10.0,
+        4,
+    )
     for fold in np.unique(cv.folds):
         held = set(training.groups[cv.folds == fold])
         kept = set(training.groups[cv.folds != fold])
@@ -193,19 +224,26 @@ def test_cross_validation_holds_out_whole_sources(codebook):
 
 def test_neighbours_are_adjacent_sentences_of_one_document():
     assert neighbour_indices(["a", "a", "b", "a", ""], [0, 1, 0, 3, 0]) == [
-        (-1, 1), (0, -1), (-1, -1), (-1, -1), (-1, -1)]
+        (-1, 1),
+        (0, -1),
+        (-1, -1),
+        (-1, -1),
+        (-1, -1),
+    ]
 
 
 def test_concept_cues_name_word_families_not_codes():
-    found = concept_feature_names("Parents choose popular schools, so falling rolls hit "
-                                  "neighbouring schools in the Regional Adoption Agency area.")
+    found = concept_feature_names(
+        "Parents choose popular schools, so falling rolls hit "
+        "neighbouring schools in the Regional Adoption Agency area."
+    )
     assert {"k:choice", "k:places", "k:new_provider", "k:authorities"} <= set(found)
     assert concept_feature_names("Pupils enjoy their lessons.") == []
     # a cue inside a hyphenated word, and the same result with the tokens given
     assert concept_feature_names("The Pan-Cheshire panel met.") == ["k:authorities"]
-    assert concept_feature_names("The Pan-Cheshire panel met.", ["the", "pan-cheshire",
-                                                                 "panel", "met"]) == \
-        ["k:authorities"]
+    assert concept_feature_names(
+        "The Pan-Cheshire panel met.", ["the", "pan-cheshire", "panel", "met"]
+    ) == ["k:authorities"]
     assert all(name.removeprefix("k:") not in load_codebook().code_columns for name in found)
 
 
@@ -215,9 +253,13 @@ def test_character_ngrams_are_unit_length_and_shared_by_word_forms():
     train = [SentenceFeatures(names=["w:x"], words=["partnership", "school"]) for _ in range(3)]
     space = FeatureSpace.build(train)
     assert space.is_char.sum() == len({*char_ngrams("partnership"), *char_ngrams("school")})
-    x = space.matrix([SentenceFeatures(names=["w:x"], words=["partnerships"]),
-                      SentenceFeatures(names=["w:x"], words=[]),
-                      SentenceFeatures(names=[], words=None)]).toarray()
+    x = space.matrix(
+        [
+            SentenceFeatures(names=["w:x"], words=["partnerships"]),
+            SentenceFeatures(names=["w:x"], words=[]),
+            SentenceFeatures(names=[], words=None),
+        ]
+    ).toarray()
     char_block = x[:, space.is_char]
     assert np.isclose(np.linalg.norm(char_block[0]), 1.0)  # an unseen form shares n-grams
     assert not char_block[1:].any()
@@ -246,8 +288,9 @@ def test_averaged_columns_give_the_mean_of_the_fits_with_and_without_them():
 
     rng = np.random.default_rng(0)
     x = sp.csr_matrix(rng.integers(0, 2, size=(60, 5)).astype(np.float32))
-    labels = np.column_stack([(x[:, 0].toarray().ravel() + x[:, 4].toarray().ravel()) > 0,
-                              rng.integers(0, 2, 60)]).astype(int)
+    labels = np.column_stack(
+        [(x[:, 0].toarray().ravel() + x[:, 4].toarray().ravel()) > 0, rng.integers(0, 2, 60)]
+    ).astype(int)
     averaged = np.array([False, False, False, False, True])
     weights, intercepts = fit_weights(x, labels, 10.0, averaged)
     w_all, b_all = fit_weights(x, labels, 10.0)
@@ -295,7 +338,8 @@ def test_cli_train_code_and_evaluate(codebook, tmp_path):
     assert (folder / "metrics.md").exists() and (folder / "weights.safetensors").exists()
     sentences = tmp_path / "sentences.csv"
     pd.DataFrame({"id": ["a", "b"], "sentence": SENTENCES["text"].tolist()[:2]}).to_csv(
-        sentences, index=False)
+        sentences, index=False
+    )
     for options in (["--model", str(folder)], ["--coder", "rules"], []):
         out = tmp_path / f"coded_{len(options)}.csv"
         result = runner.invoke(app, ["code", str(sentences), "--out", str(out), *options])
@@ -303,15 +347,28 @@ def test_cli_train_code_and_evaluate(codebook, tmp_path):
         coded = pd.read_csv(out)
         assert coded["id"].tolist() == ["a", "b"]
         # the rules give no probabilities; the learned coders do
-        assert (probability_column(codebook.code_columns[0]) in coded.columns) == \
-            ("--coder" not in options)
-    result = runner.invoke(app, ["evaluate", str(TINY), "--model", str(folder),
-                                 "--out", str(tmp_path / "evaluation")])
+        assert (probability_column(codebook.code_columns[0]) in coded.columns) == (
+            "--coder" not in options
+        )
+    result = runner.invoke(
+        app, ["evaluate", str(TINY), "--model", str(folder), "--out", str(tmp_path / "evaluation")]
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "evaluation" / "tiny_coded_agreement.csv").exists()
     changed = _edited_codebook(codebook, tmp_path / "codebook.yml")
-    result = runner.invoke(app, ["code", str(sentences), "--out", str(tmp_path / "x.csv"),
-                                 "--model", str(folder), "--codebook", str(changed)])
+    result = runner.invoke(
+        app,
+        [
+            "code",
+            str(sentences),
+            "--out",
+            str(tmp_path / "x.csv"),
+            "--model",
+            str(folder),
+            "--codebook",
+            str(changed),
+        ],
+    )
     assert result.exit_code == 2 and "textmine train" in result.output
 
 
@@ -320,8 +377,7 @@ def test_cli_train_code_and_evaluate(codebook, tmp_path):
 def test_grouped_cv_on_the_shared_training_set(codebook, tmp_path):
     """Regression guard on the measured figures (README: competition 0.67, types 0.83)."""
     train = SHARED / "gold" / "train.csv"
-    _, table, summary = train_model([train], tmp_path / "model", codebook, folds=5,
-                                        resamples=200)
+    _, table, summary = train_model([train], tmp_path / "model", codebook, folds=5, resamples=200)
     by_code = table.set_index("code")
     assert by_code.loc[codebook.stance_codes[0], "kappa"] >= 0.62
     assert by_code.loc[codebook.stance_codes[1], "kappa"] >= 0.72

@@ -63,8 +63,7 @@ def write_edited_codebook(path: Path) -> Path:
 def run(corpus: Path, out: Path, map_batches=None, **kwargs):
     kwargs.setdefault("stages", STAGES)
     kwargs.setdefault("coder", "rules")
-    return run_pipeline(RunSettings(paths=[corpus], out_dir=out, **kwargs),
-                        map_batches=map_batches)
+    return run_pipeline(RunSettings(paths=[corpus], out_dir=out, **kwargs), map_batches=map_batches)
 
 
 @pytest.fixture(scope="module")
@@ -128,8 +127,14 @@ def test_first_run_outputs(first_run):
     assert report.counts["failed"] == 0
     assert report.counts["sentences_coded"] == report.counts["sentences_new"] > 100
     assert report.counts["pages_read"] >= 3
-    for name in ("documents.csv", "sentences.csv", "coded_sentences.csv", "failures.csv",
-                 "run.json", "textmine.sqlite"):
+    for name in (
+        "documents.csv",
+        "sentences.csv",
+        "coded_sentences.csv",
+        "failures.csv",
+        "run.json",
+        "textmine.sqlite",
+    ):
         assert (out / name).is_file(), name
     for name in ("stance_trends.csv", "partnership_trends.csv", "document_shares.csv"):
         assert (out / name).is_file(), name
@@ -137,7 +142,9 @@ def test_first_run_outputs(first_run):
     assert set(DOCUMENT_COLUMNS) <= set(documents.columns)
     assert len(documents) == 3
     assert documents["doc_type"].value_counts().to_dict() == {
-        "blog_post": 1, "journal_article": 1, "inspection_report": 1
+        "blog_post": 1,
+        "journal_article": 1,
+        "inspection_report": 1,
     }
     store = open_store(out)
     coded = store.coded_sentences()
@@ -287,11 +294,15 @@ def test_duplicates_failures_and_deleted_files(workspace):
     assert report.counts["duplicates"] == 1
     assert report.duplicates[0]["path"].endswith("copy-of-blog.txt")
     assert sorted(f["reason"] for f in report.failures) == [
-        "empty_file", "empty_file", "unsupported_format"
+        "empty_file",
+        "empty_file",
+        "unsupported_format",
     ]
     failures = pd.read_csv(out / "failures.csv")
     assert sorted(Path(p).name for p in failures["path"]) == [
-        "empty-too.md", "empty.txt", "picture.pdf"
+        "empty-too.md",
+        "empty.txt",
+        "picture.pdf",
     ]
     assert len(pd.read_csv(out / "coded_sentences.csv")["doc_id"].unique()) == 3
     listed = pd.read_csv(out / "documents.csv", keep_default_na=False)
@@ -320,8 +331,18 @@ def test_a_second_run_on_the_same_folder_is_refused(workspace):
             run(corpus, out)
         # the command line says so and exits with status 3
         result = subprocess.run(
-            [sys.executable, "-c", "from textmine.cli import main; main()", "run", str(corpus), "--out", str(out)],
-            capture_output=True, text=True, timeout=120,
+            [
+                sys.executable,
+                "-c",
+                "from textmine.cli import main; main()",
+                "run",
+                str(corpus),
+                "--out",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert result.returncode == 3, result.stderr
         assert "in use by another textmine run" in " ".join(result.stderr.split())
@@ -332,14 +353,27 @@ def test_cli_run_prints_summary(workspace):
     corpus, out = workspace
     shutil.copy2(CORPUS / NEW_DOCUMENT, corpus / NEW_DOCUMENT)
     result = subprocess.run(
-        [sys.executable, "-c", "from textmine.cli import main; main()", "run", str(corpus), "--out", str(out)],
-        capture_output=True, text=True, timeout=300, cwd=REPO,
+        [
+            sys.executable,
+            "-c",
+            "from textmine.cli import main; main()",
+            "run",
+            str(corpus),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
     )
     assert result.returncode == 0, result.stderr
     summary = dict(
-        line.strip().split(None, 1) if "  " not in line.strip() else
-        [part.strip() for part in line.strip().split("  ", 1)]
-        for line in result.stdout.splitlines()[1:] if line.strip()
+        line.strip().split(None, 1)
+        if "  " not in line.strip()
+        else [part.strip() for part in line.strip().split("  ", 1)]
+        for line in result.stdout.splitlines()[1:]
+        if line.strip()
     )
     assert summary["documents read"].startswith("1 new, 3 unchanged (skipped); 4 in the corpus")
     new_sentences = open_store(out).counts()["sentences"]

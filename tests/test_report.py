@@ -37,8 +37,16 @@ from textmine.trends import wilson_interval
 SECTION_IDS = ("corpus", "validity", "trends", "codes", "topics", "reproducibility")
 ADDED_CODE = "improvement_partner"
 RESOURCE_PATTERNS = (  # anything that would make a browser fetch
-    r"<script", r"<link", r"<iframe", r"<object", r"<embed", r"<img", r"\bsrc\s*=",
-    r"\bsrcset\s*=", r"url\(", r"@import",
+    r"<script",
+    r"<link",
+    r"<iframe",
+    r"<object",
+    r"<embed",
+    r"<img",
+    r"\bsrc\s*=",
+    r"\bsrcset\s*=",
+    r"url\(",
+    r"@import",
 )
 
 
@@ -51,34 +59,95 @@ def _gold_sentence(code: str, index: int = 0) -> str:
 
 
 def _sentence_rows(rows: list[dict]) -> pd.DataFrame:
-    columns = ["sentence_id", "doc_id", "title", "path", "page", "year", "href", "text",
-               "spans", "coded", "p"]
-    return pd.DataFrame([{"sentence_id": f"s{i}", "doc_id": "d1", "title": "", "path": "a.pdf",
-                          "page": 3, "year": "2016", "href": "", "spans": [], "coded": 1,
-                          "p": math.nan, **row} for i, row in enumerate(rows)], columns=columns)
+    columns = [
+        "sentence_id",
+        "doc_id",
+        "title",
+        "path",
+        "page",
+        "year",
+        "href",
+        "text",
+        "spans",
+        "coded",
+        "p",
+    ]
+    return pd.DataFrame(
+        [
+            {
+                "sentence_id": f"s{i}",
+                "doc_id": "d1",
+                "title": "",
+                "path": "a.pdf",
+                "page": 3,
+                "year": "2016",
+                "href": "",
+                "spans": [],
+                "coded": 1,
+                "p": math.nan,
+                **row,
+            }
+            for i, row in enumerate(rows)
+        ],
+        columns=columns,
+    )
 
 
 def _report_data(codes: list[CodeInfo] | None = None, **changes) -> ReportData:
     codebook = load_codebook()
     if codes is None:
-        codes = [CodeInfo(k, c.name, c.kind, c.colour, c.description)
-                 for k, c in codebook.codes.items()]
+        codes = [
+            CodeInfo(k, c.name, c.kind, c.colour, c.description) for k, c in codebook.codes.items()
+        ]
     data = ReportData(
-        title="report", generated_at="2026-01-01 00:00:00", out_dir="/data/out", codes=codes,
-        by="year", counts={"documents": 1, "pages": 3, "sentences": 2}, changes={},
-        documents=pd.DataFrame(columns=["doc_id", "path", "format", "pages", "title",
-                                        "publisher", "doc_type", "published", "source",
-                                        "n_sentences", "duplicate_of", "year", "href"]),
-        corpus_table=pd.DataFrame(columns=["year", "doc_type", "publisher", "documents",
-                                           "pages", "sentences"]),
+        title="report",
+        generated_at="2026-01-01 00:00:00",
+        out_dir="/data/out",
+        codes=codes,
+        by="year",
+        counts={"documents": 1, "pages": 3, "sentences": 2},
+        changes={},
+        documents=pd.DataFrame(
+            columns=[
+                "doc_id",
+                "path",
+                "format",
+                "pages",
+                "title",
+                "publisher",
+                "doc_type",
+                "published",
+                "source",
+                "n_sentences",
+                "duplicate_of",
+                "year",
+                "href",
+            ]
+        ),
+        corpus_table=pd.DataFrame(
+            columns=["year", "doc_type", "publisher", "documents", "pages", "sentences"]
+        ),
         failures=pd.DataFrame(columns=["path", "reason", "meaning", "message"]),
         duplicates=pd.DataFrame(columns=["path", "duplicate_of"]),
-        stance_over_time=None, partnership_over_time=None, stance_by_group=None,
-        partnership_by_group=None, undated={}, corrected=False,
+        stance_over_time=None,
+        partnership_over_time=None,
+        stance_by_group=None,
+        partnership_by_group=None,
+        undated={},
+        corrected=False,
         code_summary=pd.DataFrame(columns=["code", "n_sentences", "n_documents", "share"]),
-        examples={}, least_sure={}, has_probabilities=False, topics=None,
-        topics_over_time=None, topic_stance={}, validity=[], reproducibility={},
-        settings={}, timings={}, runs=pd.DataFrame(), notes=[],
+        examples={},
+        least_sure={},
+        has_probabilities=False,
+        topics=None,
+        topics_over_time=None,
+        topic_stance={},
+        validity=[],
+        reproducibility={},
+        settings={},
+        timings={},
+        runs=pd.DataFrame(),
+        notes=[],
     )
     return dataclasses.replace(data, **changes)
 
@@ -89,11 +158,21 @@ def test_render_escapes_every_text_value():
     data = _report_data(
         title='Report <u>"x"</u>',
         notes=["note with <tag> & ampersand"],
-        examples={"collaboration": _sentence_rows([{
-            "text": hostile, "spans": [(start, start + 4)], "title": "Title <i>&</i>",
-            "href": '../corpus/a "b".pdf#page=3'}])},
-        failures=pd.DataFrame([{"path": "bad<1>.pdf", "reason": "malformed",
-                                "meaning": "m", "message": "x & <y>"}]),
+        examples={
+            "collaboration": _sentence_rows(
+                [
+                    {
+                        "text": hostile,
+                        "spans": [(start, start + 4)],
+                        "title": "Title <i>&</i>",
+                        "href": '../corpus/a "b".pdf#page=3',
+                    }
+                ]
+            )
+        },
+        failures=pd.DataFrame(
+            [{"path": "bad<1>.pdf", "reason": "malformed", "meaning": "m", "message": "x & <y>"}]
+        ),
     )
     page = render_report(data)
     for raw in ("<script", "<u>", "<tag>", "<i>", "<y>", "<1>"):
@@ -121,15 +200,22 @@ def test_render_says_what_is_missing_when_optional_inputs_are_absent():
 def test_added_code_gets_its_own_section_with_highlighted_evidence():
     text = _gold_sentence("network", 0)
     start = text.index("improvement partner")
-    codes = [CodeInfo("collaboration", "Collaboration", "stance", "#2ca02c", ""),
-             CodeInfo(ADDED_CODE, "Improvement partner", "partnership", "#abc",
-                      "Councils that act as improvement partners.")]
+    codes = [
+        CodeInfo("collaboration", "Collaboration", "stance", "#2ca02c", ""),
+        CodeInfo(
+            ADDED_CODE,
+            "Improvement partner",
+            "partnership",
+            "#abc",
+            "Councils that act as improvement partners.",
+        ),
+    ]
     data = _report_data(
         codes=codes,
-        code_summary=pd.DataFrame([{"code": ADDED_CODE, "n_sentences": 1, "n_documents": 1,
-                                    "share": 0.5}]),
-        examples={ADDED_CODE: _sentence_rows([{"text": text,
-                                                "spans": [(start, start + 19)]}])},
+        code_summary=pd.DataFrame(
+            [{"code": ADDED_CODE, "n_sentences": 1, "n_documents": 1, "share": 0.5}]
+        ),
+        examples={ADDED_CODE: _sentence_rows([{"text": text, "spans": [(start, start + 19)]}])},
     )
     page = render_report(data)
     assert f'id="code-{ADDED_CODE}"' in page and f'href="#code-{ADDED_CODE}"' in page
@@ -141,22 +227,33 @@ def test_added_code_gets_its_own_section_with_highlighted_evidence():
 
 def test_least_sure_sentences_and_corrected_trends_are_shown_when_present():
     text = _gold_sentence("collaboration", 1)
-    stance = pd.DataFrame({
-        "period": ["2015", "2016", "2017"], "n_documents": [4, 1, 5],
-        "n_sentences": [900, 40, 1200], "share_collaboration": [0.07, 0.1, 0.08],
-        "collaboration_ci_low": [0.055, 0.04, 0.066], "collaboration_ci_high": [0.088, 0.23, 0.096],
-        "share_corrected_collaboration": [0.06, 0.09, 0.07],
-        "collaboration_ci_low_corrected": [0.04, 0.02, 0.05],
-        "collaboration_ci_high_corrected": [0.08, 0.25, 0.09],
-        "n_validation": [300, 300, 300], "no_data": [False] * 3,
-        "little_data": [False, True, False],
-    })
+    stance = pd.DataFrame(
+        {
+            "period": ["2015", "2016", "2017"],
+            "n_documents": [4, 1, 5],
+            "n_sentences": [900, 40, 1200],
+            "share_collaboration": [0.07, 0.1, 0.08],
+            "collaboration_ci_low": [0.055, 0.04, 0.066],
+            "collaboration_ci_high": [0.088, 0.23, 0.096],
+            "share_corrected_collaboration": [0.06, 0.09, 0.07],
+            "collaboration_ci_low_corrected": [0.04, 0.02, 0.05],
+            "collaboration_ci_high_corrected": [0.08, 0.25, 0.09],
+            "n_validation": [300, 300, 300],
+            "no_data": [False] * 3,
+            "little_data": [False, True, False],
+        }
+    )
     partnership = stance[["period", "n_documents", "n_sentences", "no_data", "little_data"]].assign(
-        n_network=[9, 1, 14], network_per_1000=[10.0, 25.0, 11.7],
-        network_per_1000_corrected=[8.0, 20.0, 9.0], network_ci_low_corrected=[5.0, 2.0, 6.0],
-        network_ci_high_corrected=[11.0, 40.0, 12.0])
+        n_network=[9, 1, 14],
+        network_per_1000=[10.0, 25.0, 11.7],
+        network_per_1000_corrected=[8.0, 20.0, 9.0],
+        network_ci_low_corrected=[5.0, 2.0, 6.0],
+        network_ci_high_corrected=[11.0, 40.0, 12.0],
+    )
     data = _report_data(
-        has_probabilities=True, corrected=True, stance_over_time=stance,
+        has_probabilities=True,
+        corrected=True,
+        stance_over_time=stance,
         partnership_over_time=partnership,
         examples={"collaboration": _sentence_rows([{"text": text, "p": 0.93}])},
         least_sure={"collaboration": _sentence_rows([{"text": text, "p": 0.51, "coded": 1}])},
@@ -167,7 +264,7 @@ def test_least_sure_sentences_and_corrected_trends_are_shown_when_present():
     assert "Collaboration (corrected)" in page and "Collaboration (as coded)" in page
     assert "validation sample: 300 sentences" in page
     assert 'stroke-dasharray="5 4"' in page  # the share as coded, dashed
-    assert "2016 <span class=\"flag\">little data</span>" in page
+    assert '2016 <span class="flag">little data</span>' in page
     assert "the solid line and band are the corrected rate" in page
     assert "2016: 20.0 per 1,000, corrected (95% 2.0–40.0)" in page
     assert "gives no probabilities" not in page
@@ -177,18 +274,25 @@ def test_evidence_spans_follow_the_offsets_and_fall_back_to_the_text():
     text = "Schools work in partnership with the police and other partner agencies."
     agencies = text.index("partner agencies")
     police = text.index("police")
-    evidence = json.dumps({
-        "collaboration": [
-            {"text": "partner agencies", "start": agencies, "end": agencies + 16},
-            {"text": "work with police", "start": 8, "end": 24},  # neither offsets nor text
-        ],
-        "cross_sector": [{"text": "police", "start": 0, "end": 6}],  # stale offsets
-    })
+    evidence = json.dumps(
+        {
+            "collaboration": [
+                {"text": "partner agencies", "start": agencies, "end": agencies + 16},
+                {"text": "work with police", "start": 8, "end": 24},  # neither offsets nor text
+            ],
+            "cross_sector": [{"text": "police", "start": 0, "end": 6}],  # stale offsets
+        }
+    )
     assert evidence_spans(text, evidence, "collaboration") == [(agencies, agencies + 16)]
     assert evidence_spans(text, evidence, "cross_sector") == [(police, police + 6)]
-    overlapping = json.dumps({"network": [
-        {"text": "partner", "start": agencies, "end": agencies + 7},
-        {"text": "partner agencies", "start": agencies, "end": agencies + 16}]})
+    overlapping = json.dumps(
+        {
+            "network": [
+                {"text": "partner", "start": agencies, "end": agencies + 7},
+                {"text": "partner agencies", "start": agencies, "end": agencies + 16},
+            ]
+        }
+    )
     assert evidence_spans(text, overlapping, "network") == [(agencies, agencies + 16)]
     assert evidence_spans(text, "not json", "network") == []
     assert evidence_spans(text, None, "network") == []
@@ -201,7 +305,9 @@ def test_agreement_table_gets_intervals_from_its_counts(tmp_path):
         "code,kind,n,gold_pos,pred_pos,tp,fp,fn,precision,recall,f1,kappa,alpha\n"
         "collaboration,stance,200,50,50,40,10,10,0.8,0.8,0.8,0.7333,0.7340\n"
         "faith,partnership,200,0,0,0,0,0,,,,,\n"
-        "macro_f1_stance,summary,,,,,,,,,0.62,,\n", encoding="utf-8")
+        "macro_f1_stance,summary,,,,,,,,,0.62,,\n",
+        encoding="utf-8",
+    )
     source = read_agreement_csv(table, load_codebook())
     row = source.table.set_index("code").loc["collaboration"]
     low, high = wilson_interval(40, 50)
@@ -212,18 +318,26 @@ def test_agreement_table_gets_intervals_from_its_counts(tmp_path):
     assert source.details == {"macro f1 stance": "0.620"}
     assert "sample" in source.title
     page = render_report(_report_data(validity=[source]))
-    assert "0.733 <span class=\"muted\">[0.62, 0.84]</span>" in page
+    assert '0.733 <span class="muted">[0.62, 0.84]</span>' in page
 
 
 @pytest.mark.parametrize("shape", ["mapping", "list"])
 def test_metrics_json_is_read_in_either_shape(tmp_path, shape):
-    figures = {"kappa": {"mean": 0.71, "ci": [0.62, 0.79]}, "f1_ci_low": 0.7,
-               "f1_ci_high": 0.8, "f1": 0.75, "support": 118}
-    per_code = ({"collaboration": figures} if shape == "mapping"
-                else [{"code": "collaboration", **figures}])
+    figures = {
+        "kappa": {"mean": 0.71, "ci": [0.62, 0.79]},
+        "f1_ci_low": 0.7,
+        "f1_ci_high": 0.8,
+        "f1": 0.75,
+        "support": 118,
+    }
+    per_code = (
+        {"collaboration": figures} if shape == "mapping" else [{"code": "collaboration", **figures}]
+    )
     path = tmp_path / "metrics.json"
-    path.write_text(json.dumps({"model_version": "3f2a", "folds": 5, "cv": {"per_code": per_code}}),
-                    encoding="utf-8")
+    path.write_text(
+        json.dumps({"model_version": "3f2a", "folds": 5, "cv": {"per_code": per_code}}),
+        encoding="utf-8",
+    )
     source = read_metrics_json(path, load_codebook())
     row = source.table.set_index("code").loc["collaboration"]
     assert (row["kappa"], row["kappa_low"], row["kappa_high"]) == (0.71, 0.62, 0.79)
@@ -236,10 +350,50 @@ def test_validation_sample_report_is_read_with_its_intervals(tmp_path):
     from textmine.validation.tables import REPORT_COLUMNS
 
     rows = [
-        ["collaboration", "all", 240, 30, 33, 0.081, 0.06, 0.10, 0.09, 0.009, -0.004, 0.022,
-         0.82, 0.70, 0.94, 0.9, 0.8, 1.0, 0.84, ""],
-        ["collaboration", "2016", 60, 8, 9, 0.08, 0.03, 0.13, 0.09, 0.01, -0.02, 0.04,
-         0.8, 0.5, 1.0, 0.9, 0.7, 1.0, 0.83, "approximate"],
+        [
+            "collaboration",
+            "all",
+            240,
+            30,
+            33,
+            0.081,
+            0.06,
+            0.10,
+            0.09,
+            0.009,
+            -0.004,
+            0.022,
+            0.82,
+            0.70,
+            0.94,
+            0.9,
+            0.8,
+            1.0,
+            0.84,
+            "",
+        ],
+        [
+            "collaboration",
+            "2016",
+            60,
+            8,
+            9,
+            0.08,
+            0.03,
+            0.13,
+            0.09,
+            0.01,
+            -0.02,
+            0.04,
+            0.8,
+            0.5,
+            1.0,
+            0.9,
+            0.7,
+            1.0,
+            0.83,
+            "approximate",
+        ],
     ]
     path = tmp_path / "sample_by_period.csv"
     pd.DataFrame(rows, columns=REPORT_COLUMNS).to_csv(path, index=False)
@@ -279,7 +433,12 @@ def test_report_command_without_a_processed_corpus_exits_1(tmp_path):
 def _textmine(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", "from textmine.cli import main; main()", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=600, check=False)
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -324,8 +483,9 @@ def test_report_of_the_bundled_corpus_has_every_section(processed):
 
 @pytest.mark.slow
 def test_report_command_rebuilds_it_alone_with_evaluation_figures(processed):
-    evaluation = _textmine("evaluate", str(TEST_DATA / "ofsted_gold.csv"),
-                           "--out", str(processed / "evaluation"))
+    evaluation = _textmine(
+        "evaluate", str(TEST_DATA / "ofsted_gold.csv"), "--out", str(processed / "evaluation")
+    )
     assert evaluation.returncode == 0, evaluation.stderr[-2000:]
     report = processed / REPORT_FILENAME
     report.unlink(missing_ok=True)
@@ -344,7 +504,9 @@ def test_report_command_rebuilds_it_alone_with_evaluation_figures(processed):
 def test_report_shows_a_code_the_researcher_added(processed, tmp_path):
     data = yaml.safe_load(default_codebook_path().read_text(encoding="utf-8"))
     data["codes"][ADDED_CODE] = {
-        "name": "Improvement partner", "kind": "partnership", "colour": "#123456",
+        "name": "Improvement partner",
+        "kind": "partnership",
+        "colour": "#123456",
         "description": "A council acting as improvement partner to another.",
         "patterns": ["improvement partner"],
     }
@@ -371,10 +533,14 @@ def _page_requests(netlog: Path) -> list[str]:
     """http(s) URLs the page asked for (the browser's own service calls have no origin)."""
     data = json.loads(netlog.read_text(encoding="utf-8"))
     start = data["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
-    return [event["params"]["url"] for event in data["events"]
-            if event["type"] == start and "url" in event.get("params", {})
-            and event["params"].get("initiator") != "not an origin"
-            and event["params"]["url"].startswith(("http:", "https:"))]
+    return [
+        event["params"]["url"]
+        for event in data["events"]
+        if event["type"] == start
+        and "url" in event.get("params", {})
+        and event["params"].get("initiator") != "not an origin"
+        and event["params"]["url"].startswith(("http:", "https:"))
+    ]
 
 
 @pytest.mark.slow
@@ -383,19 +549,36 @@ def test_report_renders_in_headless_chromium_without_fetching(processed, tmp_pat
     if chromium is None:
         pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
     path, _ = _write(processed)
-    flags = [chromium, "--headless", "--disable-gpu", "--no-sandbox", "--hide-scrollbars",
-             "--proxy-server=127.0.0.1:9", "--disable-background-networking",
-             "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}"]
+    flags = [
+        chromium,
+        "--headless",
+        "--disable-gpu",
+        "--no-sandbox",
+        "--hide-scrollbars",
+        "--proxy-server=127.0.0.1:9",
+        "--disable-background-networking",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
     netlog = tmp_path / "netlog.json"
-    dom = subprocess.run([*flags, f"--log-net-log={netlog}", "--dump-dom", path.as_uri()],
-                         capture_output=True, text=True, timeout=120, check=True).stdout
+    dom = subprocess.run(
+        [*flags, f"--log-net-log={netlog}", "--dump-dom", path.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
     for section in SECTION_IDS:
         assert f'<section id="{section}">' in dom
     assert "Codes over time" in dom and "<svg" in dom
     assert _page_requests(netlog) == []
     screenshot = tmp_path / "report.png"
-    subprocess.run([*flags, f"--screenshot={screenshot}", "--window-size=1280,4000",
-                    path.as_uri()], capture_output=True, timeout=120, check=True)
+    subprocess.run(
+        [*flags, f"--screenshot={screenshot}", "--window-size=1280,4000", path.as_uri()],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
     from PIL import Image
 
     with Image.open(screenshot) as image:

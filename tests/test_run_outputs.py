@@ -19,7 +19,7 @@ from textmine.codebook import default_codebook_path
 from textmine.run import RunSettings, run_pipeline
 from textmine.store import open_store
 
-ADDED_CODE = '''
+ADDED_CODE = """
   accountability:
     name: Accountability
     kind: stance
@@ -31,7 +31,7 @@ ADDED_CODE = '''
       - {phrase: "Ofsted", attr: LOWER}
     exclusions:
       - {tokens: [{LOWER: {IN: [self-inspection, self-inspections]}}], id: self_inspection}
-'''
+"""
 
 
 def codebook_with_added_code(folder: Path) -> Path:
@@ -40,8 +40,9 @@ def codebook_with_added_code(folder: Path) -> Path:
     head, rest = text.split("\ncodes:\n", 1)
     # the new code goes after the last code: before the next top-level key
     lines = rest.split("\n")
-    end = next((i for i, line in enumerate(lines) if line and not line.startswith((" ", "#"))),
-               len(lines))
+    end = next(
+        (i for i, line in enumerate(lines) if line and not line.startswith((" ", "#"))), len(lines)
+    )
     body = "\n".join(lines[:end]).rstrip("\n") + "\n" + ADDED_CODE.strip("\n") + "\n"
     path = folder / "codebook.yml"
     path.write_text(head + "\ncodes:\n" + body + "\n".join(lines[end:]), encoding="utf-8")
@@ -59,8 +60,24 @@ def test_added_code_reaches_every_output(tmp_path):
     corpus = make_corpus(tmp_path / "corpus")
     codebook = codebook_with_added_code(tmp_path)
     out = tmp_path / "out"
-    invoke("run", str(corpus), "--out", str(out), "--codebook", str(codebook), "--coder", "rules",
-           "-f", "csv", "-f", "parquet", "-f", "qdpx", "--workers", "1")
+    invoke(
+        "run",
+        str(corpus),
+        "--out",
+        str(out),
+        "--codebook",
+        str(codebook),
+        "--coder",
+        "rules",
+        "-f",
+        "csv",
+        "-f",
+        "parquet",
+        "-f",
+        "qdpx",
+        "--workers",
+        "1",
+    )
     coded = pd.read_csv(out / "coded_sentences.csv")
     assert coded["accountability"].sum() > 0  # the inspection report speaks of inspection
     documents = pd.read_csv(out / "documents.csv")
@@ -73,8 +90,9 @@ def test_added_code_reaches_every_output(tmp_path):
     stance = pd.read_csv(out / "stance_trends.csv")
     assert any("accountability" in column for column in stance.columns)
     assert stance.filter(like="accountability").notna().any().any()
-    figures = " ".join(p.read_text(encoding="utf-8", errors="ignore")
-                       for p in (out / "figures").glob("*.html"))
+    figures = " ".join(
+        p.read_text(encoding="utf-8", errors="ignore") for p in (out / "figures").glob("*.html")
+    )
     assert "Accountability" in figures or "accountability" in figures
     store = open_store(out)
     assert store.code_columns[-1] == "accountability"
@@ -88,8 +106,16 @@ def test_no_output_is_older_than_the_store(tmp_path):
     run_pipeline(RunSettings(paths=[corpus], out_dir=out, coder="rules", stages=stages))
     # a researcher exports Parquet into the folder, and a blind project under another name
     invoke("export", "--format", "parquet", "--corpus-dir", str(out))
-    invoke("export", "--format", "qdpx", "--blind", "--corpus-dir", str(out),
-           "--out", str(out / "for-coders.qdpx"))
+    invoke(
+        "export",
+        "--format",
+        "qdpx",
+        "--blind",
+        "--corpus-dir",
+        str(out),
+        "--out",
+        str(out / "for-coders.qdpx"),
+    )
     before = pd.read_parquet(out / "coded_sentences.parquet")
     shutil.copy2(CORPUS / NEW_DOCUMENT, corpus / NEW_DOCUMENT)
     report = run_pipeline(RunSettings(paths=[corpus], out_dir=out, coder="rules", stages=stages))
@@ -114,8 +140,14 @@ def test_ingest_writes_into_the_store_and_run_continues_from_it(tmp_path):
     assert store.counts()["documents"] == 2 and store.coding is None
     documents = pd.read_csv(out / "documents.csv")
     assert len(documents) == 2 and len(pd.read_csv(out / "sentences.csv")) > 50
-    report = run_pipeline(RunSettings(paths=[corpus], out_dir=out, coder="rules",
-                                      stages=("ingest", "code", "trends", "export")))
+    report = run_pipeline(
+        RunSettings(
+            paths=[corpus],
+            out_dir=out,
+            coder="rules",
+            stages=("ingest", "code", "trends", "export"),
+        )
+    )
     assert report.counts.documents_read == 0 and report.counts.sentences_coded > 50
     # ingest again after the run: nothing to read, every output stays as the run left it
     before = {p.name: p.stat().st_mtime_ns for p in out.glob("*.csv")}
@@ -130,10 +162,21 @@ def test_two_processes_give_the_same_corpus_as_one(tmp_path):
     corpus = make_corpus(tmp_path / "corpus")
     shutil.copy2(CORPUS / NEW_DOCUMENT, corpus / NEW_DOCUMENT)
     stages = ("ingest", "code", "export")
-    one = run_pipeline(RunSettings(paths=[corpus], out_dir=tmp_path / "one", coder="rules",
-                                   stages=stages, workers=1))
-    two = run_pipeline(RunSettings(paths=[corpus], out_dir=tmp_path / "two", coder="rules",
-                                   stages=stages, workers=2, code_batch_documents=1))
+    one = run_pipeline(
+        RunSettings(
+            paths=[corpus], out_dir=tmp_path / "one", coder="rules", stages=stages, workers=1
+        )
+    )
+    two = run_pipeline(
+        RunSettings(
+            paths=[corpus],
+            out_dir=tmp_path / "two",
+            coder="rules",
+            stages=stages,
+            workers=2,
+            code_batch_documents=1,
+        )
+    )
     assert one.counts.documents_read == two.counts.documents_read == 4
     for name in ("coded_sentences.csv", "sentences.csv"):
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
@@ -150,14 +193,32 @@ def test_a_run_writes_nothing_outside_its_output_folder_but_library_caches(tmp_p
     home.mkdir()
     cwd.mkdir()
     before = {p for p in corpus.rglob("*")}
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("XDG_", "MPLCONFIGDIR", "NUMBA_CACHE_DIR"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("XDG_", "MPLCONFIGDIR", "NUMBA_CACHE_DIR"))
+    }
     env.update(HOME=str(home), TMPDIR=str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
     result = subprocess.run(
-        [sys.executable, "-m", "textmine.cli", "run", str(corpus), "--out", str(out),
-         "--coder", "rules", "--workers", "1"],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "textmine.cli",
+            "run",
+            str(corpus),
+            "--out",
+            str(out),
+            "--coder",
+            "rules",
+            "--workers",
+            "1",
+        ],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert {p for p in corpus.rglob("*")} == before  # the corpus is only read

@@ -51,21 +51,43 @@ CODER_GUID = "0F1E2D3C-4B5A-4978-8695-A4B3C2D1E0F9"
 @pytest.fixture(scope="module")
 def seed_corpus() -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
     """Documents, rule-coded sentences and clean texts of the bundled seed texts."""
-    manifest = pd.read_csv(CORPUS / "manifest.csv", dtype=str, keep_default_na=False).set_index("path")
+    manifest = pd.read_csv(CORPUS / "manifest.csv", dtype=str, keep_default_na=False).set_index(
+        "path"
+    )
     documents, rows, texts = [], [], {}
     for path in sorted((CORPUS / "seeds").glob("*.txt")):
         data = path.read_bytes()
         doc_id = hashlib.sha256(data).hexdigest()[:16]
         texts[doc_id] = text = data.decode("utf-8")
         meta = manifest.loc[f"seeds/{path.name}"]
-        documents.append({"doc_id": doc_id, "path": f"corpus/seeds/{path.name}", "format": "text",
-                          "pages": 1, "title": meta["title"], "publisher": meta["publisher"],
-                          "doc_type": meta["doc_type"], "published": meta["published"],
-                          "licence": meta["licence"], "source": meta["source"], "duplicate_of": ""})
+        documents.append(
+            {
+                "doc_id": doc_id,
+                "path": f"corpus/seeds/{path.name}",
+                "format": "text",
+                "pages": 1,
+                "title": meta["title"],
+                "publisher": meta["publisher"],
+                "doc_type": meta["doc_type"],
+                "published": meta["published"],
+                "licence": meta["licence"],
+                "source": meta["source"],
+                "duplicate_of": "",
+            }
+        )
         for index, match in enumerate(SENTENCE.finditer(text)):
-            rows.append({"sentence_id": f"{doc_id}-{index:05d}", "doc_id": doc_id,
-                         "path": f"corpus/seeds/{path.name}", "page": 1, "sentence_index": index,
-                         "start_char": match.start(), "end_char": match.end(), "text": match.group()})
+            rows.append(
+                {
+                    "sentence_id": f"{doc_id}-{index:05d}",
+                    "doc_id": doc_id,
+                    "path": f"corpus/seeds/{path.name}",
+                    "page": 1,
+                    "sentence_index": index,
+                    "start_char": match.start(),
+                    "end_char": match.end(),
+                    "text": match.group(),
+                }
+            )
     coded = code_sentences(pd.DataFrame(rows), CODEBOOK)
     return pd.DataFrame(documents), coded, texts
 
@@ -86,9 +108,14 @@ def _code_in_qda_tool(qdpx: Path, target: Path, decisions: dict[str, list[str]])
     for selection in root.iterfind(".//q:PlainTextSelection", NS):
         sentence_id = selection.get("name").split(": ", 1)[1]
         for number, code in enumerate(decisions.get(sentence_id, [])):
-            coding = ET.SubElement(selection, f"{{{PROJECT_NAMESPACE}}}Coding", {
-                "guid": f"{number:08X}-0000-4000-8000-{int(sentence_id[-5:]):012d}",
-                "creatingUser": CODER_GUID})
+            coding = ET.SubElement(
+                selection,
+                f"{{{PROJECT_NAMESPACE}}}Coding",
+                {
+                    "guid": f"{number:08X}-0000-4000-8000-{int(sentence_id[-5:]):012d}",
+                    "creatingUser": CODER_GUID,
+                },
+            )
             ET.SubElement(coding, f"{{{PROJECT_NAMESPACE}}}CodeRef", {"targetGUID": guids[code]})
     members["project.qde"] = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     with zipfile.ZipFile(target, "w") as archive:
@@ -121,21 +148,27 @@ def test_blind_sample_project_validates_and_carries_no_machine_codes(seed_corpus
     referenced = {ref.get("targetGUID") for ref in root.iterfind(".//q:CodeRef", NS)}
     marker = [c.get("guid") for c in root.iterfind(".//q:Code", NS) if c.get("name") == SAMPLE_CODE]
     assert referenced == set(marker) and not referenced & codebook_guids
-    assert {c.get("name") for c in root.iterfind(".//q:Code", NS)} >= set(CODES)  # the codebook is there
+    assert {c.get("name") for c in root.iterfind(".//q:Code", NS)} >= set(
+        CODES
+    )  # the codebook is there
     assert [u.get("name") for u in root.iterfind(".//q:User", NS)] == [NEUTRAL_USER]
     assert MACHINE_CODER_NAME not in xml.decode("utf-8") and "evidence" not in xml.decode("utf-8")
     selections = root.findall(".//q:PlainTextSelection", NS)
     assert len(selections) == len(sample)
     spans = coded.set_index("sentence_id")
     for source in root.iterfind(".//q:TextSource", NS):
-        text = members[f"sources/{source.get('plainTextPath').removeprefix('internal://')}"].decode("utf-8")
+        text = members[f"sources/{source.get('plainTextPath').removeprefix('internal://')}"].decode(
+            "utf-8"
+        )
         for selection in source.iterfind("q:PlainTextSelection", NS):
             sentence_id = selection.get("name").split(": ", 1)[1]
             start, end = int(selection.get("startPosition")), int(selection.get("endPosition"))
             assert text[start:end] == spans.loc[sentence_id, "text"]
 
 
-def test_human_codes_come_back_with_inclusion_probabilities_in_coded_set_format(seed_corpus, tmp_path):
+def test_human_codes_come_back_with_inclusion_probabilities_in_coded_set_format(
+    seed_corpus, tmp_path
+):
     documents, coded, texts = seed_corpus
     sample = _sample(coded, documents, 40)
     sample_csv = tmp_path / "s.sample.csv"
@@ -146,12 +179,18 @@ def test_human_codes_come_back_with_inclusion_probabilities_in_coded_set_format(
     imported = import_sample_coding(read_qdpx(exported, coded, texts, codes=CODES), sample_csv)
     coded_set = imported.coded_set
     assert coded_set["id"].tolist() == sample["id"].tolist()  # ids survive the round trip, in order
-    assert coded_set.columns[:2 + len(CODES)].tolist() == ["id", "sentence", *CODES]
-    assert "source" in coded_set.columns and coded_set["sentence"].tolist() == sample["sentence"].tolist()
+    assert coded_set.columns[: 2 + len(CODES)].tolist() == ["id", "sentence", *CODES]
+    assert (
+        "source" in coded_set.columns
+        and coded_set["sentence"].tolist() == sample["sentence"].tolist()
+    )
     for row in coded_set.to_dict("records"):
         assert [c for c in CODES if row[c] == 1] == decisions[row["id"]]
     design = read_sample(sample_csv).set_index("id")
-    assert coded_set["inclusion_prob"].astype(float).tolist() == design.loc[coded_set["id"], "inclusion_prob"].astype(float).tolist()
+    assert (
+        coded_set["inclusion_prob"].astype(float).tolist()
+        == design.loc[coded_set["id"], "inclusion_prob"].astype(float).tolist()
+    )
     assert not any(SAMPLE_CODE in w for w in imported.warnings)
     assert imported.codings_by_user == {"Alice": sum(len(v) for v in decisions.values())}
     checked = check_validation(coded_set.astype(str), "imported", CODES)
@@ -187,34 +226,70 @@ def test_corrected_trends_recover_a_stand_in_coders_shares(processed_corpus, tmp
 
     runner = CliRunner()
     sample_csv = tmp_path / "sample.csv"
-    result = runner.invoke(app, ["sample", "--n", "900", "--seed", "11", "--corpus-dir", str(processed_corpus),
-                                 "--out", str(sample_csv)])
+    result = runner.invoke(
+        app,
+        [
+            "sample",
+            "--n",
+            "900",
+            "--seed",
+            "11",
+            "--corpus-dir",
+            str(processed_corpus),
+            "--out",
+            str(sample_csv),
+        ],
+    )
     assert result.exit_code == 0, result.output
     strict, code = _strict_codebook(tmp_path)
     human_csv = tmp_path / "human.csv"
-    result = runner.invoke(app, ["code", str(sample_csv), "--out", str(human_csv), "--codebook", str(strict),
-                                 "--coder", "rules"])
+    result = runner.invoke(
+        app,
+        [
+            "code",
+            str(sample_csv),
+            "--out",
+            str(human_csv),
+            "--codebook",
+            str(strict),
+            "--coder",
+            "rules",
+        ],
+    )
     assert result.exit_code == 0, result.output
-    result = runner.invoke(app, ["trends", "--out", str(processed_corpus), "--validation", str(human_csv)])
+    result = runner.invoke(
+        app, ["trends", "--out", str(processed_corpus), "--validation", str(human_csv)]
+    )
     assert result.exit_code == 0, result.output
     assert "corrected with 900 validation sentences" in result.output
 
     with open_store(processed_corpus) as store:
         sentences, documents = store.coded_sentences(), store.documents()
-    stand_in = code_sentences(sentences[["sentence_id", "doc_id", "text"]], parse_codebook(
-        strict.read_bytes(), source=str(strict)))
+    stand_in = code_sentences(
+        sentences[["sentence_id", "doc_id", "text"]],
+        parse_codebook(strict.read_bytes(), source=str(strict)),
+    )
     truth = sentence_frame(stand_in, documents, "year", CODES)
     machine = sentence_frame(sentences, documents, "year", CODES)
-    tables = {kind: pd.read_csv(processed_corpus / f"{kind}_trends.csv", dtype={"period": str})
-              for kind in ("stance", "partnership")}
+    tables = {
+        kind: pd.read_csv(processed_corpus / f"{kind}_trends.csv", dtype={"period": str})
+        for kind in ("stance", "partnership")
+    }
     covered, unchanged = [], []
-    for kind, codes, scale in (("stance", CODEBOOK.stance_codes, 1), ("partnership", CODEBOOK.partnership_codes, 1000)):
+    for kind, codes, scale in (
+        ("stance", CODEBOOK.stance_codes, 1),
+        ("partnership", CODEBOOK.partnership_codes, 1000),
+    ):
         rows = tables[kind][tables[kind]["dimension"] == "all"].set_index("period")
         assert rows["n_validation"].drop("all").sum() == 900
         for other in codes:
             estimate, low, high = corrected_column_names(other, kind)
-            share = scale * pd.concat([truth.groupby("period")[other].mean(), pd.Series({"all": truth[other].mean()})])
-            inside = (rows[low] - 1e-6 <= share[rows.index]) & (share[rows.index] <= rows[high] + 1e-6)
+            share = scale * pd.concat(
+                [truth.groupby("period")[other].mean(), pd.Series({"all": truth[other].mean()})]
+            )
+            inside = (rows[low] - 1e-6 <= share[rows.index]) & (
+                share[rows.index] <= rows[high] + 1e-6
+            )
             if (truth[other] == machine[other]).all():  # the stand-in agrees: nothing to correct
                 unchanged.append(other)
                 measured = rows[f"share_{other}" if kind == "stance" else f"{other}_per_1000"]
@@ -224,7 +299,11 @@ def test_corrected_trends_recover_a_stand_in_coders_shares(processed_corpus, tmp
             if other == code:
                 assert inside["all"]
                 # the machine's own count is biased: its interval misses the stand-in's share
-                assert not rows.loc["all", f"{code}_ci_low"] <= share["all"] <= rows.loc["all", f"{code}_ci_high"]
+                assert (
+                    not rows.loc["all", f"{code}_ci_low"]
+                    <= share["all"]
+                    <= rows.loc["all", f"{code}_ci_high"]
+                )
     assert unchanged and any(c in CODEBOOK.partnership_codes for c in unchanged)
     assert np.mean(covered) >= 0.85, np.mean(covered)
 
@@ -235,8 +314,21 @@ def test_sample_qdpx_round_trip_through_the_cli(processed_corpus, tmp_path):
 
     runner = CliRunner()
     project = tmp_path / "to_code.qdpx"
-    result = runner.invoke(app, ["sample", "--n", "60", "--seed", "2", "--stratify-doc-type",
-                                 "--corpus-dir", str(processed_corpus), "--out", str(project)])
+    result = runner.invoke(
+        app,
+        [
+            "sample",
+            "--n",
+            "60",
+            "--seed",
+            "2",
+            "--stratify-doc-type",
+            "--corpus-dir",
+            str(processed_corpus),
+            "--out",
+            str(project),
+        ],
+    )
     assert result.exit_code == 0, result.output
     sample_csv = tmp_path / "to_code.sample.csv"
     sample = read_sample(sample_csv)
@@ -246,12 +338,26 @@ def test_sample_qdpx_round_trip_through_the_cli(processed_corpus, tmp_path):
     decisions = _decisions(sample, coded)
     exported = _code_in_qda_tool(project, tmp_path / "coded.qdpx", decisions)
     validation_csv = tmp_path / "validation.csv"
-    result = runner.invoke(app, ["import-qdpx", str(exported), "--corpus-dir", str(processed_corpus),
-                                 "--sample", str(sample_csv), "--out", str(validation_csv)])
+    result = runner.invoke(
+        app,
+        [
+            "import-qdpx",
+            str(exported),
+            "--corpus-dir",
+            str(processed_corpus),
+            "--sample",
+            str(sample_csv),
+            "--out",
+            str(validation_csv),
+        ],
+    )
     assert result.exit_code == 0, result.output
     validation = read_validation(validation_csv, CODES)
     assert validation["id"].tolist() == sample["id"].tolist()
-    flipped = validation[CODES[0]].to_numpy() != coded.set_index("sentence_id").loc[validation["id"], CODES[0]].to_numpy()
+    flipped = (
+        validation[CODES[0]].to_numpy()
+        != coded.set_index("sentence_id").loc[validation["id"], CODES[0]].to_numpy()
+    )
     assert flipped.sum() == len(range(0, 60, 3))
     out = tmp_path / "evaluation"
     result = runner.invoke(app, ["evaluate", str(validation_csv), "--out", str(out)])
@@ -259,7 +365,19 @@ def test_sample_qdpx_round_trip_through_the_cli(processed_corpus, tmp_path):
     report = pd.read_csv(out / "validation_by_period.csv", dtype={"period": str})
     assert set(report["code"]) == set(CODES) and "all" in set(report["period"])
     assert report[["bias_ci_low", "bias_ci_high"]].notna().all().all()
-    result = runner.invoke(app, ["sample", "--n", "20", "--strategy", "uncertain", "--corpus-dir",
-                                 str(processed_corpus), "--out", str(tmp_path / "train.csv")])
+    result = runner.invoke(
+        app,
+        [
+            "sample",
+            "--n",
+            "20",
+            "--strategy",
+            "uncertain",
+            "--corpus-dir",
+            str(processed_corpus),
+            "--out",
+            str(tmp_path / "train.csv"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "cannot correct trends" in result.output

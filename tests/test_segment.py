@@ -18,8 +18,14 @@ def nlp():
 def make_document(paragraphs, pages=None):
     pages = pages or [1] * len(paragraphs)
     text, spans = assemble(list(zip(pages, paragraphs, strict=True)))
-    return Document(doc_id="0123456789abcdef", path="corpus/x.txt", format="text", pages=max(pages),
-                    text=text, paragraphs=spans)
+    return Document(
+        doc_id="0123456789abcdef",
+        path="corpus/x.txt",
+        format="text",
+        pages=max(pages),
+        text=text,
+        paragraphs=spans,
+    )
 
 
 def sentences(nlp, text):
@@ -29,18 +35,40 @@ def sentences(nlp, text):
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("Dr. Smith chairs the trust. It has five schools.", ["Dr. Smith chairs the trust.", "It has five schools."]),
+        (
+            "Dr. Smith chairs the trust. It has five schools.",
+            ["Dr. Smith chairs the trust.", "It has five schools."],
+        ),
         ("See No. 3 in the list. Then stop.", ["See No. 3 in the list.", "Then stop."]),
-        ("Heads, i.e. the leaders, agreed. Others did not.", ["Heads, i.e. the leaders, agreed.", "Others did not."]),
-        ("Networks, e.g. teaching schools, grew. Trusts too.", ["Networks, e.g. teaching schools, grew.", "Trusts too."]),
-        ("This is contested, cf. para. 4 of the report. It matters.",
-         ["This is contested, cf. para. 4 of the report.", "It matters."]),
-        ("Competition rose (Greany et al. 2014). Collaboration fell.",
-         ["Competition rose (Greany et al. 2014).", "Collaboration fell."]),
-        ("Mr. Jones led St. Mary's school. It federated.", ["Mr. Jones led St. Mary's school.", "It federated."]),
-        ("Written by Toby J. Greany in 2014. Read it.", ["Written by Toby J. Greany in 2014.", "Read it."]),
+        (
+            "Heads, i.e. the leaders, agreed. Others did not.",
+            ["Heads, i.e. the leaders, agreed.", "Others did not."],
+        ),
+        (
+            "Networks, e.g. teaching schools, grew. Trusts too.",
+            ["Networks, e.g. teaching schools, grew.", "Trusts too."],
+        ),
+        (
+            "This is contested, cf. para. 4 of the report. It matters.",
+            ["This is contested, cf. para. 4 of the report.", "It matters."],
+        ),
+        (
+            "Competition rose (Greany et al. 2014). Collaboration fell.",
+            ["Competition rose (Greany et al. 2014).", "Collaboration fell."],
+        ),
+        (
+            "Mr. Jones led St. Mary's school. It federated.",
+            ["Mr. Jones led St. Mary's school.", "It federated."],
+        ),
+        (
+            "Written by Toby J. Greany in 2014. Read it.",
+            ["Written by Toby J. Greany in 2014.", "Read it."],
+        ),
         ("They said no. Then they agreed.", ["They said no.", "Then they agreed."]),
-        ("Costs rose approx. ten per cent. Budgets fell.", ["Costs rose approx. ten per cent.", "Budgets fell."]),
+        (
+            "Costs rose approx. ten per cent. Budgets fell.",
+            ["Costs rose approx. ten per cent.", "Budgets fell."],
+        ),
     ],
 )
 def test_abbreviations_do_not_end_sentences(nlp, text, expected):
@@ -48,10 +76,17 @@ def test_abbreviations_do_not_end_sentences(nlp, text, expected):
 
 
 def test_rows_carry_provenance_and_never_cross_paragraphs(nlp):
-    document = make_document(["Heading without a full stop", "One. Two two.", "Three on page two."], pages=[1, 1, 2])
+    document = make_document(
+        ["Heading without a full stop", "One. Two two.", "Three on page two."], pages=[1, 1, 2]
+    )
     frame = segment_document(document, nlp)
     assert list(frame.columns) == SENTENCE_COLUMNS
-    assert list(frame["text"]) == ["Heading without a full stop", "One.", "Two two.", "Three on page two."]
+    assert list(frame["text"]) == [
+        "Heading without a full stop",
+        "One.",
+        "Two two.",
+        "Three on page two.",
+    ]
     assert list(frame["paragraph_index"]) == [0, 1, 1, 2]
     assert list(frame["page"]) == [1, 1, 1, 2]
     assert list(frame["sentence_index"]) == [0, 1, 2, 3]
@@ -71,15 +106,52 @@ def test_missing_trained_pipeline_is_a_clear_error():
         build_nlp("en_core_web_nonexistent_pipeline")
 
 
-WORDS = st.sampled_from([
-    "Dr.", "No.", "3", "i.e.", "e.g.", "cf.", "para.", "4", "et", "al.", "Mr.", "St.", "school", "trust",
-    "federation", "compete", "collaborate", "!", "?", ".", ",", "(", ")", "\u2019s", "\u201cpartnership\u201d",
-    "2014.", "U.K.", "...", "-", "\u2013", "\u00a31m", "\u00e9l\u00e8ve", "  ", "\t", "A.", "b.",
-])
+WORDS = st.sampled_from(
+    [
+        "Dr.",
+        "No.",
+        "3",
+        "i.e.",
+        "e.g.",
+        "cf.",
+        "para.",
+        "4",
+        "et",
+        "al.",
+        "Mr.",
+        "St.",
+        "school",
+        "trust",
+        "federation",
+        "compete",
+        "collaborate",
+        "!",
+        "?",
+        ".",
+        ",",
+        "(",
+        ")",
+        "\u2019s",
+        "\u201cpartnership\u201d",
+        "2014.",
+        "U.K.",
+        "...",
+        "-",
+        "\u2013",
+        "\u00a31m",
+        "\u00e9l\u00e8ve",
+        "  ",
+        "\t",
+        "A.",
+        "b.",
+    ]
+)
 PARAGRAPH = st.lists(WORDS, min_size=1, max_size=40).map(" ".join).filter(lambda s: s.strip())
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.lists(PARAGRAPH, min_size=1, max_size=6))
 def test_offsets_always_slice_back_to_the_sentence(nlp, paragraphs):
     document = make_document([p.strip() for p in paragraphs])
@@ -94,7 +166,9 @@ def test_offsets_always_slice_back_to_the_sentence(nlp, paragraphs):
 
 def test_brackets_stay_with_their_sentence(nlp):
     assert sentences(nlp, "Act at the earliest opportunity. (Recommendation) Next.") == [
-        "Act at the earliest opportunity.", "(Recommendation) Next."]
+        "Act at the earliest opportunity.",
+        "(Recommendation) Next.",
+    ]
 
 
 def numbered(nlp, paragraphs):
@@ -107,26 +181,39 @@ def numbered(nlp, paragraphs):
 
 def test_paragraph_numbers_move_out_of_the_text_into_their_column(nlp):
     assert numbered(nlp, ["34. Children are seen. They are safe.", "A heading"]) == [
-        ("34", "Children are seen."), ("34", "They are safe."), ("", "A heading")]
+        ("34", "Children are seen."),
+        ("34", "They are safe."),
+        ("", "A heading"),
+    ]
     # glued to the first word by the PDF (Ofsted 2018 reports)
-    assert numbered(nlp, ["29.In 2015, services were reviewed."]) == [("29", "In 2015, services were reviewed.")]
+    assert numbered(nlp, ["29.In 2015, services were reviewed."]) == [
+        ("29", "In 2015, services were reviewed.")
+    ]
     # section numbers, quotes after the number
-    assert numbered(nlp, ["2.1 Adoption performance Good", "12. \u2018Staying Put\u2019 works."]) == [
-        ("2.1", "Adoption performance Good"), ("12", "\u2018Staying Put\u2019 works.")]
+    assert numbered(
+        nlp, ["2.1 Adoption performance Good", "12. \u2018Staying Put\u2019 works."]
+    ) == [("2.1", "Adoption performance Good"), ("12", "\u2018Staying Put\u2019 works.")]
     # a number glued inside a paragraph starts a new numbered paragraph there
     assert numbered(nlp, ["Practice is good. 153.Rigorous plans exist. They work."]) == [
-        ("", "Practice is good."), ("153", "Rigorous plans exist."), ("153", "They work.")]
+        ("", "Practice is good."),
+        ("153", "Rigorous plans exist."),
+        ("153", "They work."),
+    ]
     # a number left at the end of a paragraph belongs to the next one, never to a sentence
-    assert numbered(nlp, ["The plan covers education services. 51.", "The local authority acts."]) == [
-        ("", "The plan covers education services."), ("51", "The local authority acts.")]
+    assert numbered(
+        nlp, ["The plan covers education services. 51.", "The local authority acts."]
+    ) == [("", "The plan covers education services."), ("51", "The local authority acts.")]
 
 
 def test_numbers_that_are_not_paragraph_numbers_stay(nlp):
-    assert numbered(nlp, [
-        "1 Ofsted produces this report under its power.",  # a footnote
-        "3.5 million pupils attend.",
-        "Young people stay until the age of 18. They then leave.",
-    ]) == [
+    assert numbered(
+        nlp,
+        [
+            "1 Ofsted produces this report under its power.",  # a footnote
+            "3.5 million pupils attend.",
+            "Young people stay until the age of 18. They then leave.",
+        ],
+    ) == [
         ("", "1 Ofsted produces this report under its power."),
         ("", "3.5 million pupils attend."),
         ("", "Young people stay until the age of 18."),
@@ -136,7 +223,17 @@ def test_numbers_that_are_not_paragraph_numbers_stay(nlp):
 
 def test_sentences_on_ocr_pages_are_marked(nlp):
     text, spans = assemble([(1, "Typed text."), (2, "Scanned text.")])
-    document = Document(doc_id="0123456789abcdef", path="x.pdf", format="pdf", pages=2, text=text,
-                        paragraphs=spans, ocr_pages=[2])
+    document = Document(
+        doc_id="0123456789abcdef",
+        path="x.pdf",
+        format="pdf",
+        pages=2,
+        text=text,
+        paragraphs=spans,
+        ocr_pages=[2],
+    )
     frame = segment_document(document, nlp)
-    assert list(zip(frame["text"], frame["ocr"], strict=True)) == [("Typed text.", 0), ("Scanned text.", 1)]
+    assert list(zip(frame["text"], frame["ocr"], strict=True)) == [
+        ("Typed text.", 0),
+        ("Scanned text.", 1),
+    ]

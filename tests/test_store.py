@@ -94,7 +94,10 @@ def test_round_trip_documents_sentences_codes(tmp_path):
     store = Store(tmp_path / "textmine.sqlite")
     document = make_document()
     sentences = save(store, document)
-    assert store.pending_sentences(coding("v1"))["sentence_id"].tolist() == sentences["sentence_id"].tolist()
+    assert (
+        store.pending_sentences(coding("v1"))["sentence_id"].tolist()
+        == sentences["sentence_id"].tolist()
+    )
     store.save_codes(code(store.pending_sentences(coding("v1")), "v1"), coding("v1"), None)
     store.set_coding(coding("v1"))
     assert store.count_pending(coding("v1")) == 0
@@ -122,7 +125,12 @@ def test_document_and_sentences_commit_together(tmp_path):
     broken.loc[1, "sentence_id"] = broken.loc[0, "sentence_id"]  # violates the primary key
     with pytest.raises(sqlite3.IntegrityError):
         store.save_document(
-            document, broken, file_path="/abs/a", size=1, manifest_hash=None, run_id=None,
+            document,
+            broken,
+            file_path="/abs/a",
+            size=1,
+            manifest_hash=None,
+            run_id=None,
             textmine_version="test",
         )
     assert store.documents().empty
@@ -134,7 +142,9 @@ def test_codes_of_old_codebooks_are_pruned(tmp_path):
     store = Store(tmp_path / "textmine.sqlite")
     save(store, make_document())
     for version in ("v1", "v2", "v3"):
-        store.save_codes(code(store.pending_sentences(coding(version)), version), coding(version), None)
+        store.save_codes(
+            code(store.pending_sentences(coding(version)), version), coding(version), None
+        )
         store.set_coding(coding(version))
     versions = {r[0] for r in store._query("SELECT DISTINCT coding_version FROM codings")}
     assert versions == {"v2/rules", "v3/rules"}  # the current one and the one before
@@ -158,15 +168,25 @@ def test_failures_and_retiring(tmp_path):
     store = Store(tmp_path / "textmine.sqlite")
     save(store, make_document(), file_path="/abs/a.txt")
     store.save_failure(
-        file_path="/abs/bad.pdf", display_path="corpus/bad.pdf", doc_id="b" * 16, size=0,
-        reason="empty_file", message="the file has no bytes", password_given=False,
-        run_id=None, textmine_version="test",
+        file_path="/abs/bad.pdf",
+        display_path="corpus/bad.pdf",
+        doc_id="b" * 16,
+        size=0,
+        reason="empty_file",
+        message="the file has no bytes",
+        password_given=False,
+        run_id=None,
+        textmine_version="test",
     )
     failures = store.failures()
     assert list(failures.columns) == FAILURE_COLUMNS
     assert failures.to_dict("records") == [
-        {"path": "corpus/bad.pdf", "reason": "empty_file", "message": "the file has no bytes",
-         "duplicate_of": ""}
+        {
+            "path": "corpus/bad.pdf",
+            "reason": "empty_file",
+            "message": "the file has no bytes",
+            "duplicate_of": "",
+        }
     ]
     # the file now holds other bytes: the old content leaves the outputs
     store.set_file("/abs/a.txt", "corpus/a.txt", "c" * 16, 5, None, "failed", None)
@@ -202,7 +222,9 @@ def test_fingerprint_follows_content(tmp_path):
 
 def test_result_tables(tmp_path):
     store = Store(tmp_path / "textmine.sqlite")
-    frame = pd.DataFrame({"topic": [0, 1], "label": ["trust, academy", "pupils"], "share": [0.4, 0.6]})
+    frame = pd.DataFrame(
+        {"topic": [0, 1], "label": ["trust, academy", "pupils"], "share": [0.4, 0.6]}
+    )
     store.write_table("topics", frame)
     back = store.read_table("topics")
     assert back.to_dict("records") == frame.to_dict("records")

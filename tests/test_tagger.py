@@ -25,18 +25,23 @@ def test_component_writes_labelled_spans(codebook):
     assert "textmine_tagger" in coder.nlp.pipe_names
     doc = coder.nlp("Neighbouring Schools Competed for pupils within a multi-academy trust.")
     spans = doc.spans[SPANS_KEY]
-    assert {(s.label_, s.text) for s in spans} >= {("competition", "Competed"),
-                                                    ("academy_trust", "multi-academy trust")}
+    assert {(s.label_, s.text) for s in spans} >= {
+        ("competition", "Competed"),
+        ("academy_trust", "multi-academy trust"),
+    }
     assert all(s.id_ for s in spans)  # the pattern id travels with the span
 
 
-@pytest.mark.parametrize(("sentence", "code"), [
-    ("The schools compete.", "competition"),
-    ("Academies competed hard.", "competition"),
-    ("Competing colleges lost pupils.", "competition"),
-    ("They were collaborating closely with two other schools.", "collaboration"),
-    ("The heads collaborated with two other schools.", "collaboration"),
-])
+@pytest.mark.parametrize(
+    ("sentence", "code"),
+    [
+        ("The schools compete.", "competition"),
+        ("Academies competed hard.", "competition"),
+        ("Competing colleges lost pupils.", "competition"),
+        ("They were collaborating closely with two other schools.", "collaboration"),
+        ("The heads collaborated with two other schools.", "collaboration"),
+    ],
+)
 def test_lemma_patterns_cover_inflections(codebook, sentence, code):
     found = codes_of(codebook, sentence) & {"competition", "collaboration"}
     assert found == {code}, sentence
@@ -44,14 +49,18 @@ def test_lemma_patterns_cover_inflections(codebook, sentence, code):
 
 def test_hyphenated_compounds_stay_whole(codebook):
     assert codes_of(codebook, "Strong multi-agency working keeps children safe.") == {
-        "collaboration", "cross_sector"}
+        "collaboration",
+        "cross_sector",
+    }
     assert "competition" in codes_of(codebook, "England's quasi-markets reward popularity.")
 
 
 # -- negation and contrast -------------------------------------------------------
 def test_negated_type_is_not_coded(codebook):
-    codes = codes_of(codebook, "The two infant schools share an executive headteacher, "
-                               "but not in a formal federation.")
+    codes = codes_of(
+        codebook,
+        "The two infant schools share an executive headteacher, but not in a formal federation.",
+    )
     assert "federation" not in codes
     assert "system_leader" in codes
     doc = get_coder(codebook).nlp("They are not a federation.")
@@ -59,8 +68,9 @@ def test_negated_type_is_not_coded(codebook):
 
 
 def test_contrast_cue_removes_the_type(codebook):
-    codes = codes_of(codebook, "Governors chose an informal partnership rather than a "
-                               "multi-academy trust.")
+    codes = codes_of(
+        codebook, "Governors chose an informal partnership rather than a multi-academy trust."
+    )
     assert "academy_trust" not in codes
     assert {"collaboration", "network"} <= codes
 
@@ -78,76 +88,96 @@ def test_negation_does_not_remove_stance(codebook):
 
 # -- non-target senses -----------------------------------------------------------
 def test_partnership_with_parents_or_pupils_is_not_collaboration(codebook):
-    for sentence in ("Staff work in partnership with parents to improve attendance.",
-                     "Parents are valued partners in their children's education.",
-                     "The home-school partnership agreement is signed each year.",
-                     "Social workers collaborate openly with children and their families."):
+    for sentence in (
+        "Staff work in partnership with parents to improve attendance.",
+        "Parents are valued partners in their children's education.",
+        "The home-school partnership agreement is signed each year.",
+        "Social workers collaborate openly with children and their families.",
+    ):
         assert not codes_of(codebook, sentence) & {"collaboration", "network"}, sentence
     assert {"collaboration", "network"} <= codes_of(
-        codebook, "The school works in partnership with two other primary schools.")
+        codebook, "The school works in partnership with two other primary schools."
+    )
 
 
 def test_sports_and_writing_competitions_are_not_competition(codebook):
-    for sentence in ("Pupils won a regional writing competition last year.",
-                     "Many pupils take part in inter-school sports competitions.",
-                     "Older pupils compete in football tournaments against other teams.",
-                     "Competitive sport is popular at lunchtime.",
-                     "Pupils take part in a wide range of clubs and competitions.",
-                     "Pupils compete for house points throughout the year."):
+    for sentence in (
+        "Pupils won a regional writing competition last year.",
+        "Many pupils take part in inter-school sports competitions.",
+        "Older pupils compete in football tournaments against other teams.",
+        "Competitive sport is popular at lunchtime.",
+        "Pupils take part in a wide range of clubs and competitions.",
+        "Pupils compete for house points throughout the year.",
+    ):
         assert "competition" not in codes_of(codebook, sentence), sentence
     assert "competition" in codes_of(codebook, "Secondary schools compete for the same pupils.")
 
 
 def test_labour_and_housing_markets_are_not_competition(codebook):
-    for sentence in ("Careers lessons explain the local labour market to students.",
-                     "The housing market makes it hard to recruit teachers.",
-                     "Leaders use labour market information in careers guidance."):
+    for sentence in (
+        "Careers lessons explain the local labour market to students.",
+        "The housing market makes it hard to recruit teachers.",
+        "Leaders use labour market information in careers guidance.",
+    ):
         assert "competition" not in codes_of(codebook, sentence), sentence
     assert "competition" in codes_of(codebook, "The education market rewards popular schools.")
 
 
 def test_collaborative_learning_inside_one_classroom_is_not_collaboration(codebook):
-    for sentence in ("Pupils collaborate well in small groups during science lessons.",
-                     "Teachers in the English department work together to plan lessons.",
-                     "Students share ideas and work collaboratively in class.",
-                     "Collaborative learning is a strength of the school."):
+    for sentence in (
+        "Pupils collaborate well in small groups during science lessons.",
+        "Teachers in the English department work together to plan lessons.",
+        "Students share ideas and work collaboratively in class.",
+        "Collaborative learning is a strength of the school.",
+    ):
         assert "collaboration" not in codes_of(codebook, sentence), sentence
     assert "collaboration" in codes_of(
-        codebook, "Teachers collaborate with colleagues from other schools to plan lessons.")
+        codebook, "Teachers collaborate with colleagues from other schools to plan lessons."
+    )
 
 
 # -- structure merely named --------------------------------------------------------
 def test_named_structure_gets_its_type_but_not_collaboration(codebook):
     assert codes_of(codebook, "The academy chain appointed a new chief executive.") == {
-        "academy_trust"}
-    assert codes_of(codebook, "She was designated a national leader of education in 2012.") \
-        == {"system_leader"}
+        "academy_trust"
+    }
+    assert codes_of(codebook, "She was designated a national leader of education in 2012.") == {
+        "system_leader"
+    }
     assert codes_of(codebook, "Two teaching school alliances closed this year.") == {
-        "teaching_school"}
+        "teaching_school"
+    }
     # the same structure with partnership language is collaboration too
     assert "collaboration" in codes_of(
-        codebook, "The academy chain helps its schools share expertise with other schools.")
+        codebook, "The academy chain helps its schools share expertise with other schools."
+    )
 
 
 # -- organisations other than schools ----------------------------------------------
 def test_multi_agency_partnership_working_is_collaboration_and_cross_sector(codebook):
-    assert codes_of(codebook, "Leaders work well with the police and health partners to "
-                              "protect children.") == {"collaboration", "cross_sector"}
-    assert codes_of(codebook, "The council and its partners share information quickly when "
-                              "children go missing.") == {"collaboration", "cross_sector"}
+    assert codes_of(
+        codebook, "Leaders work well with the police and health partners to protect children."
+    ) == {"collaboration", "cross_sector"}
+    assert codes_of(
+        codebook, "The council and its partners share information quickly when children go missing."
+    ) == {"collaboration", "cross_sector"}
 
 
 def test_listing_who_was_met_is_not_collaboration(codebook):
-    for sentence in ("Inspectors spoke with partners and senior managers.",
-                     "Inspectors met with representatives of partner agencies.",
-                     "Referrals from partner agencies are sometimes late."):
+    for sentence in (
+        "Inspectors spoke with partners and senior managers.",
+        "Inspectors met with representatives of partner agencies.",
+        "Referrals from partner agencies are sometimes late.",
+    ):
         assert not codes_of(codebook, sentence) & {"collaboration", "cross_sector"}, sentence
 
 
 # -- NETWORK as the fallback ---------------------------------------------------------
 def test_network_only_when_no_specific_type_covers_the_partnership(codebook):
     assert codes_of(codebook, "Our school joined an informal network of rural primaries.") == {
-        "collaboration", "network"}
+        "collaboration",
+        "network",
+    }
     # covered by the type it introduces
     codes = codes_of(codebook, "Partnerships such as federations have grown quickly.")
     assert "federation" in codes and "network" not in codes
@@ -155,8 +185,10 @@ def test_network_only_when_no_specific_type_covers_the_partnership(codebook):
     codes = codes_of(codebook, "Independent state school partnerships received new funding.")
     assert codes == {"collaboration", "cross_sector"}
     # a second, uncovered partnership keeps NETWORK beside the type
-    codes = codes_of(codebook, "Some schools are federated; others rely on informal "
-                               "partnerships with neighbours.")
+    codes = codes_of(
+        codebook,
+        "Some schools are federated; others rely on informal partnerships with neighbours.",
+    )
     assert {"federation", "network"} <= codes
 
 
@@ -174,17 +206,19 @@ def test_evidence_gives_text_and_offsets_relative_to_the_sentence(codebook):
     assert set(evidence) == {c for c in CODE_COLUMNS if row[c] == 1}
     for items in evidence.values():
         for item in items:
-            assert sentence[item["start"]:item["end"]] == item["text"]
+            assert sentence[item["start"] : item["end"]] == item["text"]
             assert item["rule"]
     assert {i["text"] for i in evidence["competition"]} == {"League tables", "compete"}
 
 
 def test_partnership_with_colleges_or_businesses_is_cross_sector(codebook):
-    assert codes_of(codebook, "The sixth form is run in partnership with a local further "
-                              "education college.") == {"collaboration", "cross_sector"}
+    assert codes_of(
+        codebook, "The sixth form is run in partnership with a local further education college."
+    ) == {"collaboration", "cross_sector"}
     # schools and colleges merely side by side are not a cross-sector partnership
     assert "cross_sector" not in codes_of(
-        codebook, "Schools and colleges moved from competition to collaboration.")
+        codebook, "Schools and colleges moved from competition to collaboration."
+    )
 
 
 def test_mat_means_multi_academy_trust_unless_multi_agency(codebook):
@@ -196,12 +230,16 @@ def test_mat_means_multi_academy_trust_unless_multi_agency(codebook):
 @pytest.mark.parametrize(
     ("sentence", "expected"),
     [
-        ("Staff from the two schools plan lessons together and moderate each other's work.",
-         {"collaboration"}),
+        (
+            "Staff from the two schools plan lessons together and moderate each other's work.",
+            {"collaboration"},
+        ),
         ("Teachers in the mathematics department plan lessons together every week.", set()),
         ("Pupils plan their projects together in small groups.", set()),
-        ("The council and the NHS jointly commission services for care leavers.",
-         {"collaboration", "cross_sector"}),
+        (
+            "The council and the NHS jointly commission services for care leavers.",
+            {"collaboration", "cross_sector"},
+        ),
     ],
 )
 def test_doing_things_together_counts_only_between_institutions(codebook, sentence, expected):

@@ -39,8 +39,14 @@ def _first_chunks(sentences, documents, n):
     chunks = build_chunks(sentences, documents)
     keep = set()
     for row in chunks.head(n).itertuples():
-        keep.update((row.doc_id, p) for p in range(row.paragraph_index, row.paragraph_index + row.n_paragraphs))
-    mask = [(d, p) in keep for d, p in zip(sentences["doc_id"], sentences["paragraph_index"], strict=True)]
+        keep.update(
+            (row.doc_id, p)
+            for p in range(row.paragraph_index, row.paragraph_index + row.n_paragraphs)
+        )
+    mask = [
+        (d, p) in keep
+        for d, p in zip(sentences["doc_id"], sentences["paragraph_index"], strict=True)
+    ]
     return sentences[mask]
 
 
@@ -60,8 +66,14 @@ def ofsted_400():
 
 def test_settings_validate_themselves():
     assert TopicSettings(n_topics="7").n_topics == 7
-    for bad in ({"by": "month"}, {"n_topics": "many"}, {"n_topics": 1}, {"min_topic_size": 1},
-                {"nr_bins": 0}, {"outlier_threshold": 2.0}):
+    for bad in (
+        {"by": "month"},
+        {"n_topics": "many"},
+        {"n_topics": 1},
+        {"min_topic_size": 1},
+        {"nr_bins": 0},
+        {"outlier_threshold": 2.0},
+    ):
         with pytest.raises(ValueError):
             TopicSettings(**bad)
     with pytest.raises(ValueError, match="embeddings"):
@@ -71,7 +83,14 @@ def test_settings_validate_themselves():
 def test_chunks_are_paragraphs_with_short_ones_merged(seeds):
     sentences, documents = seeds
     chunks = build_chunks(sentences, documents, min_words=25)
-    assert list(chunks.columns[:6]) == ["chunk_id", "doc_id", "path", "paragraph_index", "n_paragraphs", "page"]
+    assert list(chunks.columns[:6]) == [
+        "chunk_id",
+        "doc_id",
+        "path",
+        "paragraph_index",
+        "n_paragraphs",
+        "page",
+    ]
     assert chunks["chunk_id"].is_unique
     # every sentence's words land in exactly one chunk, in order
     for doc_id, group in sentences.groupby("doc_id"):
@@ -88,8 +107,14 @@ def test_chunks_are_paragraphs_with_short_ones_merged(seeds):
 
 
 def test_topic_names_prefer_phrases_and_skip_repeats():
-    words = [("care", 0.5), ("care leavers", 0.4), ("leavers", 0.3), ("housing", 0.2), ("advisers", 0.1),
-             ("personal", 0.05)]
+    words = [
+        ("care", 0.5),
+        ("care leavers", 0.4),
+        ("leavers", 0.3),
+        ("housing", 0.2),
+        ("advisers", 0.1),
+        ("personal", 0.05),
+    ]
     assert topic_name(3, words) == "care leavers, housing, advisers, personal"
     assert topic_name(-1, words).startswith("Outliers")
 
@@ -127,8 +152,12 @@ def test_twenty_chunks_fall_back_to_pca_kmeans(seeds, tmp_path):
         assert set(ids) <= set(members)
     tot = outputs.topics_over_time
     assert set(tot["period"]) <= set(outputs.doc_topics["period"])
-    assert tot.groupby("period")["share_of_period"].sum().tolist() == pytest.approx([1.0] * tot["period"].nunique(), abs=1e-5)
-    assert (tot.groupby("period")["n_chunks"].sum() == tot.groupby("period")["period_chunks"].first()).all()
+    assert tot.groupby("period")["share_of_period"].sum().tolist() == pytest.approx(
+        [1.0] * tot["period"].nunique(), abs=1e-5
+    )
+    assert (
+        tot.groupby("period")["n_chunks"].sum() == tot.groupby("period")["period_chunks"].first()
+    ).all()
 
 
 def test_a_number_of_topics_and_tiny_corpora(seeds, tmp_path):
@@ -136,8 +165,12 @@ def test_a_number_of_topics_and_tiny_corpora(seeds, tmp_path):
     outputs = run_topics(sentences, documents, TopicSettings(n_topics=4), tmp_path / "a")
     assert len(outputs.topics) == 4
     for n in (1, 3):
-        tiny = run_topics(_first_chunks(sentences, documents, n), documents, TopicSettings(),
-                          tmp_path / f"tiny{n}")
+        tiny = run_topics(
+            _first_chunks(sentences, documents, n),
+            documents,
+            TopicSettings(),
+            tmp_path / f"tiny{n}",
+        )
         assert len(tiny.doc_topics) == n and (tiny.doc_topics["topic"] >= 0).all()
     empty = run_topics(sentences.iloc[:0], documents, TopicSettings(), tmp_path / "empty")
     assert empty.topics.empty and "no text" in empty.notes[0]
@@ -161,8 +194,9 @@ def test_periods_by_quarter_and_by_bins(seeds, tmp_path):
 def test_seeded_topics_are_guided_by_the_codebook(ofsted_400, tmp_path):
     sentences, documents = ofsted_400
     plain = run_topics(sentences, documents, TopicSettings(), tmp_path / "plain")
-    seeded = run_topics(sentences, documents, TopicSettings(seed_topics_from_codebook=True),
-                        tmp_path / "seeded")
+    seeded = run_topics(
+        sentences, documents, TopicSettings(seed_topics_from_codebook=True), tmp_path / "seeded"
+    )
     assert any("seeded with 10 codebook" in note for note in seeded.notes)
     assert seeded.doc_topics["topic"].notna().all()
     # the seed words move the fit: another partition of the same chunks
@@ -254,7 +288,9 @@ def test_default_fit_never_touches_the_network(seeds, tmp_path, monkeypatch):
     outputs, _ = _topics_with_files(sentences, documents, tmp_path, TopicSettings())
     assert len(outputs.topics) >= 2
     assert (tmp_path / "figures" / "topics_over_time.html").is_file()
-    again, _ = _topics_with_files(sentences, documents, tmp_path, TopicSettings())  # loads the saved model
+    again, _ = _topics_with_files(
+        sentences, documents, tmp_path, TopicSettings()
+    )  # loads the saved model
     assert not again.refitted
 
 
@@ -275,18 +311,27 @@ from tests.topic_data import ofsted_corpus
 from tests.test_topics import _first_chunks
 from textmine.topics import TopicSettings, run_topics
 s, d = ofsted_corpus(limit=3)
-out = run_topics(_first_chunks(s, d, 200), d, TopicSettings(), {str(tmp_path / 'm')!r})
+out = run_topics(_first_chunks(s, d, 200), d, TopicSettings(), {str(tmp_path / "m")!r})
 assert any("umap+hdbscan" in n for n in out.notes), out.notes
 print(",".join(map(str, out.doc_topics["topic"])))
 """
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          cwd=tmp_path, env={**os.environ, "NO_PROXY": "*"}, check=False, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "NO_PROXY": "*"},
+        check=False,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     fresh = [int(t) for t in done.stdout.strip().splitlines()[-1].split(",")]
     assert len(set(fresh)) >= 2
     # the same chunks fitted in this process give the same topics: reproducible across processes
     sentences, documents = ofsted_corpus(limit=3)
-    here = run_topics(_first_chunks(sentences, documents, 200), documents, TopicSettings(), tmp_path / "h")
+    here = run_topics(
+        _first_chunks(sentences, documents, 200), documents, TopicSettings(), tmp_path / "h"
+    )
     assert here.doc_topics["topic"].tolist() == fresh
 
 
@@ -386,20 +431,33 @@ sys.path.insert(0, {str(REPO)!r})
 from tests.topic_data import ofsted_corpus
 from textmine.topics import TopicSettings, run_topics
 s, d = ofsted_corpus()
-out = run_topics(s, d, {settings}, {str(tmp_path / 'fresh')!r})
+out = run_topics(s, d, {settings}, {str(tmp_path / "fresh")!r})
 print(",".join(map(str, out.doc_topics["topic"])))
 """
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          cwd=tmp_path, check=False, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     fresh = [int(t) for t in done.stdout.strip().splitlines()[-1].split(",")]
     sentences, documents = ofsted_corpus()
-    first = run_topics(sentences, documents, TopicSettings(approximate_neighbours_from=1000), tmp_path / "a")
+    first = run_topics(
+        sentences, documents, TopicSettings(approximate_neighbours_from=1000), tmp_path / "a"
+    )
     assert len(first.doc_topics) > 3000
     assert any("approximate nearest neighbours" in note for note in first.notes)
     assert any("umap+hdbscan" in note for note in first.notes)
-    again = run_topics(sentences, documents, TopicSettings(approximate_neighbours_from=1000), tmp_path / "b",
-                       refit=True)
+    again = run_topics(
+        sentences,
+        documents,
+        TopicSettings(approximate_neighbours_from=1000),
+        tmp_path / "b",
+        refit=True,
+    )
     assert first.doc_topics["topic"].tolist() == again.doc_topics["topic"].tolist() == fresh
     pd.testing.assert_frame_equal(first.topics, again.topics)
     assert len(first.topics) >= 5
@@ -417,8 +475,9 @@ import_model_libraries()
 import pynndescent.distances as distances
 print(len(distances.euclidean.signatures), numba.njit is decorators.njit, numba.jit is decorators.jit)
 """
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          check=False, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split() == ["0", "True", "True"]
 
@@ -446,11 +505,15 @@ def test_run_progress_carries_details_and_accepts_three_argument_callbacks(tmp_p
     corpus = tmp_path / "corpus"
     shutil.copytree(REPO / "corpus" / "seeds", corpus / "seeds")
     detailed: list[tuple] = []
-    run_pipeline(RunSettings(paths=[corpus], out_dir=tmp_path / "a"),
-                 progress=lambda stage, done, total, detail="": detailed.append((stage, detail)))
+    run_pipeline(
+        RunSettings(paths=[corpus], out_dir=tmp_path / "a"),
+        progress=lambda stage, done, total, detail="": detailed.append((stage, detail)),
+    )
     topic_details = [detail for stage, detail in detailed if stage == "topics" and detail]
     assert any("embedding" in detail for detail in topic_details)
     plain: list[tuple] = []
-    report = run_pipeline(RunSettings(paths=[corpus], out_dir=tmp_path / "b"),
-                          progress=lambda stage, done, total: plain.append((stage, done, total)))
+    report = run_pipeline(
+        RunSettings(paths=[corpus], out_dir=tmp_path / "b"),
+        progress=lambda stage, done, total: plain.append((stage, done, total)),
+    )
     assert report.status == "finished" and ("topics", 1, 1) in plain

@@ -24,7 +24,9 @@ from .conftest import CORPUS, TEST_DATA
 @pytest.fixture(scope="module")
 def milton_keynes():
     """The sentences of a real 2021 Ofsted report, read and segmented as a run does."""
-    document = read_document(TEST_DATA / "ingest" / "80524_milton_keynes_csc-inspection_17_december_2021.pdf")
+    document = read_document(
+        TEST_DATA / "ingest" / "80524_milton_keynes_csc-inspection_17_december_2021.pdf"
+    )
     sentences = segment_document(document, build_nlp())
     documents = [{"doc_id": document.doc_id, "published": "2021-12-17", "duplicate_of": ""}]
     return sentences, pd.DataFrame(documents)
@@ -35,18 +37,27 @@ def test_curly_and_straight_apostrophes_end_a_token():
     tokens = re.findall(token_pattern(), text.lower())
     assert "majesty" in tokens and "children" in tokens and "council" in tokens
     assert not [t for t in tokens if "'" in t or "\u2019" in t]
-    vocabulary = CountVectorizer(stop_words=stop_words(), token_pattern=token_pattern()).fit([text]).vocabulary_
+    vocabulary = (
+        CountVectorizer(stop_words=stop_words(), token_pattern=token_pattern())
+        .fit([text])
+        .vocabulary_
+    )
     assert "majesty" not in vocabulary and not any(w.startswith("majesty") for w in vocabulary)
 
 
 def test_front_matter_sentences_are_recognised(milton_keynes):
     sentences, _ = milton_keynes
     flagged = sentences[is_front_matter(sentences["text"])]["text"].tolist()
-    for expected in ("Inspection dates: 25 October to 5 November 2021",
-                     "Lead inspector: Maire Atherton, Her Majesty\u2019s Inspector", "Judgement Grade",
-                     "Inspection of Milton Keynes local authority children\u2019s services"):
+    for expected in (
+        "Inspection dates: 25 October to 5 November 2021",
+        "Lead inspector: Maire Atherton, Her Majesty\u2019s Inspector",
+        "Judgement Grade",
+        "Inspection of Milton Keynes local authority children\u2019s services",
+    ):
         assert expected in flagged
-    assert any(t.startswith("The impact of leaders on social work practice") for t in flagged)  # a grade row
+    assert any(
+        t.startswith("The impact of leaders on social work practice") for t in flagged
+    )  # a grade row
     # the findings themselves stay: a small share of the report is front matter
     assert len(flagged) < 0.1 * len(sentences)
     body = sentences[~is_front_matter(sentences["text"])]["text"]
@@ -57,7 +68,12 @@ def test_chunks_leave_out_front_matter(milton_keynes):
     sentences, documents = milton_keynes
     chunks = build_chunks(sentences, documents)
     text = " ".join(chunks["text"])
-    for boilerplate in ("Lead inspector", "Inspection dates", "Judgement Grade", "Her Majesty\u2019s Inspector"):
+    for boilerplate in (
+        "Lead inspector",
+        "Inspection dates",
+        "Judgement Grade",
+        "Her Majesty\u2019s Inspector",
+    ):
         assert boilerplate not in text
     assert len(chunks) > 30
 
@@ -70,8 +86,12 @@ def test_bundled_reports_lose_their_boilerplate_topic_words():
     embedder.fit_transform(chunks["text"].tolist())
     vocabulary = set(embedder.pipeline.steps[0][1].vocabulary_)
     # with apostrophes inside tokens and the front matter kept, these were all in it
-    assert not [w for w in vocabulary if "\u2019" in w or "'" in w]  # children's, majesty's, ofsted's
-    assert not {"majesty", "consisted"} & vocabulary  # His Majesty's Inspector, the team consisted of
+    assert not [
+        w for w in vocabulary if "\u2019" in w or "'" in w
+    ]  # children's, majesty's, ofsted's
+    assert (
+        not {"majesty", "consisted"} & vocabulary
+    )  # His Majesty's Inspector, the team consisted of
     assert {"foster", "adoption", "leaders"} <= vocabulary
 
 
@@ -80,8 +100,9 @@ def test_degenerate_results_are_noted():
     dominant = np.array([0] * 2404 + [1] * 500 + [2] * 303)
     notes = degenerate_notes(dominant, names, 12)
     assert notes[0].startswith("asked for 12 topics but the model found 3")
-    assert notes[1].startswith("degenerate topics: topic 0 (children, social, work) holds 2,404 of 3,207 "
-                               "paragraphs (75%)")
+    assert notes[1].startswith(
+        "degenerate topics: topic 0 (children, social, work) holds 2,404 of 3,207 paragraphs (75%)"
+    )
     balanced = np.array([0] * 100 + [1] * 90 + [2] * 80 + [-1] * 300)  # outliers are not a topic
     assert degenerate_notes(balanced, names, "auto") == []
     assert degenerate_notes(balanced, names, 3) == []
@@ -91,16 +112,27 @@ def test_fewer_topics_than_asked_reaches_the_notes(tmp_path):
     sentences, documents = seed_corpus()
     chunks = build_chunks(sentences, documents)
     first = chunks.head(6)
-    keep = {(r.doc_id, p) for r in first.itertuples()
-            for p in range(r.paragraph_index, r.paragraph_index + r.n_paragraphs)}
-    small = sentences[[(d, p) in keep for d, p in zip(sentences["doc_id"], sentences["paragraph_index"],
-                                                      strict=True)]]
+    keep = {
+        (r.doc_id, p)
+        for r in first.itertuples()
+        for p in range(r.paragraph_index, r.paragraph_index + r.n_paragraphs)
+    }
+    small = sentences[
+        [
+            (d, p) in keep
+            for d, p in zip(sentences["doc_id"], sentences["paragraph_index"], strict=True)
+        ]
+    ]
     outputs = run_topics(small, documents, TopicSettings(n_topics=12), tmp_path / "model")
     assert len(outputs.topics) == 6
-    assert any(note.startswith("asked for 12 topics but the model found 6") for note in outputs.notes)
+    assert any(
+        note.startswith("asked for 12 topics but the model found 6") for note in outputs.notes
+    )
 
 
-@pytest.mark.parametrize("value, message", [("0", "at least 2"), ("1", "at least 2"), ("many", "'auto' or a number")])
+@pytest.mark.parametrize(
+    "value, message", [("0", "at least 2"), ("1", "at least 2"), ("many", "'auto' or a number")]
+)
 def test_topics_command_rejects_a_bad_number_of_topics_up_front(tmp_path, value, message):
     out = tmp_path / "not-a-corpus"
     result = CliRunner().invoke(app, ["topics", "--out", str(out), "--n-topics", value])
@@ -111,6 +143,8 @@ def test_topics_command_rejects_a_bad_number_of_topics_up_front(tmp_path, value,
 
 def test_run_rejects_a_bad_number_of_topics_up_front(tmp_path):
     out = tmp_path / "out"
-    result = CliRunner().invoke(app, ["run", str(CORPUS / "seeds"), "--out", str(out), "--n-topics", "0"])
+    result = CliRunner().invoke(
+        app, ["run", str(CORPUS / "seeds"), "--out", str(out), "--n-topics", "0"]
+    )
     assert result.exit_code == 2 and "at least 2" in " ".join(result.output.split())
     assert not (out / "textmine.sqlite").exists()

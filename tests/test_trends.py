@@ -81,7 +81,9 @@ def test_per_period_counts_shares_and_rates_are_exact():
         assert row.share_collaboration == pytest.approx(k / n, abs=1e-6)
         low, high = wilson_interval(k, n)
         assert (row.collaboration_ci_low, row.collaboration_ci_high) == (
-            pytest.approx(low, abs=1e-6), pytest.approx(high, abs=1e-6))
+            pytest.approx(low, abs=1e-6),
+            pytest.approx(high, abs=1e-6),
+        )
         assert row.n_competition == len(docs)
     partnership = over_time(trends["partnership_trends"])
     for row in partnership.itertuples():
@@ -121,7 +123,9 @@ def test_quarters_report_year_only_dates_as_undated_in_quarter():
     year_only = documents[documents["published"].str.len() == 4]["doc_id"]
     undated = documents[documents["published"] == ""]["doc_id"]
     assert len(year_only) == 2 and len(undated) == 1
-    assert rows.loc["undated_in_quarter", "n_sentences"] == sentences["doc_id"].isin(year_only).sum()
+    assert (
+        rows.loc["undated_in_quarter", "n_sentences"] == sentences["doc_id"].isin(year_only).sum()
+    )
     assert rows.loc["undated_in_quarter", "n_documents"] == 2
     assert rows.loc["undated", "n_sentences"] == sentences["doc_id"].isin(undated).sum()
     assert rows.loc["undated_in_quarter", "period_start"] == ""
@@ -132,8 +136,10 @@ def test_quarters_report_year_only_dates_as_undated_in_quarter():
     # off the time axis of the figures, and said in words
     assert not over_time(stance)["period"].isin(["undated", "undated_in_quarter"]).any()
     notes = undated_notes(stance)
-    assert notes[0].startswith(f"{rows.loc['undated_in_quarter', 'n_sentences']:,} sentences of 2 documents "
-                               "dated only to the year are in no quarter")
+    assert notes[0].startswith(
+        f"{rows.loc['undated_in_quarter', 'n_sentences']:,} sentences of 2 documents "
+        "dated only to the year are in no quarter"
+    )
     # by year the year-only documents are dated, and there is no such row
     by_year = compute_trends(sentences, documents, by="year")["stance_trends"]
     assert "undated_in_quarter" not in set(by_year["period"])
@@ -145,12 +151,16 @@ def test_document_shares_sorted_by_collaboration_and_duplicates_left_out():
     documents.loc[0, "duplicate_of"] = "somethingelse"  # this row is a duplicate copy
     dropped = documents.loc[0, "doc_id"]
     shares = compute_trends(sentences, documents)["document_shares"]
-    expected = sorted(((flags[d] / counts[d], d) for d in counts.index), key=lambda x: (-x[0], x[1]))
+    expected = sorted(
+        ((flags[d] / counts[d], d) for d in counts.index), key=lambda x: (-x[0], x[1])
+    )
     assert list(shares["doc_id"]) == [d for _, d in expected]
     assert shares["share_collaboration"].is_monotonic_decreasing
     row = shares.set_index("doc_id").loc[dropped]
     assert row["publisher"] == "unknown"  # metadata of a duplicate row is not used
-    assert {"title", "published", "collaboration_ci_low", "federation_per_1000"} <= set(shares.columns)
+    assert {"title", "published", "collaboration_ci_low", "federation_per_1000"} <= set(
+        shares.columns
+    )
 
 
 def test_empty_corpus_gives_empty_tables():
@@ -167,13 +177,17 @@ def test_the_run_report_says_which_documents_are_in_no_quarter():
     stance = compute_trends(sentences, documents, by="quarter")["stance_trends"]
     undated = _undated(stance)
     year_only = documents[documents["published"].str.len() == 4]["doc_id"]
-    assert undated == {"year_only_documents": len(year_only),
-                       "year_only_sentences": int(sentences["doc_id"].isin(year_only).sum())}
+    assert undated == {
+        "year_only_documents": len(year_only),
+        "year_only_sentences": int(sentences["doc_id"].isin(year_only).sum()),
+    }
     assert _undated(compute_trends(sentences, documents, by="year")["stance_trends"]) == {}
     from tests.test_report import _report_data
     from textmine.report.html import render_report
 
     page = render_report(_report_data(undated={**undated, "documents": 1, "sentences": 9}))
-    assert (f"Left out of the periods: 1 undated documents (9 sentences); {len(year_only)} documents dated "
-            f"only to the year, so in no quarter ({undated['year_only_sentences']:,} sentences, "
-            "period undated_in_quarter).") in page
+    assert (
+        f"Left out of the periods: 1 undated documents (9 sentences); {len(year_only)} documents dated "
+        f"only to the year, so in no quarter ({undated['year_only_sentences']:,} sentences, "
+        "period undated_in_quarter)."
+    ) in page

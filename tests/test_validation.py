@@ -81,8 +81,14 @@ def test_corrected_intervals_cover_the_truth_95_percent_of_the_time_uncorrected_
         size = int(in_population.sum())
         domain_sizes = np.bincount(period[in_population], minlength=len(PERIOD_SIZES))
         estimate = difference_estimate(
-            np.full(REPLICATES, machine[in_population].sum()), size, differences, in_sample,
-            strata, PERIOD_SIZES, domain_sizes)
+            np.full(REPLICATES, machine[in_population].sum()),
+            size,
+            differences,
+            in_sample,
+            strata,
+            PERIOD_SIZES,
+            domain_sizes,
+        )
         corrected_cover.append((estimate.ci_low <= truth) & (truth <= estimate.ci_high))
         errors.append(estimate.share - truth)
         low, high = wilson_interval(int(machine[in_population].sum()), size)
@@ -112,12 +118,23 @@ def test_a_census_stratum_is_exact_and_a_stratum_without_disagreement_still_has_
     differences = np.array([1.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0])
     in_first = strata == 0
     exact = difference_estimate(1.0, 3, differences, in_first, strata, sizes, np.array([3, 0]))
-    assert exact.share == pytest.approx(1 / 3) and exact.ci_low == exact.ci_high == pytest.approx(1 / 3)
-    second = difference_estimate(20.0, 200, differences, ~in_first, strata, sizes, np.array([0, 200]))
+    assert exact.share == pytest.approx(1 / 3) and exact.ci_low == exact.ci_high == pytest.approx(
+        1 / 3
+    )
+    second = difference_estimate(
+        20.0, 200, differences, ~in_first, strata, sizes, np.array([0, 200])
+    )
     assert second.share == pytest.approx(0.1)
     assert second.ci_high - second.ci_low > 0.05  # four agreeing sentences do not prove the share
-    uncovered = difference_estimate(20.0, 203, differences, np.ones(7, bool), strata, np.array([3, 200, 10]),
-                                    np.array([3, 200, 10]))
+    uncovered = difference_estimate(
+        20.0,
+        203,
+        differences,
+        np.ones(7, bool),
+        strata,
+        np.array([3, 200, 10]),
+        np.array([3, 200, 10]),
+    )
     assert not uncovered.estimable and math.isnan(uncovered.share)
 
 
@@ -125,8 +142,10 @@ def test_a_census_stratum_is_exact_and_a_stratum_without_disagreement_still_has_
 
 
 def _strata(sizes: dict[str, int]) -> pd.DataFrame:
-    return pd.DataFrame({"period": [k.split("|")[0] for k in sizes], "size": list(sizes.values())},
-                        index=list(sizes))
+    return pd.DataFrame(
+        {"period": [k.split("|")[0] for k in sizes], "size": list(sizes.values())},
+        index=list(sizes),
+    )
 
 
 @pytest.mark.parametrize("allocation", ["equal", "proportional"])
@@ -143,20 +162,35 @@ def test_allocation_sums_to_n_keeps_two_per_stratum_and_never_exceeds_a_stratum(
         allocate(strata, 6)
 
 
-def _corpus(n_docs: int = 12, per_doc: int = 80, seed: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _corpus(
+    n_docs: int = 12, per_doc: int = 80, seed: int = 5
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Coded sentences and documents: periods 2014-2017, two doc_types, machine codes at random."""
     rng = np.random.default_rng(seed)
     docs, sentences = [], []
     for d in range(n_docs):
         doc_id = f"{d:016x}"
-        docs.append({"doc_id": doc_id, "path": f"corpus/doc{d}.txt", "title": f"Document {d}",
-                     "publisher": "Ofsted" if d % 3 else "DfE",
-                     "doc_type": "inspection_report" if d % 2 else "policy_paper",
-                     "published": f"{2014 + d % 4}-0{1 + d % 9}-15", "duplicate_of": ""})
+        docs.append(
+            {
+                "doc_id": doc_id,
+                "path": f"corpus/doc{d}.txt",
+                "title": f"Document {d}",
+                "publisher": "Ofsted" if d % 3 else "DfE",
+                "doc_type": "inspection_report" if d % 2 else "policy_paper",
+                "published": f"{2014 + d % 4}-0{1 + d % 9}-15",
+                "duplicate_of": "",
+            }
+        )
         for i in range(per_doc):
-            row = {"sentence_id": f"{doc_id}-{i:05d}", "doc_id": doc_id, "path": f"corpus/doc{d}.txt",
-                   "page": 1 + i // 40, "start_char": 10 * i, "end_char": 10 * i + 9,
-                   "text": f"Sentence {i} of document {d}."}
+            row = {
+                "sentence_id": f"{doc_id}-{i:05d}",
+                "doc_id": doc_id,
+                "path": f"corpus/doc{d}.txt",
+                "page": 1 + i // 40,
+                "start_char": 10 * i,
+                "end_char": 10 * i + 9,
+                "text": f"Sentence {i} of document {d}.",
+            }
             for code in CODES:
                 row[code] = int(rng.random() < 0.15)
             sentences.append(row)
@@ -167,10 +201,14 @@ def test_random_sample_is_reproducible_and_records_inclusion_probabilities():
     coded, documents = _corpus()
     frame = sentence_frame(coded, documents, "year", CODES)
     first = draw_random_sample(frame, 100, seed=7, stratify_doc_type=True).sentences
-    again = draw_random_sample(frame.sample(frac=1, random_state=1), 100, seed=7, stratify_doc_type=True)
+    again = draw_random_sample(
+        frame.sample(frac=1, random_state=1), 100, seed=7, stratify_doc_type=True
+    )
     assert first["sentence_id"].tolist() == again.sentences["sentence_id"].tolist()
     assert len(first) == 100 and first["sentence_id"].is_unique
-    sizes = frame.assign(stratum=frame["period"] + "|" + frame["doc_type"]).groupby("stratum").size()
+    sizes = (
+        frame.assign(stratum=frame["period"] + "|" + frame["doc_type"]).groupby("stratum").size()
+    )
     drawn = first.groupby("stratum").size()
     for stratum, group in first.groupby("stratum"):
         assert group["stratum_size"].iloc[0] == sizes[stratum]
@@ -194,7 +232,9 @@ def test_uncertain_sample_takes_probabilities_near_one_half_and_cannot_correct_t
     table[CODES] = "0"
     path = tmp_path / "uncertain.csv"
     table.to_csv(path, index=False)
-    with pytest.raises(ValidationError, match=r"uncertain\.csv was drawn with --strategy uncertain"):
+    with pytest.raises(
+        ValidationError, match=r"uncertain\.csv was drawn with --strategy uncertain"
+    ):
         read_validation(path, CODES)
 
 
@@ -203,8 +243,12 @@ def test_uncertain_sample_without_probabilities_takes_rule_near_misses():
     frame = sentence_frame(coded, documents, "year", CODES)
     frame.loc[frame.index[:40], CODES] = 0
     near = set(frame["sentence_id"].iloc[:40:4])
-    sample = draw_uncertain_sample(frame, 10, CODES, is_near_miss=lambda text: text in set(
-        frame.loc[frame["sentence_id"].isin(near), "text"]))
+    sample = draw_uncertain_sample(
+        frame,
+        10,
+        CODES,
+        is_near_miss=lambda text: text in set(frame.loc[frame["sentence_id"].isin(near), "text"]),
+    )
     assert set(sample.sentences["sentence_id"]) == near
     assert "rule near-misses" in " ".join(sample.notes)
 
@@ -228,8 +272,11 @@ def test_read_validation_names_the_file_and_the_rows_at_fault(tmp_path):
     blank = table.copy()
     blank.loc[3, CODES[1]] = ""
     blank.to_csv(path, index=False)
-    with pytest.raises(ValidationError, match=rf"coded_sample\.csv: column {CODES[1]} must hold 0 or 1.*"
-                                              rf"{blank.loc[3, 'id']}"):
+    with pytest.raises(
+        ValidationError,
+        match=rf"coded_sample\.csv: column {CODES[1]} must hold 0 or 1.*"
+        rf"{blank.loc[3, 'id']}",
+    ):
         read_validation(path, CODES)
     table.drop(columns="inclusion_prob").to_csv(path, index=False)
     with pytest.raises(ValidationError, match=r"coded_sample\.csv has no `inclusion_prob` column"):
@@ -245,8 +292,15 @@ def test_corrected_trends_equal_machine_shares_when_the_humans_agree(tmp_path):
     coded, documents = _corpus()
     validation = check_validation(_validation_file(tmp_path, coded, documents), "v.csv", CODES)
     trends = compute_trends(coded, documents, "year", codebook=CODEBOOK)
-    out = corrected_trends(trends, coded, documents, validation, by="year",
-                           stance_codes=STANCE, partnership_codes=PARTNERSHIP)
+    out = corrected_trends(
+        trends,
+        coded,
+        documents,
+        validation,
+        by="year",
+        stance_codes=STANCE,
+        partnership_codes=PARTNERSHIP,
+    )
     stance, partnership = out["stance_trends"], out["partnership_trends"]
     for code in STANCE:
         estimate, low, high = corrected_column_names(code, "stance")
@@ -256,7 +310,9 @@ def test_corrected_trends_equal_machine_shares_when_the_humans_agree(tmp_path):
         assert (stance[low] <= stance[estimate]).all() and (stance[estimate] <= stance[high]).all()
     for code in PARTNERSHIP:
         estimate, _, high = corrected_column_names(code, "partnership")
-        assert partnership[estimate].to_numpy() == pytest.approx(partnership[f"{code}_per_1000"].to_numpy())
+        assert partnership[estimate].to_numpy() == pytest.approx(
+            partnership[f"{code}_per_1000"].to_numpy()
+        )
         assert (partnership[high] > 1).any()  # per 1,000 sentences, like the table
     overall = stance[(stance["dimension"] == "all") & (stance["period"] == "all")].iloc[0]
     assert overall["n_validation"] == len(validation)
@@ -274,13 +330,26 @@ def test_corrected_trends_move_to_the_human_share_and_flag_thin_or_uncovered_row
     dropped = table[~table["period"].eq("2016")]  # the 2016 sentences went uncoded
     validation = check_validation(dropped.astype(str), "v.csv", CODES)
     trends = compute_trends(coded, documents, "year", codebook=CODEBOOK)
-    stance = corrected_trends(trends, coded, documents, validation, by="year", stance_codes=STANCE,
-                              partnership_codes=PARTNERSHIP)["stance_trends"]
+    stance = corrected_trends(
+        trends,
+        coded,
+        documents,
+        validation,
+        by="year",
+        stance_codes=STANCE,
+        partnership_codes=PARTNERSHIP,
+    )["stance_trends"]
     estimate, low, high = corrected_column_names(code, "stance")
     rows = stance[stance["dimension"] == "all"].set_index("period")
     for period in ("2014", "2015", "2017"):  # the truth, 0, is inside; the machine's share is not
-        assert rows.loc[period, low] == 0.0 and rows.loc[period, high] < rows.loc[period, f"share_{code}"]
-    assert math.isnan(rows.loc["2016", estimate]) and "no validation sentences" in rows.loc["2016", "validation_note"]
+        assert (
+            rows.loc[period, low] == 0.0
+            and rows.loc[period, high] < rows.loc[period, f"share_{code}"]
+        )
+    assert (
+        math.isnan(rows.loc["2016", estimate])
+        and "no validation sentences" in rows.loc["2016", "validation_note"]
+    )
     assert math.isnan(rows.loc["all", estimate])  # 2016 is part of every period together
     assert "2016" in rows.loc["all", "validation_note"]
     thin = stance[(stance["n_validation"] > 0) & (stance["n_validation"] < 30)]
@@ -292,7 +361,9 @@ def test_validation_report_weights_by_design_and_measures_the_bias(tmp_path):
     human = coded.copy()
     code = STANCE[0]
     human[code] = 0
-    validation = check_validation(_validation_file(tmp_path, coded, documents, human=human), "v.csv", CODES)
+    validation = check_validation(
+        _validation_file(tmp_path, coded, documents, human=human), "v.csv", CODES
+    )
     machine = coded.rename(columns={"sentence_id": "id"})
     report = validation_report(validation, machine, CODES)
     assert set(report["period"]) == {"all", "2014", "2015", "2016", "2017"}

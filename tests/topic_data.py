@@ -66,7 +66,9 @@ def keyword_codes(text: str) -> dict[str, int]:
     low = text.lower()
     codes = dict.fromkeys(CODE_COLUMNS, 0)
     codes["competition"] = int(bool(re.search(r"\bcompet|\bmarket|league table", low)))
-    codes["collaboration"] = int(bool(re.search(r"collaborat|partnership|work(ing)? together|cooperat", low)))
+    codes["collaboration"] = int(
+        bool(re.search(r"collaborat|partnership|work(ing)? together|cooperat", low))
+    )
     codes["academy_trust"] = int("academy" in low or "trust" in low)
     codes["federation"] = int("federation" in low)
     codes["teaching_school"] = int("teaching school" in low)
@@ -85,14 +87,25 @@ def _sentence_rows(doc_id: str, path: str, pages: list[list[str]]) -> list[dict]
                     continue
                 index = len(rows)
                 row = {
-                    "sentence_id": f"{doc_id}-{index:05d}", "doc_id": doc_id, "path": path,
-                    "page": page_number, "paragraph_index": paragraph_index,
-                    "sentence_index": index, "start_char": offset,
-                    "end_char": offset + len(sentence), "text": sentence,
+                    "sentence_id": f"{doc_id}-{index:05d}",
+                    "doc_id": doc_id,
+                    "path": path,
+                    "page": page_number,
+                    "paragraph_index": paragraph_index,
+                    "sentence_index": index,
+                    "start_char": offset,
+                    "end_char": offset + len(sentence),
+                    "text": sentence,
                 }
                 row.update(keyword_codes(sentence))
-                row.update(evidence="{}", codebook_version="test-keywords", model_version="rules",
-                           textmine_version="test", paragraph_number="", ocr=0)
+                row.update(
+                    evidence="{}",
+                    codebook_version="test-keywords",
+                    model_version="rules",
+                    textmine_version="test",
+                    paragraph_number="",
+                    ocr=0,
+                )
                 rows.append(row)
                 offset += len(sentence) + 1
             paragraph_index += 1
@@ -118,13 +131,23 @@ def _corpus(kind: str, limit: int | None) -> tuple[pd.DataFrame, pd.DataFrame]:
             pages = _pdf_pages(file)
         rows = _sentence_rows(doc_id, row.path, pages)
         sentences.extend(rows)
-        documents.append({
-            "doc_id": doc_id, "path": row.path, "format": file.suffix.lstrip("."),
-            "pages": len(pages), "title": row.title, "publisher": row.publisher,
-            "doc_type": row.doc_type, "published": row.published, "date_source": "manifest",
-            "licence": row.licence, "source": row.source, "n_sentences": len(rows),
-            "duplicate_of": "",
-        })
+        documents.append(
+            {
+                "doc_id": doc_id,
+                "path": row.path,
+                "format": file.suffix.lstrip("."),
+                "pages": len(pages),
+                "title": row.title,
+                "publisher": row.publisher,
+                "doc_type": row.doc_type,
+                "published": row.published,
+                "date_source": "manifest",
+                "licence": row.licence,
+                "source": row.source,
+                "n_sentences": len(rows),
+                "duplicate_of": "",
+            }
+        )
     return pd.DataFrame(sentences)[CODED_SENTENCE_COLUMNS], pd.DataFrame(documents)
 
 

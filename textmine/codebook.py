@@ -29,18 +29,50 @@ CODE_KINDS = ("stance", "partnership")
 PATTERN_ATTRS = ("LEMMA", "LOWER")
 # Token-pattern keys a codebook may use (spaCy Matcher keys; lemmas are lower-cased).
 TOKEN_KEYS = {
-    "LEMMA", "LOWER", "ORTH", "TEXT", "NORM", "IS_ALPHA", "IS_DIGIT", "IS_PUNCT",
-    "IS_TITLE", "IS_UPPER", "IS_LOWER", "LIKE_NUM", "LENGTH", "OP",
+    "LEMMA",
+    "LOWER",
+    "ORTH",
+    "TEXT",
+    "NORM",
+    "IS_ALPHA",
+    "IS_DIGIT",
+    "IS_PUNCT",
+    "IS_TITLE",
+    "IS_UPPER",
+    "IS_LOWER",
+    "LIKE_NUM",
+    "LENGTH",
+    "OP",
 }
 _CODE_KEY = re.compile(r"^[a-z][a-z0-9_]*$")
 _COLOUR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 _CODE_FIELDS = {"name", "kind", "colour", "description", "patterns", "exclusions", "fallback"}
-_PATTERN_FIELDS = {"phrase", "tokens", "id", "attr", "needs_institution", "grouping", "prefilter",
-                   "requires"}
+_PATTERN_FIELDS = {
+    "phrase",
+    "tokens",
+    "id",
+    "attr",
+    "needs_institution",
+    "grouping",
+    "prefilter",
+    "requires",
+}
 _CONTEXT_LISTS = (
-    "negation_cues", "negation_exceptions", "contrast_cues", "clause_breaks", "coverage_cues", "within_school_cues",
-    "institution_cues", "agency_cues", "joint_working_cues", "consultation_cues", "consultation_targets",
-    "consultation_exempt_cues", "local_area_cues", "school_cues", "prefilter_avoid",
+    "negation_cues",
+    "negation_exceptions",
+    "contrast_cues",
+    "clause_breaks",
+    "coverage_cues",
+    "within_school_cues",
+    "institution_cues",
+    "agency_cues",
+    "joint_working_cues",
+    "consultation_cues",
+    "consultation_targets",
+    "consultation_exempt_cues",
+    "local_area_cues",
+    "school_cues",
+    "prefilter_avoid",
 )
 _CONTEXT_INTS = ("negation_window", "coverage_window")
 
@@ -178,8 +210,11 @@ def coding_version(data: object) -> str:
         codes = data.get("codes")
         if isinstance(codes, dict):
             data["codes"] = {
-                key: ({k: v for k, v in entry.items() if k not in PRESENTATION_KEYS}
-                      if isinstance(entry, dict) else entry)
+                key: (
+                    {k: v for k, v in entry.items() if k not in PRESENTATION_KEYS}
+                    if isinstance(entry, dict)
+                    else entry
+                )
                 for key, entry in codes.items()
             }
     text = json.dumps(data, sort_keys=True, ensure_ascii=False, default=str)
@@ -214,8 +249,11 @@ def parse_codebook(raw: bytes | str, *, source: str = "<string>") -> Codebook:
         raise fail("codes", "missing or empty; expected a mapping of code name to entry")
     missing = [c for c in CODE_COLUMNS if c not in codes_raw]
     if missing:
-        raise fail("codes", f"missing code(s) {', '.join(missing)}; the output needs all of "
-                            f"{', '.join(CODE_COLUMNS)} (add new codes after them)")
+        raise fail(
+            "codes",
+            f"missing code(s) {', '.join(missing)}; the output needs all of "
+            f"{', '.join(CODE_COLUMNS)} (add new codes after them)",
+        )
     codes: dict[str, Code] = {}
     for key, entry in codes_raw.items():
         codes[key] = _parse_code(key, entry, fail)
@@ -238,8 +276,11 @@ def parse_codebook(raw: bytes | str, *, source: str = "<string>") -> Codebook:
 def _reject_unknown(raw: dict, allowed: set[str], noun: str, where: str, fail) -> None:
     unknown = set(raw) - allowed
     if unknown:
-        raise fail(where, f"unknown {noun} {', '.join(sorted(map(str, unknown)))}; "
-                          f"allowed: {', '.join(sorted(allowed))}")
+        raise fail(
+            where,
+            f"unknown {noun} {', '.join(sorted(map(str, unknown)))}; "
+            f"allowed: {', '.join(sorted(allowed))}",
+        )
 
 
 def _parse_code(key: Any, entry: Any, fail) -> Code:
@@ -347,8 +388,10 @@ def _parse_prefilter(prefilter: Any, where: str, fail) -> tuple[tuple[str, ...],
                 raise fail(f"{where}.prefilter[{k}]", f"bad regex: {exc}") from None
             regexes.append(item["regex"])
         elif not (isinstance(item, str) and item):
-            raise fail(f"{where}.prefilter[{k}]",
-                       "a prefilter item is a non-empty string or a {regex: ...} mapping")
+            raise fail(
+                f"{where}.prefilter[{k}]",
+                "a prefilter item is a non-empty string or a {regex: ...} mapping",
+            )
     strings = tuple(p.lower() for p in prefilter if isinstance(p, str))
     return strings, tuple(regexes)
 
@@ -358,25 +401,34 @@ def _check_token_spec(spec: Any, where: str, fail) -> None:
         raise fail(where, "a token spec must be a non-empty mapping like {LEMMA: compete}")
     for key, value in spec.items():
         if key not in TOKEN_KEYS:
-            raise fail(where, f"unknown token attribute {key!r}; use one of "
-                              f"{', '.join(sorted(TOKEN_KEYS))}")
+            raise fail(
+                where,
+                f"unknown token attribute {key!r}; use one of {', '.join(sorted(TOKEN_KEYS))}",
+            )
         if key == "LEMMA":
             values = value.get("IN", []) if isinstance(value, dict) else [value]
             bad = [v for v in values if isinstance(v, str) and v != v.lower()]
             if bad:
-                raise fail(where, f"LEMMA values must be lower case (lemmas are lower-cased): "
-                                  f"{', '.join(map(repr, bad))}")
+                raise fail(
+                    where,
+                    f"LEMMA values must be lower case (lemmas are lower-cased): "
+                    f"{', '.join(map(repr, bad))}",
+                )
         if key == "LOWER":
             values = value.get("IN", []) if isinstance(value, dict) else [value]
             bad = [v for v in values if isinstance(v, str) and v != v.lower()]
             if bad:
                 raise fail(where, f"LOWER values must be lower case: {', '.join(map(repr, bad))}")
-        if key == "OP" and not (value in ("?", "*", "+", "!")
-                                or re.fullmatch(r"\{\d*,?\d*\}", str(value))):
+        if key == "OP" and not (
+            value in ("?", "*", "+", "!") or re.fullmatch(r"\{\d*,?\d*\}", str(value))
+        ):
             raise fail(where, f"OP {value!r} is not one of ?, *, +, ! or {{n,m}}")
         if isinstance(value, dict) and set(value) - {"IN", "NOT_IN", "REGEX"}:
-            raise fail(where, f"unknown operator(s) {', '.join(sorted(set(value) - {'IN', 'NOT_IN', 'REGEX'}))} "
-                              f"for {key}; use IN, NOT_IN or REGEX")
+            raise fail(
+                where,
+                f"unknown operator(s) {', '.join(sorted(set(value) - {'IN', 'NOT_IN', 'REGEX'}))} "
+                f"for {key}; use IN, NOT_IN or REGEX",
+            )
         if isinstance(value, dict) and "REGEX" in value:
             try:
                 re.compile(value["REGEX"])
@@ -390,8 +442,11 @@ def _parse_context(raw: Any, fail, codes: dict[str, Code]) -> ContextRules:
     known = set(_CONTEXT_LISTS) | set(_CONTEXT_INTS)
     unknown = set(raw) - known
     if unknown:
-        raise fail("context", f"unknown entry(ies) {', '.join(sorted(map(str, unknown)))}; "
-                              f"allowed: {', '.join(sorted(known))}")
+        raise fail(
+            "context",
+            f"unknown entry(ies) {', '.join(sorted(map(str, unknown)))}; "
+            f"allowed: {', '.join(sorted(known))}",
+        )
     values: dict[str, Any] = {}
     for name in _CONTEXT_LISTS:
         items = raw.get(name, [])
@@ -406,8 +461,9 @@ def _parse_context(raw: Any, fail, codes: dict[str, Code]) -> ContextRules:
     pattern_ids = {p.id for c in codes.values() for p in c.patterns}
     unknown_ids = [t for t in values["consultation_targets"] if t not in pattern_ids]
     if unknown_ids:
-        raise fail("context.consultation_targets",
-                   f"unknown pattern id(s) {', '.join(unknown_ids)}")
+        raise fail(
+            "context.consultation_targets", f"unknown pattern id(s) {', '.join(unknown_ids)}"
+        )
     return ContextRules(**values)
 
 
@@ -427,5 +483,6 @@ def _check_patterns_compile(codes: dict[str, Code], fail) -> None:
                     matcher.add(f"{code.key}:{i}", [list(pattern.tokens)])
                 except (MatchPatternError, ValueError, TypeError) as exc:
                     detail = " ".join(str(exc).split())
-                    raise fail(f"codes.{code.key}.{kind}[{i}]",
-                               f"invalid token pattern: {detail}") from exc
+                    raise fail(
+                        f"codes.{code.key}.{kind}[{i}]", f"invalid token pattern: {detail}"
+                    ) from exc

@@ -43,8 +43,9 @@ class Coder:
         empty = dict.fromkeys(columns, 0)
         labels: list[dict[str, int]] = [empty] * len(texts)
         evidence: list[dict] = [{}] * len(texts)
-        candidates = [i for i, t in enumerate(texts)
-                      if isinstance(t, str) and t and self.is_candidate(t)]
+        candidates = [
+            i for i, t in enumerate(texts) if isinstance(t, str) and t and self.is_candidate(t)
+        ]
         docs = self.nlp.pipe((texts[i] for i in candidates), batch_size=256)
         for i, doc in zip(candidates, docs, strict=True):
             labels[i], evidence[i] = self.tagger.label(doc)
@@ -64,13 +65,21 @@ def build_tokenizer_nlp() -> spacy.Language:
     nlp = spacy.blank("en")
     old = nlp.tokenizer
     assert isinstance(old, Tokenizer)  # spaCy types nlp.tokenizer as any str -> Doc callable
-    infixes = [rule for rule in nlp.Defaults.infixes or ()
-               if not (isinstance(rule, str) and HYPHENS in rule)]
+    infixes = [
+        rule
+        for rule in nlp.Defaults.infixes or ()
+        if not (isinstance(rule, str) and HYPHENS in rule)
+    ]
     # a new Tokenizer (not a changed attribute) keeps spaCy's token cache working
     nlp.tokenizer = Tokenizer(
-        nlp.vocab, rules=old.rules, prefix_search=old.prefix_search,
-        suffix_search=old.suffix_search, infix_finditer=compile_infix_regex(infixes).finditer,
-        token_match=old.token_match, url_match=old.url_match)
+        nlp.vocab,
+        rules=old.rules,
+        prefix_search=old.prefix_search,
+        suffix_search=old.suffix_search,
+        infix_finditer=compile_infix_regex(infixes).finditer,
+        token_match=old.token_match,
+        url_match=old.url_match,
+    )
     return nlp
 
 
@@ -101,8 +110,10 @@ def code_sentences(
     """
     codebook = codebook if codebook is not None else load_codebook()
     if text_column not in sentences.columns:
-        raise KeyError(f"no column {text_column!r} to code; columns are "
-                       f"{', '.join(map(str, sentences.columns))}")
+        raise KeyError(
+            f"no column {text_column!r} to code; columns are "
+            f"{', '.join(map(str, sentences.columns))}"
+        )
     texts = ["" if pd.isna(t) else str(t) for t in sentences[text_column]]
     coded = code_texts(texts, codebook)
     coded.index = sentences.index
@@ -129,8 +140,9 @@ class Prefilter:
     lower-case, whitespace-normalised text.
     """
 
-    def __init__(self, words: set[str], substrings: set[str],
-                 regexes: Collection[str] = frozenset()):
+    def __init__(
+        self, words: set[str], substrings: set[str], regexes: Collection[str] = frozenset()
+    ):
         self.words = frozenset(words)
         self.substrings = tuple(sorted(substrings))
         self.regex = re.compile("|".join(f"(?:{r})" for r in sorted(regexes))) if regexes else None
@@ -166,7 +178,8 @@ def build_prefilter(codebook: Codebook, tagger: TextmineTagger) -> Prefilter:
             raise CodebookError(
                 f"codebook {codebook.path}: codes.{pattern.code} pattern {pattern.id!r}: "
                 "no required word to prefilter on; add `prefilter: [...]` with "
-                "lower-case strings every match contains")
+                "lower-case strings every match contains"
+            )
         anchors.append(anchor)
         lemma_values.update(v for kind, v in anchor if kind == "lemma")
     forms: dict[str, set[str]] = {v: {v} for v in lemma_values}
@@ -184,7 +197,7 @@ def build_prefilter(codebook: Codebook, tagger: TextmineTagger) -> Prefilter:
             elif kind == "regex":
                 regexes.add(value)
             else:
-                for form in (forms[value] if kind == "lemma" else {value}):
+                for form in forms[value] if kind == "lemma" else {value}:
                     # the word as the prefilter splits it: hyphenated whole, else pieces
                     if _HYPHENATED.fullmatch(form) or _WORD.fullmatch(form):
                         words.add(form)

@@ -89,7 +89,12 @@ def coded_sentence_columns(codes: list[str], with_probabilities: bool = False) -
 CODED_SENTENCE_COLUMNS = coded_sentence_columns(CODE_COLUMNS)
 
 # failures.csv ----------------------------------------------------------------
-FAILURE_COLUMNS = ["path", "reason", "message", "duplicate_of"]  # duplicate_of: doc_id of a failing twin
+FAILURE_COLUMNS = [
+    "path",
+    "reason",
+    "message",
+    "duplicate_of",
+]  # duplicate_of: doc_id of a failing twin
 FAILURE_REASONS = {
     "empty_file": "the file has no bytes",
     "encrypted": "the PDF is encrypted and no (or a wrong) password was given",

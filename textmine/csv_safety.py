@@ -58,7 +58,9 @@ def _is_text_column(series: pd.Series) -> bool:
 def _needs_escaping(series: pd.Series) -> bool:
     """True when some string cell of the column starts with a trigger or a quote."""
     strings = series[series.map(lambda v: isinstance(v, str))]
-    return bool(len(strings)) and bool(strings.str[:1].isin([*FORMULA_TRIGGERS, ESCAPE_PREFIX]).any())
+    return bool(len(strings)) and bool(
+        strings.str[:1].isin([*FORMULA_TRIGGERS, ESCAPE_PREFIX]).any()
+    )
 
 
 def escape_formula_cells(frame: pd.DataFrame) -> pd.DataFrame:
@@ -68,15 +70,22 @@ def escape_formula_cells(frame: pd.DataFrame) -> pd.DataFrame:
     Column names are escaped too (they become the header row).
     """
     columns = [
-        c for c in dict.fromkeys(frame.columns)
-        if isinstance(frame[c], pd.Series) and _is_text_column(frame[c]) and _needs_escaping(frame[c])
+        c
+        for c in dict.fromkeys(frame.columns)
+        if isinstance(frame[c], pd.Series)
+        and _is_text_column(frame[c])
+        and _needs_escaping(frame[c])
     ]
-    renamed = {c: escape_formula(c) for c in frame.columns if isinstance(c, str) and escape_formula(c) != c}
+    renamed = {
+        c: escape_formula(c) for c in frame.columns if isinstance(c, str) and escape_formula(c) != c
+    }
     if not columns and not renamed:
         return frame
     escaped = frame.copy()
     for column in columns:
-        escaped[column] = escaped[column].map(lambda v: escape_formula(v) if isinstance(v, str) else v)
+        escaped[column] = escaped[column].map(
+            lambda v: escape_formula(v) if isinstance(v, str) else v
+        )
     return escaped.rename(columns=renamed) if renamed else escaped
 
 
@@ -86,4 +95,6 @@ def unescape_formula_cells(frame: pd.DataFrame) -> pd.DataFrame:
     for column in restored.columns:
         if _is_text_column(restored[column]):
             restored[column] = restored[column].map(unescape_formula)
-    return restored.rename(columns={c: unescape_formula(c) for c in restored.columns if isinstance(c, str)})
+    return restored.rename(
+        columns={c: unescape_formula(c) for c in restored.columns if isinstance(c, str)}
+    )

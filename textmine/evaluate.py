@@ -19,8 +19,21 @@ import pandas as pd
 from textmine.codebook import load_codebook
 from textmine.columns import EVIDENCE
 
-TABLE_COLUMNS = ["code", "kind", "n", "gold_pos", "pred_pos", "tp", "fp", "fn",
-                 "precision", "recall", "f1", "kappa", "alpha"]
+TABLE_COLUMNS = [
+    "code",
+    "kind",
+    "n",
+    "gold_pos",
+    "pred_pos",
+    "tp",
+    "fp",
+    "fn",
+    "precision",
+    "recall",
+    "f1",
+    "kappa",
+    "alpha",
+]
 DISAGREEMENT_COLUMNS = ["id", "sentence", "code", "gold", "predicted", "evidence"]
 MACRO_STANCE = "macro_f1_stance"
 MICRO_TYPES = "micro_f1_partnership_types"
@@ -93,8 +106,9 @@ def agreement_table(
     if stance_codes is None or partnership_codes is None:
         codebook = load_codebook()
         stance_codes = codebook.stance_codes if stance_codes is None else stance_codes
-        partnership_codes = (codebook.partnership_codes if partnership_codes is None
-                             else partnership_codes)
+        partnership_codes = (
+            codebook.partnership_codes if partnership_codes is None else partnership_codes
+        )
     rows = []
     for code in codes:
         g, p = _as_binary(gold[code]), _as_binary(pred[code])
@@ -103,39 +117,60 @@ def agreement_table(
         fn = int(np.sum((g == 1) & (p == 0)))
         precision, recall, f1 = _prf(tp, fp, fn)
         kind = "stance" if code in stance_codes else "partnership"
-        rows.append({
-            "code": code, "kind": kind, "n": len(g), "gold_pos": int(g.sum()),
-            "pred_pos": int(p.sum()), "tp": tp, "fp": fp, "fn": fn,
-            "precision": precision, "recall": recall, "f1": f1,
-            "kappa": cohen_kappa(g, p), "alpha": krippendorff_alpha_nominal(g, p),
-        })
+        rows.append(
+            {
+                "code": code,
+                "kind": kind,
+                "n": len(g),
+                "gold_pos": int(g.sum()),
+                "pred_pos": int(p.sum()),
+                "tp": tp,
+                "fp": fp,
+                "fn": fn,
+                "precision": precision,
+                "recall": recall,
+                "f1": f1,
+                "kappa": cohen_kappa(g, p),
+                "alpha": krippendorff_alpha_nominal(g, p),
+            }
+        )
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     stance = table[table.code.isin(stance_codes)]
     macro = float(stance.f1.mean()) if len(stance) else math.nan
     types = table[table.code.isin(partnership_codes)]
     tp, fp, fn = int(types.tp.sum()), int(types.fp.sum()), int(types.fn.sum())
     micro_p, micro_r, micro = _prf(tp, fp, fn)
-    summary = pd.DataFrame([
-        {"code": MACRO_STANCE, "kind": "summary", "n": len(gold), "f1": macro},
-        {"code": MICRO_TYPES, "kind": "summary", "n": len(gold), "tp": tp, "fp": fp, "fn": fn,
-         "precision": micro_p, "recall": micro_r, "f1": micro},
-    ], columns=TABLE_COLUMNS)
+    summary = pd.DataFrame(
+        [
+            {"code": MACRO_STANCE, "kind": "summary", "n": len(gold), "f1": macro},
+            {
+                "code": MICRO_TYPES,
+                "kind": "summary",
+                "n": len(gold),
+                "tp": tp,
+                "fp": fp,
+                "fn": fn,
+                "precision": micro_p,
+                "recall": micro_r,
+                "f1": micro,
+            },
+        ],
+        columns=TABLE_COLUMNS,
+    )
     combined = pd.concat([table, summary], ignore_index=True)
     for column in ("n", "gold_pos", "pred_pos", "tp", "fp", "fn"):
         combined[column] = combined[column].astype("Int64")
     return combined
 
 
-def align_predictions(gold: pd.DataFrame, pred: pd.DataFrame, codes: Sequence[str]
-                      ) -> pd.DataFrame:
+def align_predictions(gold: pd.DataFrame, pred: pd.DataFrame, codes: Sequence[str]) -> pd.DataFrame:
     """Rows of `pred` in the order of `gold`, matched by `id` (or by `sentence_id`).
 
     Raises ValueError naming missing ids or code columns.
     """
     if "id" not in gold.columns:
         raise ValueError("the gold set has no `id` column")
-    key = "id" if "id" in pred.columns else "sentence_id" if "sentence_id" in pred.columns \
-        else None
+    key = "id" if "id" in pred.columns else "sentence_id" if "sentence_id" in pred.columns else None
     if key is None:
         raise ValueError("the predictions have neither an `id` nor a `sentence_id` column")
     missing_codes = [c for c in codes if c not in pred.columns]
@@ -150,14 +185,17 @@ def align_predictions(gold: pd.DataFrame, pred: pd.DataFrame, codes: Sequence[st
     gold_ids = gold["id"].astype(str)
     absent = [i for i in gold_ids if i not in indexed.index]
     if absent:
-        raise ValueError(f"{len(absent)} gold sentence(s) have no prediction "
-                         f"(matched on {key}), e.g. {', '.join(absent[:5])}")
+        raise ValueError(
+            f"{len(absent)} gold sentence(s) have no prediction "
+            f"(matched on {key}), e.g. {', '.join(absent[:5])}"
+        )
     aligned = indexed.loc[list(gold_ids)].reset_index(drop=True)
     return aligned
 
 
-def disagreements(gold: pd.DataFrame, pred: pd.DataFrame, codes: Sequence[str],
-                  *, text_column: str = "sentence") -> pd.DataFrame:
+def disagreements(
+    gold: pd.DataFrame, pred: pd.DataFrame, codes: Sequence[str], *, text_column: str = "sentence"
+) -> pd.DataFrame:
     """One row per (sentence, code) where gold and prediction differ, with the evidence."""
     rows = []
     has_evidence = EVIDENCE in pred.columns
@@ -172,18 +210,24 @@ def disagreements(gold: pd.DataFrame, pred: pd.DataFrame, codes: Sequence[str],
             g, p = int(gold[code].iloc[i]), int(pred[code].iloc[i])
             if g != p:
                 matched = evidence.get(code, [])
-                rows.append({
-                    "id": gold["id"].iloc[i],
-                    "sentence": gold[text_column].iloc[i] if text_column in gold else "",
-                    "code": code, "gold": g, "predicted": p,
-                    "evidence": "; ".join(f"{m.get('text')} [{m.get('rule', '')}]"
-                                          for m in matched),
-                })
+                rows.append(
+                    {
+                        "id": gold["id"].iloc[i],
+                        "sentence": gold[text_column].iloc[i] if text_column in gold else "",
+                        "code": code,
+                        "gold": g,
+                        "predicted": p,
+                        "evidence": "; ".join(
+                            f"{m.get('text')} [{m.get('rule', '')}]" for m in matched
+                        ),
+                    }
+                )
     return pd.DataFrame(rows, columns=DISAGREEMENT_COLUMNS)
 
 
-def evaluate_coding(gold: pd.DataFrame, pred: pd.DataFrame, codes: Sequence[str],
-                    **kwargs) -> tuple[pd.DataFrame, pd.DataFrame]:
+def evaluate_coding(
+    gold: pd.DataFrame, pred: pd.DataFrame, codes: Sequence[str], **kwargs
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Align `pred` to `gold`, then return (agreement table, disagreements)."""
     aligned = align_predictions(gold, pred, codes)
     return agreement_table(gold, aligned, codes, **kwargs), disagreements(gold, aligned, codes)

@@ -73,7 +73,11 @@ def _arrow_type(column: str, series: pd.Series, codes: Sequence[str]) -> pa.Data
         return pa.int8()
     if column in ("start_char", "end_char"):
         return pa.int64()
-    if column in SENTENCE_INT_COLUMNS or column in DOCUMENT_INT_COLUMNS or column in count_columns(codes):
+    if (
+        column in SENTENCE_INT_COLUMNS
+        or column in DOCUMENT_INT_COLUMNS
+        or column in count_columns(codes)
+    ):
         return pa.int32()
     if column in share_columns(codes) or column in [probability_column(c) for c in codes]:
         return pa.float64()
@@ -176,10 +180,14 @@ def write_exports(
             written.append(write_csv_export(out / f"{DOCUMENTS_NAME}.csv", docs))
         if "parquet" in formats:
             meta = {**_versions(coded_sentences), "textmine_csv_escaping": "none (original text)"}
-            written.append(write_parquet_export(
-                out / f"{CODED_SENTENCES_NAME}.parquet", sentences, meta, codes=codes))
-            written.append(write_parquet_export(
-                out / f"{DOCUMENTS_NAME}.parquet", docs, meta, codes=codes))
+            written.append(
+                write_parquet_export(
+                    out / f"{CODED_SENTENCES_NAME}.parquet", sentences, meta, codes=codes
+                )
+            )
+            written.append(
+                write_parquet_export(out / f"{DOCUMENTS_NAME}.parquet", docs, meta, codes=codes)
+            )
     if "qdpx" in formats or "qdc" in formats:
         if codebook is None:
             raise ValueError("REFI-QDA exports need the codebook (names, descriptions, colours)")
@@ -202,7 +210,9 @@ def write_exports(
     return written
 
 
-def write_trend_tables(trends: Mapping[str, pd.DataFrame], out_dir: str | os.PathLike) -> list[Path]:
+def write_trend_tables(
+    trends: Mapping[str, pd.DataFrame], out_dir: str | os.PathLike
+) -> list[Path]:
     """Write `compute_trends`' tables as CSV files into `out_dir`; return the paths.
 
     stance_trends.csv, partnership_trends.csv and document_shares.csv (other

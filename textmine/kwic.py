@@ -17,8 +17,18 @@ import pandas as pd
 
 from textmine.codebook import load_codebook
 
-KWIC_COLUMNS = ["docname", "doc_id", "sentence_id", "page", "from", "to",
-                "pre", "keyword", "post", "pattern"]
+KWIC_COLUMNS = [
+    "docname",
+    "doc_id",
+    "sentence_id",
+    "page",
+    "from",
+    "to",
+    "pre",
+    "keyword",
+    "post",
+    "pattern",
+]
 _WORD = re.compile(r"\w+(?:[-'’]\w+)*|[^\w\s]")
 
 
@@ -38,8 +48,14 @@ def _code_value(value: object) -> int:
     return 0 if value is None or pd.isna(value) else int(value)  # type: ignore[call-overload]
 
 
-def kwic(sentences: pd.DataFrame, term: str, *, window: int = 5,
-         text_column: str = "text", codes: Sequence[str] | None = None) -> pd.DataFrame:
+def kwic(
+    sentences: pd.DataFrame,
+    term: str,
+    *,
+    window: int = 5,
+    text_column: str = "text",
+    codes: Sequence[str] | None = None,
+) -> pd.DataFrame:
     """All hits of `term` in the sentences, in corpus order, with `window` words of context.
 
     `sentences` needs `text_column`; `doc_id`, `sentence_id`, `page` and `path`
@@ -68,19 +84,24 @@ def kwic(sentences: pd.DataFrame, term: str, *, window: int = 5,
                 continue
             if all(p.fullmatch(tokens[i + j]) for j, p in enumerate(patterns[1:], 1)):
                 path = record.get("path")
-                docname = str(path).replace("\\", "/").rsplit("/", 1)[-1] if \
-                    isinstance(path, str) and path else record.get("doc_id", "")
-                rows.append({
-                    "docname": docname,
-                    "doc_id": record.get("doc_id", ""),
-                    "sentence_id": record.get("sentence_id", record.get("id", "")),
-                    "page": record.get("page", ""),
-                    "from": i + 1,
-                    "to": i + n,
-                    "pre": " ".join(tokens[max(0, i - window):i]),
-                    "keyword": " ".join(tokens[i:i + n]),
-                    "post": " ".join(tokens[i + n:i + n + window]),
-                    "pattern": term,
-                    **{code: _code_value(record.get(code)) for code in code_columns},
-                })
+                docname = (
+                    str(path).replace("\\", "/").rsplit("/", 1)[-1]
+                    if isinstance(path, str) and path
+                    else record.get("doc_id", "")
+                )
+                rows.append(
+                    {
+                        "docname": docname,
+                        "doc_id": record.get("doc_id", ""),
+                        "sentence_id": record.get("sentence_id", record.get("id", "")),
+                        "page": record.get("page", ""),
+                        "from": i + 1,
+                        "to": i + n,
+                        "pre": " ".join(tokens[max(0, i - window) : i]),
+                        "keyword": " ".join(tokens[i : i + n]),
+                        "post": " ".join(tokens[i + n : i + n + window]),
+                        "pattern": term,
+                        **{code: _code_value(record.get(code)) for code in code_columns},
+                    }
+                )
     return pd.DataFrame(rows, columns=KWIC_COLUMNS + code_columns)

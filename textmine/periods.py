@@ -16,7 +16,11 @@ ALL = "all"  # the period (or group) that sums over every period
 UNDATED = "undated"  # the period of documents without a usable date
 # By quarter, the period of documents dated only to the year (no month, so no quarter).
 UNDATED_IN_QUARTER = "undated_in_quarter"
-NOT_A_PERIOD = (ALL, UNDATED, UNDATED_IN_QUARTER)  # rows of a trend table that are not on the time axis
+NOT_A_PERIOD = (
+    ALL,
+    UNDATED,
+    UNDATED_IN_QUARTER,
+)  # rows of a trend table that are not on the time axis
 _DATE = re.compile(r"^\s*(\d{4})(?:-(\d{1,2}))?(?:-(\d{1,2}))?")
 _QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
 
@@ -102,4 +106,3 @@ def sentences_with_periods(
         if code in frame.columns:
             frame[code] = (pd.to_numeric(frame[code], errors="coerce").fillna(0) > 0).astype(int)
     return frame
-

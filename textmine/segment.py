@@ -22,10 +22,33 @@ from textmine.types import Document
 # Abbreviations after which "." never ends a sentence (the tokenizer splits them from their dot).
 ALWAYS_CONTINUE = frozenset(["cf", "al", "eg", "ie", "viz", "vs", "approx", "ibid", "cp"])
 # Abbreviations that keep the sentence going before a number ("No. 3", "para. 4", "pp. 6-7").
-BEFORE_NUMBER = frozenset([
-    "no", "nos", "para", "paras", "p", "pp", "art", "arts", "ch", "chap", "sec", "secs",
-    "fig", "figs", "vol", "vols", "cl", "reg", "regs", "sch", "ref", "refs", "ed",
-])
+BEFORE_NUMBER = frozenset(
+    [
+        "no",
+        "nos",
+        "para",
+        "paras",
+        "p",
+        "pp",
+        "art",
+        "arts",
+        "ch",
+        "chap",
+        "sec",
+        "secs",
+        "fig",
+        "figs",
+        "vol",
+        "vols",
+        "cl",
+        "reg",
+        "regs",
+        "sch",
+        "ref",
+        "refs",
+        "ed",
+    ]
+)
 # A paragraph's own number at its start: "29. Text", "29.Text" (glued by the PDF),
 # "2.1 Text". A bare "12 Text" is a footnote, not a paragraph number.
 PARAGRAPH_NUMBER = re.compile(
@@ -141,7 +164,9 @@ def paragraph_number(text: str) -> tuple[str, int]:
     return match["number"] or match["section"], match.end()
 
 
-def _numbered_spans(text: str, spans: list[tuple[int, int]], carried: str) -> tuple[list[tuple[int, int, str]], str]:
+def _numbered_spans(
+    text: str, spans: list[tuple[int, int]], carried: str
+) -> tuple[list[tuple[int, int, str]], str]:
     """Sentence spans without paragraph numbers, each with the number it falls under.
 
     A number opening a sentence is moved out of it and holds for the sentences
@@ -182,19 +207,21 @@ def segment_document(document: Document, nlp: Language) -> pd.DataFrame:
         numbered, carried = _numbered_spans(text, spans, carried)
         for start, end, number in numbered:
             absolute_start, absolute_end = paragraph.start + start, paragraph.start + end
-            rows.append((
-                f"{document.doc_id}-{index:05d}",
-                document.doc_id,
-                document.path,
-                paragraph.page,
-                paragraph.index,
-                index,
-                absolute_start,
-                absolute_end,
-                document.text[absolute_start:absolute_end],
-                number,
-                int(paragraph.page in ocr_pages),
-            ))
+            rows.append(
+                (
+                    f"{document.doc_id}-{index:05d}",
+                    document.doc_id,
+                    document.path,
+                    paragraph.page,
+                    paragraph.index,
+                    index,
+                    absolute_start,
+                    absolute_end,
+                    document.text[absolute_start:absolute_end],
+                    number,
+                    int(paragraph.page in ocr_pages),
+                )
+            )
             index += 1
     return pd.DataFrame(rows, columns=SENTENCE_COLUMNS)
 

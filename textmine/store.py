@@ -282,8 +282,9 @@ class Store:
         if not raw:
             return None
         data = json.loads(raw)
-        return CodingVersion(data["codebook_version"], data["model_version"],
-                             tuple(data["code_columns"]))
+        return CodingVersion(
+            data["codebook_version"], data["model_version"], tuple(data["code_columns"])
+        )
 
     @property
     def codebook_version(self) -> str | None:
@@ -389,29 +390,33 @@ class Store:
             with self.transaction() as tx:
                 tx.execute(sql, params)
 
-    def record_unchanged(self, files: Iterable[tuple[str, str, str, int, str | None]],
-                         run_id: int | None) -> None:
+    def record_unchanged(
+        self, files: Iterable[tuple[str, str, str, int, str | None]], run_id: int | None
+    ) -> None:
         """Files whose content is stored already: (path, display_path, doc_id, size, manifest_hash).
 
         A moved or renamed file's document and sentences take the new path.
         """
         with self.transaction() as conn:
             for path, display_path, doc_id, size, manifest_hash in files:
-                self.set_file(path, display_path, doc_id, size, manifest_hash, "document",
-                              run_id, conn=conn)
+                self.set_file(
+                    path, display_path, doc_id, size, manifest_hash, "document", run_id, conn=conn
+                )
                 for table in ("documents", "sentences"):
                     conn.execute(
                         f"UPDATE {table} SET path = ? WHERE doc_id = ? AND path != ?",
                         (display_path, doc_id, display_path),
                     )
 
-    def record_duplicates(self, files: Iterable[tuple[str, str, str, int, str | None]],
-                          run_id: int | None) -> None:
+    def record_duplicates(
+        self, files: Iterable[tuple[str, str, str, int, str | None]], run_id: int | None
+    ) -> None:
         """Files whose bytes equal another file's: (path, display_path, doc_id, size, hash)."""
         with self.transaction() as conn:
             for path, display_path, doc_id, size, manifest_hash in files:
-                self.set_file(path, display_path, doc_id, size, manifest_hash, "duplicate",
-                              run_id, conn=conn)
+                self.set_file(
+                    path, display_path, doc_id, size, manifest_hash, "duplicate", run_id, conn=conn
+                )
                 conn.execute("DELETE FROM failures WHERE path = ?", (path,))
 
     def has_document(self, doc_id: str) -> bool:
@@ -468,8 +473,7 @@ class Store:
         sentences["paragraph_number"] = sentences["paragraph_number"].astype(object).fillna("")
         sentences["ocr"] = sentences["ocr"].fillna(0).astype(int)
         sentence_rows = [
-            tuple(_plain(v) for v in rec)
-            for rec in sentences.itertuples(index=False, name=None)
+            tuple(_plain(v) for v in rec) for rec in sentences.itertuples(index=False, name=None)
         ]
         with self.transaction() as conn:
             conn.execute("DELETE FROM codings WHERE doc_id = ?", (document.doc_id,))
@@ -533,12 +537,19 @@ class Store:
                 "password_given = excluded.password_given, "
                 "textmine_version = excluded.textmine_version, run_id = excluded.run_id, "
                 "duplicate_of = excluded.duplicate_of",
-                (file_path, display_path, doc_id, reason, message, int(password_given),
-                 textmine_version, run_id, duplicate_of),
+                (
+                    file_path,
+                    display_path,
+                    doc_id,
+                    reason,
+                    message,
+                    int(password_given),
+                    textmine_version,
+                    run_id,
+                    duplicate_of,
+                ),
             )
-            self.set_file(
-                file_path, display_path, doc_id, size, None, "failed", run_id, conn=conn
-            )
+            self.set_file(file_path, display_path, doc_id, size, None, "failed", run_id, conn=conn)
 
     def failure_record(self, file_path: str) -> dict | None:
         """What the store knows of a failed file: doc_id, reason, message, versions."""
@@ -589,24 +600,26 @@ class Store:
         ids = coded["sentence_id"].astype(str).tolist()
         doc_ids = coded["doc_id"].astype(str).tolist()
         evidence = coded[EVIDENCE].tolist() if EVIDENCE in coded else [None] * len(coded)
-        versions = (coded[TEXTMINE_VERSION].tolist() if TEXTMINE_VERSION in coded
-                    else [None] * len(coded))
+        versions = (
+            coded[TEXTMINE_VERSION].tolist() if TEXTMINE_VERSION in coded else [None] * len(coded)
+        )
         probabilities: list[str | None]
         if has_p:
             p_values = coded[p_columns].to_numpy(dtype=float).round(4)
-            probabilities = [json.dumps(dict(zip(codes, row.tolist(), strict=True)))
-                             for row in p_values]
+            probabilities = [
+                json.dumps(dict(zip(codes, row.tolist(), strict=True))) for row in p_values
+            ]
         else:
             probabilities = [None] * len(coded)
         rows = [
             (sid, key, did, p, _plain(ev), _plain(tm), run_id)
-            for sid, did, p, ev, tm in zip(ids, doc_ids, probabilities, evidence, versions,
-                                           strict=True)
+            for sid, did, p, ev, tm in zip(
+                ids, doc_ids, probabilities, evidence, versions, strict=True
+            )
         ]
         values = coded[codes].to_numpy(dtype="int64")
         positives = [
-            (ids[i], key, doc_ids[i], codes[j])
-            for i, j in zip(*values.nonzero(), strict=True)
+            (ids[i], key, doc_ids[i], codes[j]) for i, j in zip(*values.nonzero(), strict=True)
         ]
         with self.transaction() as conn:
             conn.executemany(
@@ -629,9 +642,13 @@ class Store:
         """Make `coding` current; codings other than it and the one before are dropped."""
         previous = self.coding
         keep = [c.key for c in (coding, previous) if c is not None]
-        value = json.dumps({"codebook_version": coding.codebook_version,
-                            "model_version": coding.model_version,
-                            "code_columns": list(coding.code_columns)})
+        value = json.dumps(
+            {
+                "codebook_version": coding.codebook_version,
+                "model_version": coding.model_version,
+                "code_columns": list(coding.code_columns),
+            }
+        )
         with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO meta(key, value) VALUES ('coding', ?) "
@@ -641,9 +658,7 @@ class Store:
             if previous is None or previous.key != coding.key:
                 marks = ", ".join("?" * len(keep))
                 for table in ("codings", "sentence_codes"):
-                    conn.execute(
-                        f"DELETE FROM {table} WHERE coding_version NOT IN ({marks})", keep
-                    )
+                    conn.execute(f"DELETE FROM {table} WHERE coding_version NOT IN ({marks})", keep)
 
     def write_table(self, name: str, frame: pd.DataFrame) -> None:
         """Replace a result table (topics, trends) in one transaction."""
@@ -655,9 +670,7 @@ class Store:
             columns = [str(c) for c in frame.columns]
             if not columns:
                 return
-            conn.execute(
-                f'CREATE TABLE "{table}" ({", ".join(_quote(c) for c in columns)})'
-            )
+            conn.execute(f'CREATE TABLE "{table}" ({", ".join(_quote(c) for c in columns)})')
             conn.executemany(
                 f'INSERT INTO "{table}" VALUES ({", ".join("?" * len(columns))})',
                 [tuple(_plain(v) for v in rec) for rec in frame.itertuples(index=False, name=None)],
@@ -672,8 +685,9 @@ class Store:
         return self._frame(f'SELECT * FROM "{table}"')
 
     # -- reads ----------------------------------------------------------------
-    def pending_sentences(self, coding: CodingVersion, limit_documents: int | None = None
-                          ) -> pd.DataFrame:
+    def pending_sentences(
+        self, coding: CodingVersion, limit_documents: int | None = None
+    ) -> pd.DataFrame:
         """Sentences of current documents not yet coded with `coding`, whole documents.
 
         Columns: SENTENCE_COLUMNS and the document's doc_type. With
@@ -736,8 +750,11 @@ class Store:
                 "WHERE coding_version = ? GROUP BY doc_id, code",
                 (coding.key,),
             )
-            wide = (counts.pivot(index="doc_id", columns="code", values="n")
-                    if not counts.empty else pd.DataFrame())
+            wide = (
+                counts.pivot(index="doc_id", columns="code", values="n")
+                if not counts.empty
+                else pd.DataFrame()
+            )
             for code in codes:
                 series = wide[code] if code in wide else pd.Series(dtype="float64")
                 frame[f"n_{code}"] = frame["doc_id"].map(series).fillna(0).astype("int64")
@@ -878,8 +895,9 @@ class Store:
         return digest.hexdigest()[:16]
 
     # -- outputs ----------------------------------------------------------------
-    def register_outputs(self, paths: Iterable[str], kind: str, fingerprint: str,
-                         run_id: int | None) -> None:
+    def register_outputs(
+        self, paths: Iterable[str], kind: str, fingerprint: str, run_id: int | None
+    ) -> None:
         """Record files written into the output folder (paths relative to it)."""
         with self.transaction() as conn:
             conn.executemany(

@@ -28,7 +28,14 @@ from textmine.columns import (
 )
 
 METADATA_COLUMNS = ["title", "publisher", "doc_type", "published"]
-SENTENCE_INT_COLUMNS = ["page", "paragraph_index", "sentence_index", "start_char", "end_char", "ocr"]
+SENTENCE_INT_COLUMNS = [
+    "page",
+    "paragraph_index",
+    "sentence_index",
+    "start_char",
+    "end_char",
+    "ocr",
+]
 DOCUMENT_INT_COLUMNS = ["pages", "n_sentences"]
 
 

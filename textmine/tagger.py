@@ -71,13 +71,16 @@ def _single_token_values(tokens) -> tuple[str, list[str]] | None:
     """(attribute, values) if the pattern is one token with one plain attribute test."""
     if len(tokens) != 1 or len(tokens[0]) != 1:
         return None
-    (attr, value), = tokens[0].items()
+    ((attr, value),) = tokens[0].items()
     if attr not in ("LOWER", "LEMMA", "ORTH"):
         return None
     if isinstance(value, str):
         return attr, [value]
-    if isinstance(value, dict) and list(value) == ["IN"] and all(
-            isinstance(v, str) for v in value["IN"]):
+    if (
+        isinstance(value, dict)
+        and list(value) == ["IN"]
+        and all(isinstance(v, str) for v in value["IN"])
+    ):
         return attr, list(value["IN"])
     return None
 
@@ -91,20 +94,28 @@ def choose_anchor(pattern: Pattern, lemma_doc, avoid: set[str]) -> list[tuple[st
     None when the pattern has no usable required token (only REGEX, wildcards...).
     """
     if pattern.prefilter or pattern.prefilter_regex:
-        return ([("explicit", p) for p in pattern.prefilter]
-                + [("regex", r) for r in pattern.prefilter_regex])
+        return [("explicit", p) for p in pattern.prefilter] + [
+            ("regex", r) for r in pattern.prefilter_regex
+        ]
     if pattern.phrase is not None:
         doc = lemma_doc(pattern.phrase)
-        options = [[("lemma", t.lemma_)] if pattern.attr == "LEMMA" else [("lower", t.lower_)]
-                   for t in doc if not t.is_punct]
+        options = [
+            [("lemma", t.lemma_)] if pattern.attr == "LEMMA" else [("lower", t.lower_)]
+            for t in doc
+            if not t.is_punct
+        ]
     else:
         options = []
         for spec in pattern.tokens or ():  # a pattern has a phrase or tokens
             op = str(spec.get("OP", ""))
             if op in _NEGATED_OPS or op.startswith("{0") or op.startswith("{,"):
                 continue
-            for key, kind in (("LEMMA", "lemma"), ("LOWER", "lower"), ("ORTH", "lower"),
-                              ("TEXT", "lower")):
+            for key, kind in (
+                ("LEMMA", "lemma"),
+                ("LOWER", "lower"),
+                ("ORTH", "lower"),
+                ("TEXT", "lower"),
+            ):
                 value = spec.get(key)
                 if isinstance(value, str):
                     options.append([(kind, value.lower())])
@@ -113,8 +124,13 @@ def choose_anchor(pattern: Pattern, lemma_doc, avoid: set[str]) -> list[tuple[st
     options = [o for o in options if o and all(v.strip() for _, v in o)]
     if not options:
         return None
-    return min(options, key=lambda o: (sum(10 if v in STOP_WORDS else int(v in avoid)
-                                           for _, v in o), -min(len(v) for _, v in o)))
+    return min(
+        options,
+        key=lambda o: (
+            sum(10 if v in STOP_WORDS else int(v in avoid) for _, v in o),
+            -min(len(v) for _, v in o),
+        ),
+    )
 
 
 def pattern_flags(codebook: Codebook) -> dict[tuple[str, str], Pattern]:
@@ -124,8 +140,11 @@ def pattern_flags(codebook: Codebook) -> dict[tuple[str, str], Pattern]:
         for p in code.patterns:
             old = flags.get((p.code, p.id))
             if old is not None:
-                p = replace(p, needs_institution=p.needs_institution or old.needs_institution,
-                            grouping=p.grouping or old.grouping)
+                p = replace(
+                    p,
+                    needs_institution=p.needs_institution or old.needs_institution,
+                    grouping=p.grouping or old.grouping,
+                )
             flags[(p.code, p.id)] = p
     return flags
 
@@ -160,8 +179,10 @@ class TextmineTagger:
             self.lemma_of_lower = lemma_of
         vocab = self.nlp.vocab
         avoid = set(codebook.context.prefilter_avoid) | set(STOP_WORDS)
-        self.phrase_matchers = {"LEMMA": PhraseMatcher(vocab, attr="LEMMA"),
-                                "LOWER": PhraseMatcher(vocab, attr="LOWER")}
+        self.phrase_matchers = {
+            "LEMMA": PhraseMatcher(vocab, attr="LEMMA"),
+            "LOWER": PhraseMatcher(vocab, attr="LOWER"),
+        }
         self.patterns: dict[int, Pattern] = {}
         self.anchors: dict[int, list[tuple[str, str]] | None] = {}
         # Token patterns each get a small Matcher, run only when the sentence has
@@ -174,7 +195,10 @@ class TextmineTagger:
         self.always: set[int] = set()
         # single-token patterns: attribute -> value hash -> match ids
         self.single: dict[str, dict[int, list[int]]] = {
-            "LOWER": defaultdict(list), "LEMMA": defaultdict(list), "ORTH": defaultdict(list)}
+            "LOWER": defaultdict(list),
+            "LEMMA": defaultdict(list),
+            "ORTH": defaultdict(list),
+        }
         for code in codebook.codes.values():
             for i, pattern in enumerate(code.patterns + code.exclusions):
                 key = f"textmine|{code.key}|{i}"
@@ -207,7 +231,8 @@ class TextmineTagger:
                         index[vocab.strings.add(value)].add(match_id)
         self.flags = pattern_flags(codebook)
         self.requires: dict[tuple[str, ...], re.Pattern] = {
-            p.requires: regex for p in self.patterns.values()
+            p.requires: regex
+            for p in self.patterns.values()
             if p.requires and (regex := _cue_regex(p.requires)) is not None
         }
         cues = ContextCues.from_context(codebook.context)
@@ -215,7 +240,10 @@ class TextmineTagger:
         # the cue regexes stay readable here too (textmine.learned.features reads them)
         self.re_within_school, self.re_institution = cues.re_within_school, cues.re_institution
         self.re_agency, self.re_joint_working = cues.re_agency, cues.re_joint_working
-        self.re_consultation, self.re_consultation_exempt = cues.re_consultation, cues.re_consultation_exempt
+        self.re_consultation, self.re_consultation_exempt = (
+            cues.re_consultation,
+            cues.re_consultation_exempt,
+        )
         self.re_local_area, self.re_school = cues.re_local_area, cues.re_school
         self.partnership_codes = set(codebook.partnership_codes)
         self.fallback = codebook.fallback_code
@@ -262,8 +290,9 @@ class TextmineTagger:
         if len(doc):
             lower = doc.to_array([LOWER])
             lemma_of = self.lemma_of_lower
-            lemmas = numpy.fromiter((lemma_of.get(k, k) for k in lower.tolist()),
-                                    dtype="uint64", count=len(lower))
+            lemmas = numpy.fromiter(
+                (lemma_of.get(k, k) for k in lower.tolist()), dtype="uint64", count=len(lower)
+            )
             doc.from_array([LEMMA], lemmas.reshape(-1, 1))  # type: ignore[arg-type]  # spaCy types it as thinc's Ints2d
         return doc
 
@@ -271,8 +300,10 @@ class TextmineTagger:
     def _require_codebook(self) -> Codebook:
         """The codebook; a clear error when the tagger was never given one."""
         if self.codebook is None:
-            raise ValueError("textmine_tagger has no codebook: call nlp.initialize() or "
-                             "tagger.set_codebook(codebook) first")
+            raise ValueError(
+                "textmine_tagger has no codebook: call nlp.initialize() or "
+                "tagger.set_codebook(codebook) first"
+            )
         return self.codebook
 
     def __call__(self, doc: Doc) -> Doc:
@@ -284,8 +315,11 @@ class TextmineTagger:
         doc.user_data[TEXT_KEY] = text
         values = doc.to_array([LOWER, LEMMA, ORTH])
         raw = self._single_token_matches(values)
-        active = [m for m in self._active_token_matchers(doc, lower_text, values)
-                  if m in self.token_matchers]
+        active = [
+            m
+            for m in self._active_token_matchers(doc, lower_text, values)
+            if m in self.token_matchers
+        ]
         patterns = self.patterns
         for match_id in active:  # triggers first
             if not patterns[match_id].exclusion:
@@ -307,8 +341,9 @@ class TextmineTagger:
             if pattern.exclusion:
                 exclusions[pattern.code].append((start, end))
             else:
-                triggers[pattern.code].append(Span(doc, start, end, label=pattern.code,
-                                                   span_id=pattern.id))
+                triggers[pattern.code].append(
+                    Span(doc, start, end, label=pattern.code, span_id=pattern.id)
+                )
         kept: list[Span] = []
         dropped: list[Span] = []
         for code, spans in triggers.items():
@@ -349,7 +384,9 @@ class TextmineTagger:
         cues, flags = self.cues, self.flags
         agency_context = is_agency_context(spans, blanked, cues)
         kept = spans_kept_in_context(
-            spans, flags, cues,
+            spans,
+            flags,
+            cues,
             in_school=is_within_one_school(spans, blanked, cues, flags, agency_context),
             consultation=is_consultation_only(spans, blanked, cues),
             agency_context=agency_context,
@@ -362,24 +399,29 @@ class TextmineTagger:
         covered: set[tuple[int, int]] = set()
 
         if by_code.get("collaboration") and "cross_sector" in cb.codes and agency_context:
-            by_code["cross_sector"].append(multi_agency_cross_sector(spans, blanked, original, cues))
+            by_code["cross_sector"].append(
+                multi_agency_cross_sector(spans, blanked, original, cues)
+            )
         multi_agency = agency_context or bool(by_code.get("cross_sector"))
         if multi_agency:  # partnership mentions here are the multi-agency partnership
             covered.update((s.start, s.end) for s in network_spans)
 
         if "local_partnership" in cb.codes and not multi_agency:
-            found, grouped = local_area_partnership(kept, blanked, original, cues, flags,
-                                                    self.fallback)
+            found, grouped = local_area_partnership(
+                kept, blanked, original, cues, flags, self.fallback
+            )
             if found is not None:
                 by_code["local_partnership"].append(found)
                 covered.update(grouped)
 
         if self.fallback:
-            specific = [s for s in kept
-                        if s.label_ in self.partnership_codes and s.label_ != self.fallback]
+            specific = [
+                s for s in kept if s.label_ in self.partnership_codes and s.label_ != self.fallback
+            ]
             covered |= fallback_covered(doc, network_spans, specific, covered, cues)
             by_code[self.fallback] = [
-                item for item, span in zip(by_code.get(self.fallback, []), network_spans, strict=True)
+                item
+                for item, span in zip(by_code.get(self.fallback, []), network_spans, strict=True)
                 if (span.start, span.end) not in covered
             ]
         return codes_from_evidence(by_code, cb.code_columns)
@@ -416,8 +458,10 @@ class ContextCues:
         """Compile a codebook's `context` entry (single-word negation cues as words, the rest as phrases)."""
         return cls(
             negation=frozenset(c for c in ctx.negation_cues if " " not in c),
-            contrast=tuple(tuple(c.split()) for c in ctx.contrast_cues + tuple(
-                c for c in ctx.negation_cues if " " in c)),
+            contrast=tuple(
+                tuple(c.split())
+                for c in ctx.contrast_cues + tuple(c for c in ctx.negation_cues if " " in c)
+            ),
             clause_breaks=frozenset(ctx.clause_breaks),
             negation_exceptions=frozenset(ctx.negation_exceptions),
             negation_window=ctx.negation_window,
@@ -430,8 +474,12 @@ class ContextCues:
             re_joint_working=_cue_regex(ctx.joint_working_cues),
             re_consultation=_cue_regex(ctx.consultation_cues),
             re_consultation_exempt=re.compile(
-                r"(?<![a-z])(?:" + "|".join(re.escape(c) for c in ctx.consultation_exempt_cues) + ")"
-            ) if ctx.consultation_exempt_cues else None,
+                r"(?<![a-z])(?:"
+                + "|".join(re.escape(c) for c in ctx.consultation_exempt_cues)
+                + ")"
+            )
+            if ctx.consultation_exempt_cues
+            else None,
             re_local_area=_cue_regex(ctx.local_area_cues),
             re_school=_cue_regex(ctx.school_cues),
         )
@@ -449,7 +497,7 @@ def blank_exclusions(text: str, dropped: list[Span]) -> str:
     """
     for span in dropped:
         if span.id_ == "exclusion":
-            text = text[:span.start_char] + " " * len(span.text) + text[span.end_char:]
+            text = text[: span.start_char] + " " * len(span.text) + text[span.end_char :]
     return text
 
 
@@ -469,7 +517,7 @@ def is_negated(doc: Doc, start: int, cues: ContextCues) -> bool:
             return nxt not in cues.negation_exceptions
         for cue in cues.contrast:
             n = len(cue)
-            if i - n + 1 >= 0 and tuple(t.lower_ for t in doc[i - n + 1:i + 1]) == cue:
+            if i - n + 1 >= 0 and tuple(t.lower_ for t in doc[i - n + 1 : i + 1]) == cue:
                 return True
         if low in cues.clause_breaks:
             return False
@@ -487,11 +535,17 @@ def is_agency_context(spans: list[Span], blanked: str, cues: ContextCues) -> boo
     bare_partners = any(s.id_ == "partners" for s in spans)
     collaboration = any(s.label_ == "collaboration" for s in spans)
     return (collaboration or bare_partners) and (
-        _has(cues.re_agency, blanked) or (bare_partners and not _has(cues.re_school, blanked)))
+        _has(cues.re_agency, blanked) or (bare_partners and not _has(cues.re_school, blanked))
+    )
 
 
-def is_within_one_school(spans: list[Span], blanked: str, cues: ContextCues,
-                         flags: dict[tuple[str, str], Pattern], agency_context: bool) -> bool:
+def is_within_one_school(
+    spans: list[Span],
+    blanked: str,
+    cues: ContextCues,
+    flags: dict[tuple[str, str], Pattern],
+    agency_context: bool,
+) -> bool:
     """Within-school rule: is the collaboration only inside one school or between individuals?
 
     Codebook A, COLLABORATION: "Not: collaboration inside one school only".
@@ -501,9 +555,14 @@ def is_within_one_school(spans: list[Span], blanked: str, cues: ContextCues,
     """
     collaboration = any(s.label_ == "collaboration" for s in spans)
     needs_institution = collaboration and any(
-        getattr(flags.get((s.label_, s.id_)), "needs_institution", False) for s in spans)
-    return needs_institution and not agency_context and \
-        _has(cues.re_within_school, blanked) and not _has(cues.re_institution, blanked)
+        getattr(flags.get((s.label_, s.id_)), "needs_institution", False) for s in spans
+    )
+    return (
+        needs_institution
+        and not agency_context
+        and _has(cues.re_within_school, blanked)
+        and not _has(cues.re_institution, blanked)
+    )
 
 
 def is_consultation_only(spans: list[Span], blanked: str, cues: ContextCues) -> bool:
@@ -514,12 +573,16 @@ def is_consultation_only(spans: list[Span], blanked: str, cues: ContextCues) -> 
     cue, no exempting cue, and a match of a `consultation_targets` pattern,
     which is then dropped.
     """
-    return bool({s.id_ for s in spans} & cues.consultation_targets) and \
-        _has(cues.re_consultation, blanked) and not _has(cues.re_consultation_exempt, blanked)
+    return (
+        bool({s.id_ for s in spans} & cues.consultation_targets)
+        and _has(cues.re_consultation, blanked)
+        and not _has(cues.re_consultation_exempt, blanked)
+    )
 
 
-def partners_work_together(spans: list[Span], blanked: str, cues: ContextCues,
-                           agency_context: bool) -> bool:
+def partners_work_together(
+    spans: list[Span], blanked: str, cues: ContextCues, agency_context: bool
+) -> bool:
     """Partners rule: are the multi-agency "partners" said to work together?
 
     Conventions: "partners" are COLLABORATION "when they are said to work
@@ -529,15 +592,21 @@ def partners_work_together(spans: list[Span], blanked: str, cues: ContextCues,
     return bare_partners and agency_context and _has(cues.re_joint_working, blanked)
 
 
-def spans_kept_in_context(spans: list[Span], flags: dict[tuple[str, str], Pattern],
-                          cues: ContextCues, *, in_school: bool, consultation: bool,
-                          agency_context: bool, joint_working: bool) -> list[Span]:
+def spans_kept_in_context(
+    spans: list[Span],
+    flags: dict[tuple[str, str], Pattern],
+    cues: ContextCues,
+    *,
+    in_school: bool,
+    consultation: bool,
+    agency_context: bool,
+    joint_working: bool,
+) -> list[Span]:
     """The matches the within-school, consultation and partners rules keep, in order."""
     kept = []
     for span in spans:
         pattern = flags.get((span.label_, span.id_))
-        if in_school and span.label_ == "collaboration" and pattern and \
-                pattern.needs_institution:
+        if in_school and span.label_ == "collaboration" and pattern and pattern.needs_institution:
             continue
         if consultation and span.id_ in cues.consultation_targets:
             continue
@@ -547,8 +616,9 @@ def spans_kept_in_context(spans: list[Span], flags: dict[tuple[str, str], Patter
     return kept
 
 
-def multi_agency_cross_sector(spans: list[Span], blanked: str, original: str,
-                              cues: ContextCues) -> tuple[int, int, str, str]:
+def multi_agency_cross_sector(
+    spans: list[Span], blanked: str, original: str, cues: ContextCues
+) -> tuple[int, int, str, str]:
     """Multi-agency rule, the code: evidence that collaboration here is also CROSS_SECTOR.
 
     Codebook B, CROSS_SECTOR covers "multi-agency partnerships around
@@ -569,9 +639,14 @@ def _is_grouping(span: Span, flags: dict[tuple[str, str], Pattern]) -> bool:
     return bool(pattern and pattern.grouping)
 
 
-def local_area_partnership(kept: list[Span], blanked: str, original: str, cues: ContextCues,
-                           flags: dict[tuple[str, str], Pattern], fallback: str | None
-                           ) -> tuple[tuple[int, int, str, str] | None, set[tuple[int, int]]]:
+def local_area_partnership(
+    kept: list[Span],
+    blanked: str,
+    original: str,
+    cues: ContextCues,
+    flags: dict[tuple[str, str], Pattern],
+    fallback: str | None,
+) -> tuple[tuple[int, int, str, str] | None, set[tuple[int, int]]]:
     """Local-area rule: (LOCAL_PARTNERSHIP evidence or None, grouping matches it covers).
 
     Codebook B, LOCAL_PARTNERSHIP: "place-based partnerships ... clusters
@@ -581,12 +656,16 @@ def local_area_partnership(kept: list[Span], blanked: str, original: str, cues: 
     """
     if cues.re_local_area is None:
         return None, set()
-    groupings = [s for s in kept if s.label_ in ("collaboration", fallback)
-                 and (_is_grouping(s, flags) or s.id_ == "partnership")]
+    groupings = [
+        s
+        for s in kept
+        if s.label_ in ("collaboration", fallback)
+        and (_is_grouping(s, flags) or s.id_ == "partnership")
+    ]
     match = cues.re_local_area.search(blanked) if groupings else None
     if not match:
         return None, set()
-    found = (match.start(), match.end(), original[match.start():match.end()], "local_area")
+    found = (match.start(), match.end(), original[match.start() : match.end()], "local_area")
     return found, {(s.start, s.end) for s in groupings if _is_grouping(s, flags)}
 
 
@@ -597,14 +676,19 @@ def introduces_type(doc: Doc, span: Span, specific: list[Span], cues: ContextCue
     for i in range(span.end, stop):
         for cue in cues.coverage:
             n = len(cue)
-            if tuple(t.lower_ for t in doc[i:i + n]) == cue:
+            if tuple(t.lower_ for t in doc[i : i + n]) == cue:
                 after = i + n
                 return any(after <= o.start < after + window for o in specific)
     return False
 
 
-def fallback_covered(doc: Doc, fallback_spans: list[Span], specific: list[Span],
-                     covered: set[tuple[int, int]], cues: ContextCues) -> set[tuple[int, int]]:
+def fallback_covered(
+    doc: Doc,
+    fallback_spans: list[Span],
+    specific: list[Span],
+    covered: set[tuple[int, int]],
+    cues: ContextCues,
+) -> set[tuple[int, int]]:
     """NETWORK fallback rule: the fallback mentions a specific type covers (token offsets).
 
     Codebook B: "NETWORK is the fallback ... Do not add NETWORK to a sentence
@@ -616,14 +700,16 @@ def fallback_covered(doc: Doc, fallback_spans: list[Span], specific: list[Span],
     for span in fallback_spans:
         if (span.start, span.end) in covered:
             continue
-        if any(o.start < span.end and span.start < o.end for o in specific) or \
-                introduces_type(doc, span, specific, cues):
+        if any(o.start < span.end and span.start < o.end for o in specific) or introduces_type(
+            doc, span, specific, cues
+        ):
             found.add((span.start, span.end))
     return found
 
 
-def codes_from_evidence(by_code: dict[str, list[tuple[int, int, str, str]]],
-                        code_columns: list[str]) -> tuple[dict[str, int], dict[str, list[dict]]]:
+def codes_from_evidence(
+    by_code: dict[str, list[tuple[int, int, str, str]]], code_columns: list[str]
+) -> tuple[dict[str, int], dict[str, list[dict]]]:
     """(0/1 per code, evidence per coded code): each code is set by its own evidence only.
 
     This is the "structure merely named" rule (Conventions: "A body or
@@ -633,9 +719,9 @@ def codes_from_evidence(by_code: dict[str, list[tuple[int, int, str, str]]],
     """
     labels = {code: int(bool(by_code.get(code))) for code in code_columns}
     evidence = {
-        code: [{"text": t, "start": s, "end": e, "rule": r}
-               for s, e, t, r in sorted(by_code[code])]
-        for code in code_columns if labels[code]
+        code: [{"text": t, "start": s, "end": e, "rule": r} for s, e, t, r in sorted(by_code[code])]
+        for code in code_columns
+        if labels[code]
     }
     return labels, evidence
 

@@ -57,14 +57,18 @@ def _present(codes: Sequence[str], frame: pd.DataFrame) -> list[str]:
     return [c for c in codes if c in frame.columns]
 
 
-def stance_columns(counts: pd.DataFrame, n: pd.Series, stance_codes: Sequence[str]) -> dict[str, list]:
+def stance_columns(
+    counts: pd.DataFrame, n: pd.Series, stance_codes: Sequence[str]
+) -> dict[str, list]:
     """n_<code>, share_<code> and its 95% Wilson interval for each stance code in `counts`."""
     columns: dict[str, list] = {}
     for code in _present(stance_codes, counts):
         k = counts[code].astype(int)
         intervals = [wilson_interval(int(a), int(b)) for a, b in zip(k, n, strict=True)]
         columns[f"n_{code}"] = k.tolist()
-        columns[f"share_{code}"] = [round(a / b, 6) if b else math.nan for a, b in zip(k, n, strict=True)]
+        columns[f"share_{code}"] = [
+            round(a / b, 6) if b else math.nan for a, b in zip(k, n, strict=True)
+        ]
         columns[f"{code}_ci_low"] = [round(lo, 6) for lo, _ in intervals]
         columns[f"{code}_ci_high"] = [round(hi, 6) for _, hi in intervals]
     return columns
@@ -78,7 +82,9 @@ def partnership_columns(
     for code in _present(partnership_codes, counts):
         k = counts[code].astype(int)
         columns[f"n_{code}"] = k.tolist()
-        columns[f"{code}_per_1000"] = [round(1000 * a / b, 4) if b else math.nan for a, b in zip(k, n, strict=True)]
+        columns[f"{code}_per_1000"] = [
+            round(1000 * a / b, 4) if b else math.nan for a, b in zip(k, n, strict=True)
+        ]
     return columns
 
 
@@ -90,15 +96,22 @@ def _grouped(frame: pd.DataFrame, by: str, codes: Sequence[str], make) -> pd.Dat
         for over_time in (True, False):
             periods = frame["period"] if over_time else pd.Series(ALL, index=frame.index)
             keyed = frame.assign(_group=group_values.to_numpy(), _period=periods.to_numpy())
-            agg = keyed.groupby(["_group", "_period"], sort=True).agg(
-                n_documents=("doc_id", "nunique"), n_sentences=("doc_id", "size"),
-                **{code: (code, "sum") for code in codes},
-            ).reset_index()
-            part = pd.DataFrame({
-                "dimension": dimension,
-                "group": agg["_group"].astype(str),
-                "period": agg["_period"].astype(str),
-            })
+            agg = (
+                keyed.groupby(["_group", "_period"], sort=True)
+                .agg(
+                    n_documents=("doc_id", "nunique"),
+                    n_sentences=("doc_id", "size"),
+                    **{code: (code, "sum") for code in codes},
+                )
+                .reset_index()
+            )
+            part = pd.DataFrame(
+                {
+                    "dimension": dimension,
+                    "group": agg["_group"].astype(str),
+                    "period": agg["_period"].astype(str),
+                }
+            )
             starts = [period_start(p, by) for p in part["period"]]
             part["period_start"] = [s.strftime("%Y-%m-%d") if s is not None else "" for s in starts]
             part["n_documents"] = agg["n_documents"].astype(int).to_numpy()
@@ -109,13 +122,18 @@ def _grouped(frame: pd.DataFrame, by: str, codes: Sequence[str], make) -> pd.Dat
     result = pd.concat(parts, ignore_index=True)
     order = {ALL: 0, "doc_type": 1, "publisher": 2}
     result["_d"] = result["dimension"].map(order)
-    result["_p"] = result["period"].map(lambda p: (p == ALL, p == UNDATED, p == UNDATED_IN_QUARTER, p))
+    result["_p"] = result["period"].map(
+        lambda p: (p == ALL, p == UNDATED, p == UNDATED_IN_QUARTER, p)
+    )
     result = result.sort_values(["_d", "group", "_p"], kind="stable").drop(columns=["_d", "_p"])
     return result.reset_index(drop=True)
 
 
 def stance_trends(
-    coded_sentences: pd.DataFrame, documents: pd.DataFrame, by: str = "year", *,
+    coded_sentences: pd.DataFrame,
+    documents: pd.DataFrame,
+    by: str = "year",
+    *,
     codebook: Codebook | None = None,
 ) -> pd.DataFrame:
     """Sentences and the share coded with each stance code, with Wilson 95% intervals.
@@ -128,7 +146,10 @@ def stance_trends(
 
 
 def partnership_trends(
-    coded_sentences: pd.DataFrame, documents: pd.DataFrame, by: str = "year", *,
+    coded_sentences: pd.DataFrame,
+    documents: pd.DataFrame,
+    by: str = "year",
+    *,
     codebook: Codebook | None = None,
 ) -> pd.DataFrame:
     """Sentences coded with each partnership type, and the rate per 1,000 sentences.
@@ -141,7 +162,10 @@ def partnership_trends(
 
 
 def document_shares(
-    coded_sentences: pd.DataFrame, documents: pd.DataFrame, by: str = "year", *,
+    coded_sentences: pd.DataFrame,
+    documents: pd.DataFrame,
+    by: str = "year",
+    *,
     codebook: Codebook | None = None,
 ) -> pd.DataFrame:
     """One row per document: stance shares with intervals and partnership rates.
@@ -155,23 +179,34 @@ def document_shares(
     meta = ["doc_id", "path", "title", "publisher", "doc_type", "published", "period"]
     if "path" not in frame.columns:
         frame["path"] = ""
-    agg = frame.groupby("doc_id", sort=True).agg(
-        **{c: (c, "first") for c in meta if c != "doc_id"},
-        n_sentences=("doc_id", "size"), **{code: (code, "sum") for code in stance + partnership},
-    ).reset_index()
+    agg = (
+        frame.groupby("doc_id", sort=True)
+        .agg(
+            **{c: (c, "first") for c in meta if c != "doc_id"},
+            n_sentences=("doc_id", "size"),
+            **{code: (code, "sum") for code in stance + partnership},
+        )
+        .reset_index()
+    )
     result = agg[[*meta, "n_sentences"]].copy()
     for name, values in stance_columns(agg, agg["n_sentences"], stance).items():
         result[name] = values
     for name, values in partnership_columns(agg, agg["n_sentences"], partnership).items():
         result[name] = values
     if "share_collaboration" in result.columns:
-        result = result.sort_values(["share_collaboration", "doc_id"], ascending=[False, True], kind="stable")
+        result = result.sort_values(
+            ["share_collaboration", "doc_id"], ascending=[False, True], kind="stable"
+        )
     return result.reset_index(drop=True)
 
 
 def compute_trends(
-    coded_sentences: pd.DataFrame, documents: pd.DataFrame, by: str = "year", *,
-    codebook: Codebook | None = None, validation: pd.DataFrame | None = None,
+    coded_sentences: pd.DataFrame,
+    documents: pd.DataFrame,
+    by: str = "year",
+    *,
+    codebook: Codebook | None = None,
+    validation: pd.DataFrame | None = None,
 ) -> dict[str, pd.DataFrame]:
     """{'stance_trends', 'partnership_trends', 'document_shares'} for the coded corpus.
 
@@ -191,9 +226,15 @@ def compute_trends(
     if validation is not None:
         from textmine.validation import corrected_trends
 
-        trends = corrected_trends(trends, coded_sentences, documents, validation, by=by,
-                                  stance_codes=codebook.stance_codes,
-                                  partnership_codes=codebook.partnership_codes)
+        trends = corrected_trends(
+            trends,
+            coded_sentences,
+            documents,
+            validation,
+            by=by,
+            stance_codes=codebook.stance_codes,
+            partnership_codes=codebook.partnership_codes,
+        )
     return trends
 
 
@@ -207,16 +248,31 @@ def undated_notes(table: pd.DataFrame) -> list[str]:
     rows = table[(table["dimension"] == ALL) & table["period"].isin([UNDATED_IN_QUARTER, UNDATED])]
     for row in rows.itertuples(index=False):
         if row.period == UNDATED_IN_QUARTER:
-            notes.append(f"{row.n_sentences:,} sentences of {row.n_documents:,} documents dated only to "
-                         "the year are in no quarter (period undated_in_quarter)")
+            notes.append(
+                f"{row.n_sentences:,} sentences of {row.n_documents:,} documents dated only to "
+                "the year are in no quarter (period undated_in_quarter)"
+            )
         else:
-            notes.append(f"{row.n_sentences:,} sentences of {row.n_documents:,} documents without a "
-                         "usable date are in no period (period undated)")
+            notes.append(
+                f"{row.n_sentences:,} sentences of {row.n_documents:,} documents without a "
+                "usable date are in no period (period undated)"
+            )
     return notes
 
 
 __all__ = [
-    "ALL", "KEY_COLUMNS", "NOT_A_PERIOD", "TREND_FILES", "UNDATED", "UNDATED_IN_QUARTER",
-    "compute_trends", "document_shares", "partnership_columns", "partnership_trends",
-    "stance_columns", "stance_trends", "undated_notes", "wilson_interval",
+    "ALL",
+    "KEY_COLUMNS",
+    "NOT_A_PERIOD",
+    "TREND_FILES",
+    "UNDATED",
+    "UNDATED_IN_QUARTER",
+    "compute_trends",
+    "document_shares",
+    "partnership_columns",
+    "partnership_trends",
+    "stance_columns",
+    "stance_trends",
+    "undated_notes",
+    "wilson_interval",
 ]

@@ -25,8 +25,12 @@ def _print_version(value: bool) -> None:
 @app.callback()
 def _root(
     version: bool = typer.Option(
-        False, "--version", callback=_print_version, is_eager=True,
-        help="Print the textmine version and exit."),
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the textmine version and exit.",
+    ),
 ) -> None:
     """Mine education-policy documents: ingest, code sentences, model topics and trends, export."""
 
@@ -40,5 +44,6 @@ def open_processed_corpus(folder: Path, option: str = "--out", read_only: bool =
     except FileNotFoundError as error:
         Console(stderr=True).print(
             f"[red]error:[/red] no processed corpus in {folder}: run `textmine run` first, "
-            f"or pass {option} with the folder a run wrote")
+            f"or pass {option} with the folder a run wrote"
+        )
         raise typer.Exit(1) from error

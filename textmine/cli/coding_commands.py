@@ -1,5 +1,8 @@
-"""`textmine code`, `textmine evaluate` and `textmine kwic`: coding sentences with the
-codebook, measuring agreement with a coded set, and keyword in context."""
+"""`textmine code`, `textmine evaluate` and `textmine kwic`.
+
+Coding sentences with the codebook, measuring agreement with a coded set, and
+keyword in context.
+"""
 
 from __future__ import annotations
 
@@ -41,7 +44,7 @@ def _read_csv(path: Path, what: str) -> pd.DataFrame:
         err_console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from error
     if frame.attrs.get("encoding") == "cp1252":
-        err_console.print(f"note: {path} is not UTF-8; read as Windows-1252 (Excel's \"CSV\")")
+        err_console.print(f'note: {path} is not UTF-8; read as Windows-1252 (Excel\'s "CSV")')
     return frame
 
 
@@ -60,11 +63,14 @@ def _sentence_coder(coder: str, model_dir: Path | None, codebook):
         raise typer.Exit(2) from error
 
 
-def _code_frame(frame: pd.DataFrame, codebook, path: Path, coder: str = "learned",
-                model_dir: Path | None = None) -> pd.DataFrame:
+def _code_frame(
+    frame: pd.DataFrame, codebook, path: Path, coder: str = "learned", model_dir: Path | None = None
+) -> pd.DataFrame:
     if "sentence" not in frame.columns:
-        err_console.print(f"[red]error:[/red] {path} has no `sentence` column "
-                          f"(columns: {', '.join(frame.columns)})")
+        err_console.print(
+            f"[red]error:[/red] {path} has no `sentence` column "
+            f"(columns: {', '.join(frame.columns)})"
+        )
         raise typer.Exit(2)
     sentence_coder = _sentence_coder(coder, model_dir, codebook)
     with console.status(f"coding {len(frame):,} sentences"):
@@ -74,10 +80,15 @@ def _code_frame(frame: pd.DataFrame, codebook, path: Path, coder: str = "learned
 @app.command("code")
 def code_cmd(
     in_csv: Path = typer.Argument(..., help="CSV with columns id, sentence (others are kept)."),
-    out: Path = typer.Option(..., "--out", help="CSV to write: same rows and order, plus the ten "
-                             "code columns, evidence, codebook_version, textmine_version."),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        help="CSV to write: same rows and order, plus the ten "
+        "code columns, evidence, codebook_version, textmine_version.",
+    ),
     codebook_path: Path | None = typer.Option(
-        None, "--codebook", help="Codebook YAML (default: the packaged codebook)."),
+        None, "--codebook", help="Codebook YAML (default: the packaged codebook)."
+    ),
     coder: str = typer.Option("learned", "--coder", help=CODER_HELP),
     model_dir: Path | None = typer.Option(None, "--model", help=MODEL_HELP),
 ) -> None:
@@ -89,8 +100,10 @@ def code_cmd(
     coded = _code_frame(frame, codebook, in_csv, coder, model_dir)
     write_csv_atomic(out, coded)
     counts = ", ".join(f"{c} {int(coded[c].sum())}" for c in codebook.code_columns)
-    console.print(f"coded {len(coded):,} sentences with codebook {codebook.version}, "
-                  f"coder {coded['model_version'].iloc[0] if len(coded) else coder} -> {out}")
+    console.print(
+        f"coded {len(coded):,} sentences with codebook {codebook.version}, "
+        f"coder {coded['model_version'].iloc[0] if len(coded) else coder} -> {out}"
+    )
     console.print(f"sentences per code: {counts}")
 
 
@@ -110,13 +123,19 @@ def _fmt(value) -> str:
 def evaluate_cmd(
     gold_csv: Path = typer.Argument(..., help="Coded set: id, sentence and the ten code columns."),
     pred: Path | None = typer.Option(
-        None, "--pred", help="Second coding to compare (matched on id, or on sentence_id); "
-        "default: code the gold sentences with the codebook."),
+        None,
+        "--pred",
+        help="Second coding to compare (matched on id, or on sentence_id); "
+        "default: code the gold sentences with the codebook.",
+    ),
     codebook_path: Path | None = typer.Option(
-        None, "--codebook", help="Codebook YAML (default: the packaged codebook)."),
+        None, "--codebook", help="Codebook YAML (default: the packaged codebook)."
+    ),
     out: Path = typer.Option(
-        Path("outputs") / "evaluation", "--out",
-        help="Folder for the agreement table and disagreements CSVs."),
+        Path("outputs") / "evaluation",
+        "--out",
+        help="Folder for the agreement table and disagreements CSVs.",
+    ),
     coder: str = typer.Option("learned", "--coder", help=CODER_HELP),
     model_dir: Path | None = typer.Option(None, "--model", help=MODEL_HELP),
 ) -> None:
@@ -129,8 +148,10 @@ def evaluate_cmd(
     codes = [c for c in codebook.code_columns if c in gold.columns]
     missing = [c for c in codebook.code_columns if c not in gold.columns]
     if missing or "id" not in gold.columns:
-        err_console.print(f"[red]error:[/red] {gold_csv} lacks column(s) "
-                          f"{', '.join((['id'] if 'id' not in gold.columns else []) + missing)}")
+        err_console.print(
+            f"[red]error:[/red] {gold_csv} lacks column(s) "
+            f"{', '.join((['id'] if 'id' not in gold.columns else []) + missing)}"
+        )
         raise typer.Exit(2)
     try:
         gold[codes] = gold[codes].astype(int)
@@ -147,21 +168,27 @@ def evaluate_cmd(
     try:
         present = [c for c in codes if c in predicted.columns]
         predicted[present] = predicted[present].replace("", "0").astype(int)
-        table, diffs = evaluate_coding(gold, predicted, codes,
-                                       stance_codes=codebook.stance_codes,
-                                       partnership_codes=codebook.partnership_codes)
+        table, diffs = evaluate_coding(
+            gold,
+            predicted,
+            codes,
+            stance_codes=codebook.stance_codes,
+            partnership_codes=codebook.partnership_codes,
+        )
     except ValueError as error:
         err_console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from error
 
     shown = Table(title=f"{gold_csv.name}: {len(gold)} sentences vs {source}")
     columns = ["code", "gold_pos", "pred_pos", "precision", "recall", "f1", "kappa", "alpha"]
-    headers = {"gold_pos": "gold", "pred_pos": "pred", "precision": "P", "recall": "R",
-               "f1": "F1"}
+    headers = {"gold_pos": "gold", "pred_pos": "pred", "precision": "P", "recall": "R", "f1": "F1"}
     for column in columns:
-        shown.add_column(headers.get(column, column),
-                         justify="left" if column == "code" else "right", no_wrap=True,
-                         min_width=None if column == "code" else 5)
+        shown.add_column(
+            headers.get(column, column),
+            justify="left" if column == "code" else "right",
+            no_wrap=True,
+            min_width=None if column == "code" else 5,
+        )
     for row in table.to_dict("records"):
         cells = []
         for column in columns:
@@ -169,8 +196,11 @@ def evaluate_cmd(
             if column in ("gold_pos", "pred_pos") and not _missing(value):
                 cells.append(str(int(value)))
             elif column == "code" and row["kind"] == "summary":
-                cells.append({"macro_f1_stance": "macro F1 stance"}.get(
-                    value, "micro F1 types" if value.startswith("micro") else value))
+                cells.append(
+                    {"macro_f1_stance": "macro F1 stance"}.get(
+                        value, "micro F1 types" if value.startswith("micro") else value
+                    )
+                )
             elif row["kind"] == "summary" and _missing(value):
                 cells.append("")
             else:
@@ -191,18 +221,22 @@ def evaluate_cmd(
 
 @app.command("kwic")
 def kwic_cmd(
-    term: str = typer.Argument(..., help="Word, phrase or glob such as 'collaborat*' "
-                               "or 'school partner*'."),
+    term: str = typer.Argument(
+        ..., help="Word, phrase or glob such as 'collaborat*' or 'school partner*'."
+    ),
     window: int = typer.Option(5, "--window", min=0, help="Words of context on each side."),
-    out: Path = typer.Option(Path("outputs"), "--out",
-                             help="Folder of the processed corpus written by `textmine run`."),
+    out: Path = typer.Option(
+        Path("outputs"), "--out", help="Folder of the processed corpus written by `textmine run`."
+    ),
     csv: Path | None = typer.Option(
-        None, "--csv", help="CSV to write (default: OUT/kwic/kwic_<term>.csv)."),
+        None, "--csv", help="CSV to write (default: OUT/kwic/kwic_<term>.csv)."
+    ),
     show: int = typer.Option(20, "--show", min=0, help="Hits to print (all go to the CSV)."),
 ) -> None:
     """Keyword in context over the processed corpus's sentences, written to CSV."""
     from textmine.atomic import write_csv_atomic
     from textmine.kwic import kwic
+
     with open_processed_corpus(out) as store:
         sentences = store.coded_sentences()
         codes = store.code_columns
@@ -216,10 +250,14 @@ def kwic_cmd(
     write_csv_atomic(target, hits)
     shown = Table(title=f"kwic '{term}': {len(hits)} hit(s) in {len(sentences):,} sentences")
     for column in ("docname", "page", "pre", "keyword", "post"):
-        shown.add_column(column, justify="right" if column == "pre" else "left",
-                         style="bold" if column == "keyword" else None)
+        shown.add_column(
+            column,
+            justify="right" if column == "pre" else "left",
+            style="bold" if column == "keyword" else None,
+        )
     for row in hits.head(show).to_dict("records"):
-        shown.add_row(str(row["docname"]), str(row["page"]), row["pre"], row["keyword"],
-                      row["post"])
+        shown.add_row(
+            str(row["docname"]), str(row["page"]), row["pre"], row["keyword"], row["post"]
+        )
     console.print(shown)
     console.print(f"-> {target}")

@@ -49,7 +49,9 @@ def export_cmd(
         help="Folder of the processed corpus written by `textmine run`.",
     ),
     codebook_path: Path | None = typer.Option(
-        None, "--codebook", help="Codebook YAML whose codes are exported (default: the packaged codebook)."
+        None,
+        "--codebook",
+        help="Codebook YAML whose codes are exported (default: the packaged codebook).",
     ),
     blind: bool = typer.Option(
         False,
@@ -181,10 +183,15 @@ def import_qdpx_cmd(
         help="Also compare the human codes with the machine codes (kappa, Krippendorff's alpha per code).",
     ),
     codebook_path: Path | None = typer.Option(
-        None, "--codebook", help="Codebook YAML whose codes are read back (default: the packaged codebook)."
+        None,
+        "--codebook",
+        help="Codebook YAML whose codes are read back (default: the packaged codebook).",
     ),
     sample: Path | None = typer.Option(
-        None, "--sample", exists=True, dir_okay=False,
+        None,
+        "--sample",
+        exists=True,
+        dir_okay=False,
         help="FILE.sample.csv written by `textmine sample` beside FILE.qdpx: keep only the sampled "
         "sentences, with their inclusion probabilities (a validation file for `trends --validation`).",
     ),
@@ -261,9 +268,13 @@ def _evaluate(human, machine, human_csv: Path, codebook) -> None:
 
     codes = [c for c in codebook.code_columns if c in human.columns]
     try:
-        table, diffs = evaluate_coding(human, machine, codes,
-                                       stance_codes=codebook.stance_codes,
-                                       partnership_codes=codebook.partnership_codes)
+        table, diffs = evaluate_coding(
+            human,
+            machine,
+            codes,
+            stance_codes=codebook.stance_codes,
+            partnership_codes=codebook.partnership_codes,
+        )
     except ValueError as error:
         console.print(f"[red]error:[/red] cannot compare with the machine codes: {error}")
         raise typer.Exit(1) from error
@@ -280,13 +291,18 @@ def _evaluate(human, machine, human_csv: Path, codebook) -> None:
         return f"{value:.2f}" if isinstance(value, float) else str(value)
 
     shown = Table(title=f"human vs machine, {len(human)} sentences")
-    columns = {"code": "code", "gold_pos": "human", "pred_pos": "machine", "kappa": "kappa",
-               "alpha": "alpha", "f1": "F1"}
+    columns = {
+        "code": "code",
+        "gold_pos": "human",
+        "pred_pos": "machine",
+        "kappa": "kappa",
+        "alpha": "alpha",
+        "f1": "F1",
+    }
     for column, header in columns.items():
         shown.add_column(header, justify="left" if column == "code" else "right")
     for row in table.to_dict("records"):
-        shown.add_row(*(cell(row.get(c), integer=c in ("gold_pos", "pred_pos"))
-                        for c in columns))
+        shown.add_row(*(cell(row.get(c), integer=c in ("gold_pos", "pred_pos")) for c in columns))
     console.print(shown)
     console.print(f"full table (precision, recall, F1, kappa, alpha) -> {table_path}")
     console.print(f"{len(diffs)} disagreement(s) -> {diffs_path}")

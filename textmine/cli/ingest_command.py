@@ -12,18 +12,25 @@ from textmine.cli.app import app
 
 @app.command("ingest")
 def ingest_cmd(
-    paths: list[Path] = typer.Argument(..., help="Files or folders to read (folders are walked recursively)."),
+    paths: list[Path] = typer.Argument(
+        ..., help="Files or folders to read (folders are walked recursively)."
+    ),
     out: Path = typer.Option(
-        Path("outputs"), "--out",
+        Path("outputs"),
+        "--out",
         help="Output folder: the store, documents.csv, sentences.csv, failures.csv, run.json.",
     ),
     manifest: Path | None = typer.Option(
-        None, "--manifest", help="Manifest CSV (path,title,publisher,doc_type,published,licence,source); "
+        None,
+        "--manifest",
+        help="Manifest CSV (path,title,publisher,doc_type,published,licence,source); "
         "default: manifest.csv inside the first folder given.",
     ),
     password: str | None = typer.Option(None, "--password", help="Password for encrypted PDFs."),
     model: str | None = typer.Option(
-        None, "--model", help="Installed spaCy pipeline for sentences (default: offline blank English)."
+        None,
+        "--model",
+        help="Installed spaCy pipeline for sentences (default: offline blank English).",
     ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
@@ -41,8 +48,13 @@ def ingest_cmd(
     )
 
     settings = _checked_settings(
-        paths=list(paths), out_dir=out, manifest=manifest, password=password,
-        spacy_model=model, stages=("ingest",), workers=default_workers(),
+        paths=list(paths),
+        out_dir=out,
+        manifest=manifest,
+        password=password,
+        spacy_model=model,
+        stages=("ingest",),
+        workers=default_workers(),
     )
     started = time.perf_counter()
     report = execute_run(settings, quiet=quiet)

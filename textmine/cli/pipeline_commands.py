@@ -25,7 +25,9 @@ def run_cmd(
         help="Files or folders to mine (default: corpus/). Folders are walked recursively.",
         show_default=False,
     ),
-    out: Path = typer.Option(Path("outputs"), "--out", "-o", help="Output folder (holds the store)."),
+    out: Path = typer.Option(
+        Path("outputs"), "--out", "-o", help="Output folder (holds the store)."
+    ),
     manifest: Path = typer.Option(
         None,
         "--manifest",
@@ -33,10 +35,15 @@ def run_cmd(
         show_default=False,
     ),
     codebook: Path = typer.Option(
-        None, "--codebook", help="Codebook YAML (default: the packaged codebook).", show_default=False
+        None,
+        "--codebook",
+        help="Codebook YAML (default: the packaged codebook).",
+        show_default=False,
     ),
     password: str = typer.Option(
-        None, "--password", help="Password for encrypted PDFs (never written to disk).",
+        None,
+        "--password",
+        help="Password for encrypted PDFs (never written to disk).",
         show_default=False,
     ),
     refit_topics: bool = typer.Option(
@@ -45,24 +52,32 @@ def run_cmd(
     by: str = typer.Option("year", "--by", help="Trend period: year or quarter."),
     n_topics: str = typer.Option("auto", "--n-topics", help="Number of topics: auto or N."),
     formats: list[str] = typer.Option(
-        ["csv"], "--format", "-f",
+        ["csv"],
+        "--format",
+        "-f",
         help="Export format; repeat for several: csv, parquet, qdpx, qdc.",
     ),
     coder: str = typer.Option(
-        "learned", "--coder",
-        help="Sentence coder: learned (the trained model) or rules (the rule tagger)."
+        "learned",
+        "--coder",
+        help="Sentence coder: learned (the trained model) or rules (the rule tagger).",
     ),
     model: Path = typer.Option(
-        None, "--model", help="Model folder from `textmine train` (default: the packaged model).",
+        None,
+        "--model",
+        help="Model folder from `textmine train` (default: the packaged model).",
         show_default=False,
     ),
     validation: Path = typer.Option(
-        None, "--validation",
+        None,
+        "--validation",
         help="Human-coded probability sample (from `textmine sample`): adds corrected trends.",
         show_default=False,
     ),
     workers: int = typer.Option(
-        0, "--workers", help="Processes that read and code (0: one per core).",
+        0,
+        "--workers",
+        help="Processes that read and code (0: one per core).",
     ),
     wait: float = typer.Option(
         0.0, "--wait", help="Seconds to wait if another run holds the output folder."
@@ -77,17 +92,25 @@ def run_cmd(
     from textmine.run import RunSettings
 
     settings = _checked_settings(
-        paths=list(paths) if paths else [Path("corpus")], out_dir=out, manifest=manifest,
-        codebook=codebook, coder=coder, model_dir=model, password=password,
-        refit_topics=refit_topics, n_topics=n_topics, by=by, formats=tuple(formats),
-        validation=validation, workers=workers or default_workers(), lock_wait_seconds=wait,
+        paths=list(paths) if paths else [Path("corpus")],
+        out_dir=out,
+        manifest=manifest,
+        codebook=codebook,
+        coder=coder,
+        model_dir=model,
+        password=password,
+        refit_topics=refit_topics,
+        n_topics=n_topics,
+        by=by,
+        formats=tuple(formats),
+        validation=validation,
+        workers=workers or default_workers(),
+        lock_wait_seconds=wait,
     )
     assert isinstance(settings, RunSettings)
     started = time.perf_counter()
     report = execute_run(settings)
-    _print_summary(
-        report, time.perf_counter() - started, settings.out_dir, settings.refit_topics
-    )
+    _print_summary(report, time.perf_counter() - started, settings.out_dir, settings.refit_topics)
 
 
 def default_workers() -> int:
@@ -149,8 +172,12 @@ def execute_run(settings: RunSettings, quiet: bool = False) -> RunReport:
 class _progress_bars:
     """Rich progress bars, one per stage, driven by run_pipeline's progress callback."""
 
-    LABELS: ClassVar[dict[str, str]] = {"read": "reading documents", "code": "coding sentences", "topics": "topics",
-              "outputs": "writing outputs"}
+    LABELS: ClassVar[dict[str, str]] = {
+        "read": "reading documents",
+        "code": "coding sentences",
+        "topics": "topics",
+        "outputs": "writing outputs",
+    }
 
     def __init__(self, console):
         from rich.progress import (
@@ -191,8 +218,9 @@ class _progress_bars:
         self._bars.update(self._tasks[stage], completed=done, total=total, description=description)
 
 
-def _print_summary(report, seconds: float, out_dir: Path, refit_asked: bool = False,
-                   title: str = "textmine run") -> None:
+def _print_summary(
+    report, seconds: float, out_dir: Path, refit_asked: bool = False, title: str = "textmine run"
+) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -210,9 +238,7 @@ def _print_summary(report, seconds: float, out_dir: Path, refit_asked: bool = Fa
         + f"; {c.get('documents_total', 0)} in the corpus",
     )
     table.add_row("duplicates", str(c.get("duplicates", 0)))
-    table.add_row(
-        "pages", f"{c.get('pages_read', 0)} new; {c.get('pages_total', 0)} in the corpus"
-    )
+    table.add_row("pages", f"{c.get('pages_read', 0)} new; {c.get('pages_total', 0)} in the corpus")
     table.add_row(
         "sentences",
         f"{c.get('sentences_new', 0)} new, {c.get('sentences_coded', 0)} coded this run; "
@@ -259,20 +285,28 @@ def _print_summary(report, seconds: float, out_dir: Path, refit_asked: bool = Fa
 @app.command("serve")
 def serve_cmd(
     sources: Path = typer.Option(
-        Path("flows/sources.yml"), "--sources",
+        Path("flows/sources.yml"),
+        "--sources",
         help="Sources YAML for watch-publications (see flows/sources.example.yml).",
     ),
-    corpus: Path = typer.Option(Path("corpus"), "--corpus", help="Corpus folder mine-corpus reads."),
+    corpus: Path = typer.Option(
+        Path("corpus"), "--corpus", help="Corpus folder mine-corpus reads."
+    ),
     out: Path = typer.Option(Path("outputs"), "--out", "-o", help="Output folder runs write."),
     watch_cron: str = typer.Option(
-        "0 6 * * *", "--watch-cron", help="Cron schedule of watch-publications (default daily 06:00)."
+        "0 6 * * *",
+        "--watch-cron",
+        help="Cron schedule of watch-publications (default daily 06:00).",
     ),
     mine_cron: str = typer.Option(
-        None, "--mine-cron",
+        None,
+        "--mine-cron",
         help="Cron schedule of mine-corpus (default: none; trigger it by hand or from the UI).",
         show_default=False,
     ),
-    timezone: str = typer.Option("Europe/London", "--timezone", help="Time zone of the cron schedules."),
+    timezone: str = typer.Option(
+        "Europe/London", "--timezone", help="Time zone of the cron schedules."
+    ),
 ) -> None:
     """Register the mine-corpus and watch-publications deployments and keep serving them.
 

@@ -23,11 +23,16 @@ def _run_codebook(out: Path) -> Path | None:
 @app.command("report")
 def report_cmd(
     out: Path = typer.Option(
-        Path("outputs"), "--out", "-o",
-        help="Folder of the processed corpus written by `textmine run`; report.html goes there."),
+        Path("outputs"),
+        "--out",
+        "-o",
+        help="Folder of the processed corpus written by `textmine run`; report.html goes there.",
+    ),
     codebook_path: Path | None = typer.Option(
-        None, "--codebook",
-        help="Codebook YAML (default: the one the last run used, else the packaged codebook)."),
+        None,
+        "--codebook",
+        help="Codebook YAML (default: the one the last run used, else the packaged codebook).",
+    ),
 ) -> None:
     """Rebuild report.html from the store: corpus, validity, trends, codes, topics, settings."""
     from textmine.codebook import CodebookError, load_codebook

@@ -21,25 +21,46 @@ def sample_csv_beside(qdpx: Path) -> Path:
 @app.command("sample")
 def sample_cmd(
     n: int = typer.Option(..., "--n", min=1, help="Sentences to draw."),
-    out: Path = typer.Option(..., "--out", help="FILE.csv (id, sentence, empty code columns, design "
-                             "columns) or FILE.qdpx (blind REFI-QDA project; FILE.sample.csv is "
-                             "written beside it)."),
-    seed: int = typer.Option(0, "--seed", help="Random seed: the same corpus, options and seed "
-                             "give the same sample."),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        help="FILE.csv (id, sentence, empty code columns, design "
+        "columns) or FILE.qdpx (blind REFI-QDA project; FILE.sample.csv is "
+        "written beside it).",
+    ),
+    seed: int = typer.Option(
+        0, "--seed", help="Random seed: the same corpus, options and seed give the same sample."
+    ),
     by: str = typer.Option("year", "--by", help="Stratify by publication year or quarter."),
-    strategy: str = typer.Option("random", "--strategy", help="random: a stratified probability "
-                                 "sample (corrects trends); uncertain: the sentences the coder is "
-                                 "least sure of (trains a coder only)."),
-    stratify_doc_type: bool = typer.Option(False, "--stratify-doc-type", help="Also stratify by "
-                                           "doc_type within each period."),
-    allocation: str = typer.Option("equal", "--allocation", help="equal: the same number per "
-                                   "period; proportional: in proportion to each period's sentences."),
-    corpus_dir: Path = typer.Option(Path("outputs"), "--corpus-dir",
-                                    help="Folder of the processed corpus written by `textmine run`."),
-    codebook_path: Path | None = typer.Option(None, "--codebook", help="Codebook YAML whose codes "
-                                              "are to be coded (default: the packaged codebook)."),
-    validate: bool = typer.Option(True, "--validate/--no-validate",
-                                  help="Validate the .qdpx against the REFI-QDA schema."),
+    strategy: str = typer.Option(
+        "random",
+        "--strategy",
+        help="random: a stratified probability "
+        "sample (corrects trends); uncertain: the sentences the coder is "
+        "least sure of (trains a coder only).",
+    ),
+    stratify_doc_type: bool = typer.Option(
+        False, "--stratify-doc-type", help="Also stratify by doc_type within each period."
+    ),
+    allocation: str = typer.Option(
+        "equal",
+        "--allocation",
+        help="equal: the same number per "
+        "period; proportional: in proportion to each period's sentences.",
+    ),
+    corpus_dir: Path = typer.Option(
+        Path("outputs"),
+        "--corpus-dir",
+        help="Folder of the processed corpus written by `textmine run`.",
+    ),
+    codebook_path: Path | None = typer.Option(
+        None,
+        "--codebook",
+        help="Codebook YAML whose codes are to be coded (default: the packaged codebook).",
+    ),
+    validate: bool = typer.Option(
+        True, "--validate/--no-validate", help="Validate the .qdpx against the REFI-QDA schema."
+    ),
 ) -> None:
     """Draw sentences to code by hand, to CSV or a blind REFI-QDA project.
 
@@ -60,9 +81,11 @@ def sample_cmd(
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".qdpx"):
         raise typer.BadParameter(f"{out} must end in .csv or .qdpx", param_hint="--out")
-    for value, allowed, option in ((by, ("year", "quarter"), "--by"),
-                                   (strategy, STRATEGIES, "--strategy"),
-                                   (allocation, ALLOCATIONS, "--allocation")):
+    for value, allowed, option in (
+        (by, ("year", "quarter"), "--by"),
+        (strategy, STRATEGIES, "--strategy"),
+        (allocation, ALLOCATIONS, "--allocation"),
+    ):
         if value not in allowed:
             raise typer.BadParameter(f"use one of {', '.join(allowed)}", param_hint=option)
     try:
@@ -78,13 +101,20 @@ def sample_cmd(
     frame = sentence_frame(coded, documents, by, codes)
     try:
         if strategy == "random":
-            sample = draw_random_sample(frame, n, seed=seed, by=by, stratify_doc_type=stratify_doc_type,
-                                        allocation=allocation)
+            sample = draw_random_sample(
+                frame,
+                n,
+                seed=seed,
+                by=by,
+                stratify_doc_type=stratify_doc_type,
+                allocation=allocation,
+            )
         else:
             from textmine.coding import get_coder
 
-            sample = draw_uncertain_sample(frame, n, codes, seed=seed,
-                                           is_near_miss=get_coder(codebook).is_candidate)
+            sample = draw_uncertain_sample(
+                frame, n, codes, seed=seed, is_near_miss=get_coder(codebook).is_candidate
+            )
     except ValueError as error:
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from error
@@ -94,8 +124,9 @@ def sample_cmd(
         if suffix == ".qdpx":
             from textmine.validation.qdpx import write_sample_qdpx
 
-            written.append(write_sample_qdpx(out, table, documents, coded, texts, codebook,
-                                             validate=validate))
+            written.append(
+                write_sample_qdpx(out, table, documents, coded, texts, codebook, validate=validate)
+            )
             write_csv_atomic(sample_csv_beside(out), table)
             written.append(sample_csv_beside(out))
         else:
@@ -111,10 +142,14 @@ def sample_cmd(
     for path in written:
         typer.echo(str(path))
     if suffix == ".qdpx":
-        console.print(f"Code the sentences under '{_marker()}' in your QDA software, export a .qdpx, then: "
-                      f"textmine import-qdpx CODED.qdpx --sample {sample_csv_beside(out)} --out validation.csv")
+        console.print(
+            f"Code the sentences under '{_marker()}' in your QDA software, export a .qdpx, then: "
+            f"textmine import-qdpx CODED.qdpx --sample {sample_csv_beside(out)} --out validation.csv"
+        )
     elif strategy == "random":
-        console.print(f"Fill in the code columns with 0/1, then: textmine trends --validation {out}")
+        console.print(
+            f"Fill in the code columns with 0/1, then: textmine trends --validation {out}"
+        )
 
 
 def _marker() -> str:
@@ -125,7 +160,8 @@ def _marker() -> str:
 
 def _print_strata(table) -> None:
     strata = table.groupby("stratum", sort=True).agg(
-        n=("id", "size"), size=("stratum_size", "first"), p=("inclusion_prob", "first"))
+        n=("id", "size"), size=("stratum_size", "first"), p=("inclusion_prob", "first")
+    )
     shown = Table(title="sample per stratum")
     for column in ("stratum", "sentences", "sampled", "inclusion prob."):
         shown.add_column(column, justify="left" if column == "stratum" else "right")
@@ -152,7 +188,9 @@ def print_corrected(trends: dict, codebook) -> None:
     stance = trends.get("stance_trends")
     if stance is None or "n_validation" not in stance.columns:
         return
-    overall = stance[(stance["dimension"] == "all") & (stance["group"] == "all") & (stance["period"] == "all")]
+    overall = stance[
+        (stance["dimension"] == "all") & (stance["group"] == "all") & (stance["period"] == "all")
+    ]
     if overall.empty:
         return
     row = overall.iloc[0]
@@ -160,14 +198,18 @@ def print_corrected(trends: dict, codebook) -> None:
     for code in codebook.stance_codes:
         estimate, low, high = corrected_column_names(code, "stance")
         if estimate in row.index:
-            console.print(f"  {code}: machine {row[f'share_{code}']:.2%}, corrected {row[estimate]:.2%} "
-                          f"(95% CI {row[low]:.2%}-{row[high]:.2%})")
+            console.print(
+                f"  {code}: machine {row[f'share_{code}']:.2%}, corrected {row[estimate]:.2%} "
+                f"(95% CI {row[low]:.2%}-{row[high]:.2%})"
+            )
     notes = stance["validation_note"].fillna("").astype(str)
     flagged = stance[(notes != "") & (stance["dimension"] == "all")]
     if len(flagged):
         first = flagged.iloc[0]
-        console.print(f"  {len(flagged)} row(s) over time carry a validation_note, e.g. "
-                      f"{first['period']}: {first['validation_note']}")
+        console.print(
+            f"  {len(flagged)} row(s) over time carry a validation_note, e.g. "
+            f"{first['period']}: {first['validation_note']}"
+        )
 
 
 def report_validation(gold, predicted, codebook, gold_csv: Path, target: Path) -> None:
@@ -176,8 +218,10 @@ def report_validation(gold, predicted, codebook, gold_csv: Path, target: Path) -
     from textmine.validation import ValidationError, check_validation, validation_report
 
     if (gold.get("strategy", "").astype(str) == "uncertain").any() if "strategy" in gold else False:
-        console.print("note: an --strategy uncertain sample has no inclusion probabilities; "
-                      "no design-weighted report")
+        console.print(
+            "note: an --strategy uncertain sample has no inclusion probabilities; "
+            "no design-weighted report"
+        )
         return
     try:
         sample = check_validation(gold.astype(str), gold_csv, codebook.code_columns)
@@ -190,8 +234,13 @@ def report_validation(gold, predicted, codebook, gold_csv: Path, target: Path) -
     for column in ("code", "human", "machine", "bias", "95% CI", "recall"):
         shown.add_column(column, justify="left" if column == "code" else "right", no_wrap=True)
     for row in report[report["period"] == "all"].itertuples(index=False):
-        shown.add_row(row.code, f"{row.human_share:.3f}", f"{row.machine_share:.3f}", f"{row.bias:+.3f}",
-                      f"{row.bias_ci_low:+.3f} to {row.bias_ci_high:+.3f}",
-                      "n/a" if row.recall != row.recall else f"{row.recall:.2f}")
+        shown.add_row(
+            row.code,
+            f"{row.human_share:.3f}",
+            f"{row.machine_share:.3f}",
+            f"{row.bias:+.3f}",
+            f"{row.bias_ci_low:+.3f} to {row.bias_ci_high:+.3f}",
+            "n/a" if row.recall != row.recall else f"{row.recall:.2f}",
+        )
     console.print(shown)
     console.print(f"per code and period, with intervals -> {target}")

@@ -36,17 +36,37 @@ def _by(value: str) -> str:
 
 @app.command("topics")
 def topics_cmd(
-    out: Path = typer.Option(Path("outputs"), "--out", help="Folder of a processed corpus (written by `textmine run`); outputs go there too."),
-    by: str = typer.Option("year", "--by", callback=_by, help="Period of topics over time: year or quarter."),
-    n_topics: str = typer.Option("auto", "--n-topics", help="'auto' (the clustering decides) or a number of topics."),
+    out: Path = typer.Option(
+        Path("outputs"),
+        "--out",
+        help="Folder of a processed corpus (written by `textmine run`); outputs go there too.",
+    ),
+    by: str = typer.Option(
+        "year", "--by", callback=_by, help="Period of topics over time: year or quarter."
+    ),
+    n_topics: str = typer.Option(
+        "auto", "--n-topics", help="'auto' (the clustering decides) or a number of topics."
+    ),
     seed_topics_from_codebook: bool = typer.Option(
-        False, "--seed-topics-from-codebook", help="Guide topics with the codebook's words (one seed list per code)."),
+        False,
+        "--seed-topics-from-codebook",
+        help="Guide topics with the codebook's words (one seed list per code).",
+    ),
     refit: bool = typer.Option(
-        False, "--refit", help="Fit a new model even if one is saved (default: assign new paragraphs to the saved topics)."),
+        False,
+        "--refit",
+        help="Fit a new model even if one is saved (default: assign new paragraphs to the saved topics).",
+    ),
     min_topic_size: int | None = typer.Option(
-        None, "--min-topic-size", help="Smallest topic, in paragraphs (default: max(10, paragraphs / 500))."),
+        None,
+        "--min-topic-size",
+        help="Smallest topic, in paragraphs (default: max(10, paragraphs / 500)).",
+    ),
     codebook_path: Path | None = typer.Option(
-        None, "--codebook", help="Codebook YAML for --seed-topics-from-codebook (default: the packaged codebook)."),
+        None,
+        "--codebook",
+        help="Codebook YAML for --seed-topics-from-codebook (default: the packaged codebook).",
+    ),
 ) -> None:
     """Model topics of the corpus's paragraphs.
 
@@ -57,15 +77,20 @@ def topics_cmd(
     from textmine.topics import TopicSettings, run_topics, write_topic_tables
 
     try:
-        settings = TopicSettings(by=by, n_topics=n_topics, min_topic_size=min_topic_size,
-                                 seed_topics_from_codebook=seed_topics_from_codebook)
+        settings = TopicSettings(
+            by=by,
+            n_topics=n_topics,
+            min_topic_size=min_topic_size,
+            seed_topics_from_codebook=seed_topics_from_codebook,
+        )
     except ValueError as error:
         raise typer.BadParameter(str(error)) from error
     sentences, documents = _load_corpus(out)
     with console.status(f"modelling topics of {sentences['doc_id'].nunique():,} documents"):
         codebook = _load_codebook(codebook_path) if seed_topics_from_codebook else None
-        outputs = run_topics(sentences, documents, settings, out / "topic_model", refit=refit,
-                             codebook=codebook)
+        outputs = run_topics(
+            sentences, documents, settings, out / "topic_model", refit=refit, codebook=codebook
+        )
         written = write_topic_tables(outputs, out)
         written += write_figures(None, outputs, out / "figures", by=settings.by)
     for note in outputs.notes:
@@ -77,13 +102,25 @@ def topics_cmd(
 
 @app.command("trends")
 def trends_cmd(
-    out: Path = typer.Option(Path("outputs"), "--out", help="Folder of a processed corpus (written by `textmine run`); outputs go there too."),
-    by: str = typer.Option("year", "--by", callback=_by, help="Period of the trends: year or quarter."),
+    out: Path = typer.Option(
+        Path("outputs"),
+        "--out",
+        help="Folder of a processed corpus (written by `textmine run`); outputs go there too.",
+    ),
+    by: str = typer.Option(
+        "year", "--by", callback=_by, help="Period of the trends: year or quarter."
+    ),
     codebook_path: Path | None = typer.Option(
-        None, "--codebook", help="Codebook YAML whose codes are counted (default: the packaged codebook)."),
+        None,
+        "--codebook",
+        help="Codebook YAML whose codes are counted (default: the packaged codebook).",
+    ),
     validation_path: Path | None = typer.Option(
-        None, "--validation", help="Hand-coded sample from `textmine sample` (the CSV filled in, or "
-        "`import-qdpx --sample` output): add design-based corrected estimates with 95% intervals."),
+        None,
+        "--validation",
+        help="Hand-coded sample from `textmine sample` (the CSV filled in, or "
+        "`import-qdpx --sample` output): add design-based corrected estimates with 95% intervals.",
+    ),
 ) -> None:
     """Trends of the codes: stance shares and partnership types per 1,000 sentences.
 
@@ -101,14 +138,18 @@ def trends_cmd(
     sentences, documents = _load_corpus(out)
     with console.status("computing trends"):
         try:
-            trends = compute_trends(sentences, documents, by=by, codebook=codebook, validation=validation)
+            trends = compute_trends(
+                sentences, documents, by=by, codebook=codebook, validation=validation
+            )
         except ValueError as error:  # a validation sample that does not fit this corpus
             err_console.print(f"[red]error:[/red] {validation_path}: {error}")
             raise typer.Exit(2) from error
         written = write_trend_tables(trends, out)
         written += write_figures(trends, None, out / "figures", by=by, codebook=codebook)
-    console.print(f"{len(trends['document_shares'])} documents, "
-                  f"{int(trends['document_shares']['n_sentences'].sum()):,} sentences")
+    console.print(
+        f"{len(trends['document_shares'])} documents, "
+        f"{int(trends['document_shares']['n_sentences'].sum()):,} sentences"
+    )
     for note in undated_notes(trends["stance_trends"]):
         console.print(f"note: {note}")
     print_corrected(trends, codebook)

@@ -25,19 +25,33 @@ def _fmt(value) -> str:
 @app.command("train")
 def train_cmd(
     coded: list[Path] = typer.Argument(
-        ..., help="Coded-set CSVs: id, sentence, one 0/1 column per codebook code; optional "
-        "source (cross-validation groups), source_kind or doc_type, doc_id, sentence_index."),
-    out: Path = typer.Option(..., "--out", help="Model folder to write (model files + "
-                             "metrics.json, metrics.md, metrics.csv)."),
+        ...,
+        help="Coded-set CSVs: id, sentence, one 0/1 column per codebook code; optional "
+        "source (cross-validation groups), source_kind or doc_type, doc_id, sentence_index.",
+    ),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        help="Model folder to write (model files + metrics.json, metrics.md, metrics.csv).",
+    ),
     codebook_path: Path | None = typer.Option(
-        None, "--codebook", help="Codebook YAML (default: the packaged codebook); the model "
-        "learns every code in it and only codes with this codebook version."),
-    folds: int = typer.Option(5, "--folds", min=0, help="Grouped cross-validation folds "
-                              "(0: no cross-validation, just fit)."),
+        None,
+        "--codebook",
+        help="Codebook YAML (default: the packaged codebook); the model "
+        "learns every code in it and only codes with this codebook version.",
+    ),
+    folds: int = typer.Option(
+        5,
+        "--folds",
+        min=0,
+        help="Grouped cross-validation folds (0: no cross-validation, just fit).",
+    ),
     c: float = typer.Option(10.0, "--c", min=1e-4, help="Inverse L2 regularisation strength."),
     embeddings: bool = typer.Option(
-        False, "--embeddings/--no-embeddings",
-        help="Add the packaged static word embeddings as features (measured: no gain)."),
+        False,
+        "--embeddings/--no-embeddings",
+        help="Add the packaged static word embeddings as features (measured: no gain).",
+    ),
 ) -> None:
     """Train a sentence coder on coded sets; report grouped cross-validated kappa and F1."""
     from textmine.cli.coding_commands import _codebook
@@ -55,28 +69,41 @@ def train_cmd(
     try:
         with console.status("training") as status:
             model, table, summary = train_model(
-                coded, out, codebook, config=FeatureConfig(embeddings=embeddings), c=c,
-                folds=folds, progress=lambda message: status.update(message))
+                coded,
+                out,
+                codebook,
+                config=FeatureConfig(embeddings=embeddings),
+                c=c,
+                folds=folds,
+                progress=lambda message: status.update(message),
+            )
     except (CodedSetError, ValueError) as error:
         err_console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from error
     if len(table):
-        shown = Table(title=f"grouped {summary['cross_validation']['folds']}-fold "
-                            f"cross-validation: {summary['sentences']:,} sentences, "
-                            f"{summary['groups']:,} sources")
+        shown = Table(
+            title=f"grouped {summary['cross_validation']['folds']}-fold "
+            f"cross-validation: {summary['sentences']:,} sentences, "
+            f"{summary['groups']:,} sources"
+        )
         for column in ("code", "positives", "P", "R", "F1 [95% CI]", "kappa [95% CI]"):
             shown.add_column(column, justify="left" if column == "code" else "right")
         for row in table.to_dict("records"):
             shown.add_row(
-                row["code"], "" if row["positives"] != row["positives"] else
-                str(int(row["positives"])), _fmt(row["precision"]),
+                row["code"],
+                "" if row["positives"] != row["positives"] else str(int(row["positives"])),
+                _fmt(row["precision"]),
                 _fmt(row["recall"]),
                 f"{_fmt(row['f1'])} [{_fmt(row['f1_low'])}, {_fmt(row['f1_high'])}]",
-                "" if row["kind"] == "summary" else
-                f"{_fmt(row['kappa'])} [{_fmt(row['kappa_low'])}, {_fmt(row['kappa_high'])}]")
+                ""
+                if row["kind"] == "summary"
+                else f"{_fmt(row['kappa'])} [{_fmt(row['kappa_low'])}, {_fmt(row['kappa_high'])}]",
+            )
         console.print(shown)
     from textmine.learned.model import model_version
 
-    console.print(f"model {model_version(out)} for codebook {codebook.version} "
-                  f"({len(model.codes)} codes, {len(model.space.names):,} features) -> {out} "
-                  f"in {summary['seconds']:.0f} s")
+    console.print(
+        f"model {model_version(out)} for codebook {codebook.version} "
+        f"({len(model.codes)} codes, {len(model.space.names):,} features) -> {out} "
+        f"in {summary['seconds']:.0f} s"
+    )

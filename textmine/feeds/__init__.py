@@ -26,8 +26,23 @@ from textmine.feeds.watch import (
 )
 
 __all__ = [
-    "MANIFEST_COLUMNS", "STATE_FILENAME", "DownloadError", "DownloadedDocument", "EntryFailure",
-    "FeedReport", "FeedSource", "Fetched", "Limits", "Sources", "append_manifest_row",
-    "check_document", "check_feeds", "document_links", "fetch", "links_in_html", "load_sources",
-    "safe_filename", "save_new_file",
+    "MANIFEST_COLUMNS",
+    "STATE_FILENAME",
+    "DownloadError",
+    "DownloadedDocument",
+    "EntryFailure",
+    "FeedReport",
+    "FeedSource",
+    "Fetched",
+    "Limits",
+    "Sources",
+    "append_manifest_row",
+    "check_document",
+    "check_feeds",
+    "document_links",
+    "fetch",
+    "links_in_html",
+    "load_sources",
+    "safe_filename",
+    "save_new_file",
 ]

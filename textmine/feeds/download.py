@@ -43,7 +43,6 @@ class DownloadError(Exception):
         self.message = message
 
 
-
 @dataclass
 class Fetched:
     """The body and headers of a finished download."""
@@ -142,9 +141,7 @@ def check_document(fetched: Fetched, accept: list[str]) -> str:
 def safe_filename(name: str, kind: str) -> str:
     """A safe basename for a downloaded document: no directories, dots or odd characters."""
     name = unquote(name).replace("\\", "/").split("/")[-1]
-    name = "".join(
-        c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c)
-    )
+    name = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip(".-_ ")
     name = re.sub(r"\.{2,}", ".", name)
     suffix = DOCUMENT_SUFFIXES.get(kind, "")
@@ -173,7 +170,6 @@ def save_new_file(folder: Path, filename: str, data: bytes) -> Path:
         raise DownloadError("name_taken", f"no free file name for {filename} in {folder}")
     finally:
         tmp.unlink(missing_ok=True)
-
 
 
 def _disposition_filename(header: str) -> str:

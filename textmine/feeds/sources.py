@@ -57,7 +57,6 @@ class Sources:
         return self.inbox / STATE_FILENAME
 
 
-
 def load_sources(path: str | Path) -> Sources:
     """Read a sources YAML file; relative paths are relative to the file's folder."""
     path = Path(path)
@@ -103,4 +102,3 @@ def load_sources(path: str | Path) -> Sources:
         )
     folders = [resolve(f) for f in data.get("folders") or []]
     return Sources(inbox=inbox, manifest=manifest, folders=folders, feeds=feeds, limits=limits)
-

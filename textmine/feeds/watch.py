@@ -36,7 +36,16 @@ from textmine.feeds.sources import FeedSource, Sources
 # The lock file that keeps feed checks of one inbox one at a time (hidden: never read as a document).
 FEED_LOCK_FILENAME = ".textmine-feeds.lock"
 FEED_LOCK_WAIT_SECONDS = 600.0
-MANIFEST_COLUMNS = ["path", "title", "publisher", "doc_type", "published", "licence", "source", "notes"]
+MANIFEST_COLUMNS = [
+    "path",
+    "title",
+    "publisher",
+    "doc_type",
+    "published",
+    "licence",
+    "source",
+    "notes",
+]
 DOCUMENT_LINK = re.compile(r"\.(pdf|docx)(?:$|[?#])", re.I)
 # Failure reasons that will not change by trying again (the entry is remembered).
 PERMANENT_REASONS = {
@@ -91,8 +100,9 @@ class FeedReport:
         return asdict(self)
 
 
-
-def check_feeds(sources: Sources, client=None, *, lock_wait_seconds: float = FEED_LOCK_WAIT_SECONDS) -> FeedReport:
+def check_feeds(
+    sources: Sources, client=None, *, lock_wait_seconds: float = FEED_LOCK_WAIT_SECONDS
+) -> FeedReport:
     """Check every feed once: download documents of new entries into the inbox.
 
     One check at a time per inbox: the check holds a lock file in the inbox
@@ -178,7 +188,9 @@ def _take_entry(client, feed, entry, feed_url, sources, state, report) -> str | 
             if check_document(page, ["html"]) == "html":
                 links = links_in_html(page.data.decode("utf-8", "replace"), page.url)
         except DownloadError as exc:
-            report.failures.append(EntryFailure(feed.name, entry_id, entry["link"], exc.reason, exc.message))
+            report.failures.append(
+                EntryFailure(feed.name, entry_id, entry["link"], exc.reason, exc.message)
+            )
             return "failed" if exc.reason in PERMANENT_REASONS else None
     if not links and "html" in feed.accept and entry.get("link"):
         links = [urljoin(feed_url, entry["link"])]
@@ -305,7 +317,6 @@ def _load_state(path: Path) -> dict:
     state.setdefault("urls", {})
     state.setdefault("hashes", {})
     return state
-
 
 
 def _entry_date(entry) -> str:

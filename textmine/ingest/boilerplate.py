@@ -66,7 +66,10 @@ def is_prose_sentence(line: str) -> bool:
     if not line or line[0].isspace() or line.rstrip(SENTENCE_CLOSERS)[-1:] not in (".", "!", "?"):
         return False
     word_ends = WORD_END.finditer(line)
-    return sum(1 for _ in zip(range(PROSE_MIN_WORDS - 1), word_ends, strict=False)) == PROSE_MIN_WORDS - 1
+    return (
+        sum(1 for _ in zip(range(PROSE_MIN_WORDS - 1), word_ends, strict=False))
+        == PROSE_MIN_WORDS - 1
+    )
 
 
 def _bare(line: str) -> str:
@@ -78,7 +81,9 @@ def _norm(text: str) -> str:
     return re.sub(r"[^\w]+", " ", text.lower()).strip()
 
 
-def find_boilerplate(lines: list[str], *, title: str = "", publisher: str = "") -> list[RemovedLine]:
+def find_boilerplate(
+    lines: list[str], *, title: str = "", publisher: str = ""
+) -> list[RemovedLine]:
     """Return the lines that are boilerplate, each with the rule that matched."""
     removed: dict[int, str] = {}
     filled = [i for i, line in enumerate(lines) if line.strip()]
@@ -113,21 +118,26 @@ def _mark_breadcrumb(lines: list[str], top: list[int], removed: dict[int, str]) 
             removed.setdefault(i, "breadcrumb")
 
 
-def _mark_title_and_masthead(lines: list[str], top: list[int], removed: dict[int, str],
-                             title: str) -> None:
+def _mark_title_and_masthead(
+    lines: list[str], top: list[int], removed: dict[int, str], title: str
+) -> None:
     """Repeats of the title line at the top, and the masthead above the title.
 
     The masthead is the site name, tagline and menus above the title (or above
     the first prose sentence), up to the last navigation item there.
     """
     wanted = _norm(title) if title else ""
-    title_line = next((i for i in top if wanted and i not in removed and _norm(_bare(lines[i])) == wanted), None)
+    title_line = next(
+        (i for i in top if wanted and i not in removed and _norm(_bare(lines[i])) == wanted), None
+    )
     if title_line is not None:
         for k in top:
             if k > title_line and _norm(_bare(lines[k])) == wanted:
                 removed.setdefault(k, "repeated_title")
-    limit = title_line if title_line is not None else next(
-        (i for i in top if is_prose_sentence(lines[i])), len(lines)
+    limit = (
+        title_line
+        if title_line is not None
+        else next((i for i in top if is_prose_sentence(lines[i])), len(lines))
     )
     nav_at_top = [i for i in top if i < limit and removed.get(i) == "navigation"]
     if len(nav_at_top) >= 2 or title_line is not None:
@@ -137,8 +147,9 @@ def _mark_title_and_masthead(lines: list[str], top: list[int], removed: dict[int
                 removed.setdefault(i, "masthead")
 
 
-def _mark_publisher_line(lines: list[str], top: list[int], removed: dict[int, str],
-                         publisher: str) -> None:
+def _mark_publisher_line(
+    lines: list[str], top: list[int], removed: dict[int, str], publisher: str
+) -> None:
     """Site name line at the very top that names the publisher."""
     if publisher and top:
         first = lines[top[0]]
@@ -156,7 +167,11 @@ def _mark_bylines(lines: list[str], top: list[int], removed: dict[int, str]) -> 
 def _mark_paywall(lines: list[str], filled: list[int], removed: dict[int, str]) -> None:
     """Paywall: a short marker line in the second half and the promotional tail after it."""
     for position, i in enumerate(filled):
-        if position >= len(filled) // 2 and PAYWALL_LINE.search(lines[i]) and len(lines[i]) < PROSE_LINE_CHARS:
+        if (
+            position >= len(filled) // 2
+            and PAYWALL_LINE.search(lines[i])
+            and len(lines[i]) < PROSE_LINE_CHARS
+        ):
             removed[i] = "paywall"
             for j in filled[position + 1 :]:
                 text = lines[j].strip()
@@ -164,8 +179,7 @@ def _mark_paywall(lines: list[str], filled: list[int], removed: dict[int, str]) 
                     BULLET_LINE.match(text)
                     or SUBSCRIPTION_WORDS.search(text)
                     or PAYWALL_LINE.search(text)
-                    or (len(text) < PROSE_LINE_CHARS
-                    and j in removed)
+                    or (len(text) < PROSE_LINE_CHARS and j in removed)
                 ):
                     removed.setdefault(j, "paywall")
                 else:
@@ -184,7 +198,9 @@ def remove_copyright_lines(lines: list[str]) -> list[str]:
     joined = "\n".join(lines).lower()
     if not any(cue in joined for cue in COPYRIGHT_CUES):
         return lines
-    return ["" if line and COPYRIGHT_LINE.search(line) and len(line) <= 200 else line for line in lines]
+    return [
+        "" if line and COPYRIGHT_LINE.search(line) and len(line) <= 200 else line for line in lines
+    ]
 
 
 COPYRIGHT_CUES = ("\u00a9", "(c) ", "copyright", "all rights reserved")
@@ -228,7 +244,13 @@ def remove_back_matter(blocks: list[tuple[int, str]]) -> list[tuple[int, str]]:
             while (
                 j >= 0
                 and i - j <= 4
-                and (j in drop or (len(blocks[j][1]) <= ADDRESS_LINE_CHARS and not TERMINAL_PUNCT.search(blocks[j][1])))
+                and (
+                    j in drop
+                    or (
+                        len(blocks[j][1]) <= ADDRESS_LINE_CHARS
+                        and not TERMINAL_PUNCT.search(blocks[j][1])
+                    )
+                )
             ):
                 drop.add(j)
                 j -= 1

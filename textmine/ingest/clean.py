@@ -31,9 +31,30 @@ ENUMERATED_LINE = re.compile(
 )
 FOOTNOTE_LINE = re.compile(r"^\s*\d{1,3}\s?[A-Z](?:[a-z]|\s)")
 MONTHS = [
-    "january", "february", "march", "april", "may", "june", "july", "august", "september",
-    "october", "november", "december", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep",
-    "sept", "oct", "nov", "dec",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "sept",
+    "oct",
+    "nov",
+    "dec",
 ]
 FOOTNOTE_NOT_MONTH = re.compile(r"^\s*\d{1,3}\s?(" + "|".join(MONTHS) + r")\b", re.I)
 PAGE_NUMBER = re.compile(
@@ -69,7 +90,9 @@ REPEATED_ANYWHERE_SHARE = 0.5
 # Tables of contents. An entry ends in its page number, after spaces or dot leaders
 # ("Executive summary 6", "Introduction ........ 4"); a heading names the block.
 CONTENTS_HEADING = re.compile(r"^(?:table of )?contents?(?: page)?(?:\s+\d{1,3})?$", re.I)
-CONTENTS_ENTRY = re.compile(r"^(?P<title>.*[^\W\d_].*?)(?:\s*(?:\.\s*){3,}\s*|\s+)(?P<page>\d{1,3})$")
+CONTENTS_ENTRY = re.compile(
+    r"^(?P<title>.*[^\W\d_].*?)(?:\s*(?:\.\s*){3,}\s*|\s+)(?P<page>\d{1,3})$"
+)
 DOT_LEADER_ENTRY = re.compile(r".*?[^\W\d_].*?(?:\.\s*){4,}\d{1,4}")
 # A contents entry is at most this long; longer lines ending in a number are prose.
 CONTENTS_LINE_CHARS = 150
@@ -139,7 +162,9 @@ def remove_running_lines(pages: list[list[str]]) -> list[list[str]]:
     """
     n_pages = len(pages)
     zones = [_zone_indices(lines) for lines in pages]
-    keys = [[line_key(line) if line and len(line) <= 120 else "" for line in lines] for lines in pages]
+    keys = [
+        [line_key(line) if line and len(line) <= 120 else "" for line in lines] for lines in pages
+    ]
     zone_counts: Counter[str] = Counter()
     any_counts: Counter[str] = Counter()
     for page_keys, zone in zip(keys, zones, strict=True):
@@ -148,7 +173,8 @@ def remove_running_lines(pages: list[list[str]]) -> list[list[str]]:
     zone_threshold = max(2, math.ceil(RUNNING_LINE_SHARE * n_pages))
     anywhere_threshold = max(3, math.floor(REPEATED_ANYWHERE_SHARE * n_pages) + 1)
     repeated = {
-        key for key, count in any_counts.items()
+        key
+        for key, count in any_counts.items()
         if key and count >= anywhere_threshold and re.search(r"[a-z]{2}", key)
     }
     cleaned = []
@@ -233,9 +259,18 @@ def _contents_block(
         if not line:
             continue
         number = contents_page_number(line)
-        if number is not None and (last is None or number >= last) and (max_page is None or number <= max_page):
+        if (
+            number is not None
+            and (last is None or number >= last)
+            and (max_page is None or number <= max_page)
+        ):
             last, entries, end, wrapped = number, entries + 1, index + 1, 0
-        elif number is None and wrapped < 2 and not TERMINAL.search(line) and len(line) <= CONTENTS_LINE_CHARS:
+        elif (
+            number is None
+            and wrapped < 2
+            and not TERMINAL.search(line)
+            and len(line) <= CONTENTS_LINE_CHARS
+        ):
             wrapped += 1  # part of a title whose page number is on a later line
         else:
             break
@@ -262,7 +297,8 @@ def join_hyphenated(left: str, right: str, document_words: Container[str]) -> st
     if end and start and right[0].islower():
         joined = (end.group(1) + start.group(1)).lower()
         if joined in document_words or (
-            joined in english_words() and (end.group(1) + "-" + start.group(1)).lower() not in document_words
+            joined in english_words()
+            and (end.group(1) + "-" + start.group(1)).lower() not in document_words
         ):
             return left[:-1] + right
     return left + right
@@ -274,7 +310,12 @@ def join_lines(left: str, right: str, document_words: Container[str]) -> str:
         return right
     if left.endswith(("-", "\u00ad")) and len(left) > 1 and left[-2].isalnum():
         return join_hyphenated(left, right, document_words)
-    if left.endswith(("\u2013", "/")) and len(left) > 1 and left[-2].isalnum() and right[:1].isalnum():
+    if (
+        left.endswith(("\u2013", "/"))
+        and len(left) > 1
+        and left[-2].isalnum()
+        and right[:1].isalnum()
+    ):
         return left + right
     return left + " " + right
 
@@ -294,7 +335,11 @@ def _breaks_paragraph(
         return True
     if BULLET_LINE.match(right) or ENUMERATED_LINE.match(right):
         return True
-    if FOOTNOTE_LINE.match(right) and not FOOTNOTE_NOT_MONTH.match(right) and not left.endswith(","):
+    if (
+        FOOTNOTE_LINE.match(right)
+        and not FOOTNOTE_NOT_MONTH.match(right)
+        and not left.endswith(",")
+    ):
         return True
     if TERMINAL.search(left):
         if in_list_item and right[:1].isupper():
@@ -306,8 +351,9 @@ def _breaks_paragraph(
     return bool(starts_upper and short and not CONNECTOR_END.search(left))
 
 
-def lines_to_paragraphs(lines: list[str], document_words: Container[str] = frozenset(),
-                        *, wrapped: bool | None = None) -> list[str]:
+def lines_to_paragraphs(
+    lines: list[str], document_words: Container[str] = frozenset(), *, wrapped: bool | None = None
+) -> list[str]:
     """Group lines into paragraphs.
 
     Empty lines always separate paragraphs; bullets and numbered items start one.
@@ -399,8 +445,10 @@ def merge_across_pages(
         if merged and first is not None and not (item and first == 0):
             page, previous = merged[target]
             candidate = paragraphs[first]
-            if page == number - 1 and not ends_sentence(previous) and (
-                candidate[:1].islower() or previous.endswith("-")
+            if (
+                page == number - 1
+                and not ends_sentence(previous)
+                and (candidate[:1].islower() or previous.endswith("-"))
             ):
                 merged[target] = (page, join_lines(previous, candidate, document_words))
                 del paragraphs[first]

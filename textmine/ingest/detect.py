@@ -48,8 +48,10 @@ def detect_format(data: bytes) -> tuple[str, str]:
             break
     if not head.startswith(BOMS[1:]) and (encoding := utf16_without_bom(data)):
         body = data[:4096].decode(encoding, errors="replace").encode("utf-8")
-        return (HTML, "HTML (UTF-16)") if HTML_START.match(body) or HTML_ANYWHERE.search(body.lower()) else (
-            TEXT, "text (UTF-16)"
+        return (
+            (HTML, "HTML (UTF-16)")
+            if HTML_START.match(body) or HTML_ANYWHERE.search(body.lower())
+            else (TEXT, "text (UTF-16)")
         )
     if body[:1] in (b"\x00",) or (b"\x00" in body and not head.startswith(BOMS[1:])):
         return "unsupported", "binary data"
@@ -65,14 +67,17 @@ UTF16_PRINTABLE_SHARE = 0.95  # share of printable characters (or whitespace) on
 
 
 def utf16_without_bom(data: bytes) -> str | None:
-    """"utf-16-le" or "utf-16-be" when `data` looks like UTF-16 text without a BOM, else None."""
+    """Return "utf-16-le" or "utf-16-be" when `data` looks like UTF-16 without a BOM, else None."""
     sample = data[: UTF16_SAMPLE_BYTES - UTF16_SAMPLE_BYTES % 2]
     sample = sample[: len(sample) - len(sample) % 2]
     if len(sample) < 4 or sample.startswith(BOMS[1:]):
         return None
     pairs = len(sample) // 2
     even_zeros, odd_zeros = sample[0::2].count(0), sample[1::2].count(0)
-    for encoding, high, low in (("utf-16-le", odd_zeros, even_zeros), ("utf-16-be", even_zeros, odd_zeros)):
+    for encoding, high, low in (
+        ("utf-16-le", odd_zeros, even_zeros),
+        ("utf-16-be", even_zeros, odd_zeros),
+    ):
         if high >= UTF16_ZERO_SHARE * pairs and low <= 0.02 * pairs:
             text = sample.decode(encoding, errors="replace")
             printable = sum(c.isprintable() or c in "\n\r\t\f" for c in text)

@@ -22,8 +22,26 @@ from textmine.manifest import MANIFEST_NAME
 
 # Files in a walked folder with these suffixes are data or code, not documents.
 NOT_DOCUMENT_SUFFIXES = {
-    ".csv", ".tsv", ".json", ".jsonl", ".yaml", ".yml", ".toml", ".ini", ".cfg", ".py", ".ipynb",
-    ".parquet", ".sqlite", ".db", ".pyc", ".log", ".lock", ".tmp", ".xsd", ".qdpx",
+    ".csv",
+    ".tsv",
+    ".json",
+    ".jsonl",
+    ".yaml",
+    ".yml",
+    ".toml",
+    ".ini",
+    ".cfg",
+    ".py",
+    ".ipynb",
+    ".parquet",
+    ".sqlite",
+    ".db",
+    ".pyc",
+    ".log",
+    ".lock",
+    ".tmp",
+    ".xsd",
+    ".qdpx",
 }
 # Reasons for entries that are left out on purpose (not problems with a document).
 IGNORED_REASONS = frozenset({"not_a_document", "hidden"})
@@ -63,8 +81,9 @@ def follow_symlinks_setting(follow_symlinks: bool | None = None) -> bool:
     return os.environ.get("TEXTMINE_FOLLOW_SYMLINKS", "").strip().lower() in ("1", "true", "yes")
 
 
-def discover_files(paths: Iterable[str | os.PathLike], *,
-                   follow_symlinks: bool | None = None) -> list[Path]:
+def discover_files(
+    paths: Iterable[str | os.PathLike], *, follow_symlinks: bool | None = None
+) -> list[Path]:
     """Files to read: given files as they are, folders walked recursively (sorted).
 
     See `discover` for what is left out and why. `follow_symlinks=None` reads
@@ -169,7 +188,9 @@ class _Walker:
             if error.errno == 40:  # ELOOP
                 self.skip(path, "symlink_loop", f"symbolic link loop ({target})")
             else:
-                self.skip(path, "broken_symlink", f"symbolic link to {target!r}, which does not exist")
+                self.skip(
+                    path, "broken_symlink", f"symbolic link to {target!r}, which does not exist"
+                )
             return
         inside = _is_inside(resolved, self.root)
         where = "inside" if inside else "outside"
@@ -186,13 +207,21 @@ class _Walker:
         elif resolved.is_file():
             self.add_file(path)
         else:
-            self.skip(path, "special_file", f"symbolic link to {_kind(resolved.stat().st_mode)}; not read")
+            self.skip(
+                path, "special_file", f"symbolic link to {_kind(resolved.stat().st_mode)}; not read"
+            )
 
     def add_file(self, path: Path) -> None:
         if path.name == MANIFEST_NAME:
-            self.skip(path, "not_a_document", "the manifest of the folder (metadata, not a document)")
+            self.skip(
+                path, "not_a_document", "the manifest of the folder (metadata, not a document)"
+            )
         elif path.suffix.lower() in NOT_DOCUMENT_SUFFIXES:
-            self.skip(path, "not_a_document", f"a {path.suffix.lower()} file is data or code, not a document")
+            self.skip(
+                path,
+                "not_a_document",
+                f"a {path.suffix.lower()} file is data or code, not a document",
+            )
         else:
             self.files.append(path)
 

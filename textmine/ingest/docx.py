@@ -34,10 +34,19 @@ def check_inflated_size(data: bytes, max_inflated_bytes: int) -> None:
         return
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            inflated = sum(i.file_size for i in archive.infolist() if i.filename.lower().endswith((".xml", ".rels")))
+            inflated = sum(
+                i.file_size
+                for i in archive.infolist()
+                if i.filename.lower().endswith((".xml", ".rels"))
+            )
     except zipfile.BadZipFile as error:
         raise IngestError("malformed", f"DOCX could not be opened: {error}") from error
-    check_size(inflated, max_inflated_bytes, "the text (XML) of the DOCX, inflated,", "TEXTMINE_MAX_INFLATED_MB")
+    check_size(
+        inflated,
+        max_inflated_bytes,
+        "the text (XML) of the DOCX, inflated,",
+        "TEXTMINE_MAX_INFLATED_MB",
+    )
 
 
 def extract_docx_text(data: bytes, *, max_inflated_bytes: int = 0) -> DocxText:
@@ -95,9 +104,15 @@ class _WordTags:
         from docx.oxml.ns import qn
 
         return cls(
-            text=qn("w:t"), tab=qn("w:tab"), br=qn("w:br"),
-            rendered_break=qn("w:lastRenderedPageBreak"), type_attr=qn("w:type"),
-            paragraph=qn("w:p"), table=qn("w:tbl"), row=qn("w:tr"), cell=qn("w:tc"),
+            text=qn("w:t"),
+            tab=qn("w:tab"),
+            br=qn("w:br"),
+            rendered_break=qn("w:lastRenderedPageBreak"),
+            type_attr=qn("w:type"),
+            paragraph=qn("w:p"),
+            table=qn("w:tbl"),
+            row=qn("w:tr"),
+            cell=qn("w:tc"),
         )
 
 
@@ -108,7 +123,9 @@ def _paragraph_text(element, tags: _WordTags) -> tuple[str, int, int]:
     parts: list[str] = []
     before = after = 0
     for node in element.iter(text_tag, tab_tag, br_tag, rendered_break):
-        is_break = node.tag == rendered_break or (node.tag == br_tag and node.get(type_attr) == "page")
+        is_break = node.tag == rendered_break or (
+            node.tag == br_tag and node.get(type_attr) == "page"
+        )
         if is_break:
             if "".join(parts).strip():
                 after += 1

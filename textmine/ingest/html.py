@@ -64,7 +64,9 @@ def extract_html_text(data: bytes) -> HtmlText:
     heading = text.splitlines()[0].strip()
     for label in (title, heading):
         if ERROR_TITLE.search(label) and len(text) < ERROR_PAGE_MAX_CHARS:
-            raise IngestError("no_text", f"the HTML is a web error page ({label!r}), not a document")
+            raise IngestError(
+                "no_text", f"the HTML is a web error page ({label!r}), not a document"
+            )
     return HtmlText(
         text=text,
         title=title,

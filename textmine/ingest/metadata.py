@@ -16,9 +16,17 @@ MONTHS = {
     name: number
     for number, names in enumerate(
         [
-            ("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"),
-            ("may",), ("june", "jun"), ("july", "jul"), ("august", "aug"),
-            ("september", "sep", "sept"), ("october", "oct"), ("november", "nov"),
+            ("january", "jan"),
+            ("february", "feb"),
+            ("march", "mar"),
+            ("april", "apr"),
+            ("may",),
+            ("june", "jun"),
+            ("july", "jul"),
+            ("august", "aug"),
+            ("september", "sep", "sept"),
+            ("october", "oct"),
+            ("november", "nov"),
             ("december", "dec"),
         ],
         start=1,
@@ -26,7 +34,9 @@ MONTHS = {
     for name in names
 }
 MONTH = "|".join(sorted(MONTHS, key=len, reverse=True))
-DAY_MONTH_YEAR = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?[\s_-]+({MONTH})[a-z]*[\s_,-]+((?:19|20)\d\d)\b", re.I)
+DAY_MONTH_YEAR = re.compile(
+    rf"\b(\d{{1,2}})(?:st|nd|rd|th)?[\s_-]+({MONTH})[a-z]*[\s_,-]+((?:19|20)\d\d)\b", re.I
+)
 MONTH_DAY_YEAR = re.compile(rf"\b({MONTH})[a-z]*\s+(\d{{1,2}}),?\s+((?:19|20)\d\d)\b", re.I)
 MONTH_YEAR = re.compile(rf"\b({MONTH})[a-z]*[\s_-]+((?:19|20)\d\d)\b", re.I)
 ISO_DATE = re.compile(r"(?<!\d)((?:19|20)\d\d)[-_.](\d\d)(?:[-_.](\d\d))?(?!\d)")
@@ -59,14 +69,28 @@ INSPECTION_CUES = re.compile(
     r"\b(?:his|her) majesty['\u2019]s inspector|\bschool report\b|\boverall effectiveness\b",
     re.I,
 )
-INSPECTORATES = re.compile(r"\bofsted\b|\bestyn\b|\beducation scotland\b|\bcare quality commission\b", re.I)
+INSPECTORATES = re.compile(
+    r"\bofsted\b|\bestyn\b|\beducation scotland\b|\bcare quality commission\b", re.I
+)
 DOC_TYPE_RULES = [
-    ("parliamentary_report", re.compile(
-        r"\bhouse of (?:commons|lords)\b|\bselect committee\b|\bhc \d+\b|\bhansard\b", re.I)),
-    ("policy_paper", re.compile(
-        r"\bdepartment for education\b|\bwhite paper\b|\bgreen paper\b|\bpolicy paper\b|"
-        r"\bstatutory guidance\b", re.I)),
-    ("journal_article", re.compile(r"\babstract\b.*\breferences\b|\bdoi:\s*10\.|\bjournal of\b", re.I | re.S)),
+    (
+        "parliamentary_report",
+        re.compile(
+            r"\bhouse of (?:commons|lords)\b|\bselect committee\b|\bhc \d+\b|\bhansard\b", re.I
+        ),
+    ),
+    (
+        "policy_paper",
+        re.compile(
+            r"\bdepartment for education\b|\bwhite paper\b|\bgreen paper\b|\bpolicy paper\b|"
+            r"\bstatutory guidance\b",
+            re.I,
+        ),
+    ),
+    (
+        "journal_article",
+        re.compile(r"\babstract\b.*\breferences\b|\bdoi:\s*10\.|\bjournal of\b", re.I | re.S),
+    ),
     ("blog_post", re.compile(r"\bblog\b", re.I)),
     ("news_article", re.compile(r"\bnews\b|\bcorrespondent\b|\breporter\b|\bkeep reading\b", re.I)),
     ("magazine_article", re.compile(r"\bmagazine\b", re.I)),
@@ -234,7 +258,9 @@ def infer_publisher(text: str, path: str | Path = "", doc_type: str = "") -> str
     if doc_type == "inspection_report":
         match = INSPECTORATES.search(text)
         if match:
-            return {"ofsted": "Ofsted", "estyn": "Estyn"}.get(match.group(0).lower(), match.group(0))
+            return {"ofsted": "Ofsted", "estyn": "Estyn"}.get(
+                match.group(0).lower(), match.group(0)
+            )
     for name, pattern in PUBLISHER_RULES:
         if pattern.search(head):
             return name
@@ -288,11 +314,17 @@ def build_metadata(
     if is_placeholder_title(embedded_title):
         embedded_title = ""
     meta.title = (
-        row.get("title") or embedded_title or pdf_title or title_from_text(paragraphs) or title_from_filename(path)
+        row.get("title")
+        or embedded_title
+        or pdf_title
+        or title_from_text(paragraphs)
+        or title_from_filename(path)
     )
     doc_type = row.get("doc_type", "")
     meta.doc_type = doc_type if doc_type in DOC_TYPES else infer_doc_type(raw_text, path)
-    meta.publisher = row.get("publisher") or embedded_publisher or infer_publisher(raw_text, path, meta.doc_type)
+    meta.publisher = (
+        row.get("publisher") or embedded_publisher or infer_publisher(raw_text, path, meta.doc_type)
+    )
 
     if row.get("published"):
         meta.published, meta.date_source = row["published"], "manifest"

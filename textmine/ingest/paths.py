@@ -66,4 +66,3 @@ def safe_display_path(path: str | os.PathLike) -> str:
     if isinstance(raw, bytes):
         raw = os.fsdecode(raw)
     return safe_display_text(Path(raw).as_posix())
-

@@ -92,8 +92,12 @@ def extract_pdf_text(
         with PDFIUM_LOCK:
             return _extract_pdf_text(data, password=password, deadline=deadline)
     with PDFIUM_LOCK:
-        result = _extract_pdf_text(data, password=password, deadline=deadline, check_text_layer=False)
-        images = {} if result.repaired else render_pages(data, result.scanned_pages, password=password)
+        result = _extract_pdf_text(
+            data, password=password, deadline=deadline, check_text_layer=False
+        )
+        images = (
+            {} if result.repaired else render_pages(data, result.scanned_pages, password=password)
+        )
     for number, image in images.items():
         deadline.check(f"OCR of page {number}")
         text = ocr_image(image, command, timeout=deadline.remaining())
@@ -161,12 +165,19 @@ def ocr_image(png: bytes, command: list[str], *, timeout: float = float("inf")) 
     environment = dict(os.environ, OMP_THREAD_LIMIT="1")
     try:
         done = subprocess.run(
-            command, input=png, capture_output=True, check=False, env=environment,
+            command,
+            input=png,
+            capture_output=True,
+            check=False,
+            env=environment,
             timeout=None if timeout == float("inf") else max(1.0, timeout),
         )
     except subprocess.TimeoutExpired as error:
-        raise IngestError("timeout", "OCR of a scanned page took longer than the reading budget "
-                          "(raise it with TEXTMINE_READ_SECONDS)") from error
+        raise IngestError(
+            "timeout",
+            "OCR of a scanned page took longer than the reading budget "
+            "(raise it with TEXTMINE_READ_SECONDS)",
+        ) from error
     except OSError:
         return ""
     return done.stdout.decode("utf-8", errors="replace") if done.returncode == 0 else ""
@@ -208,7 +219,9 @@ def ghostscript() -> str | None:
     return shutil.which("gs") or shutil.which("gswin64c") or shutil.which("gswin32c")
 
 
-def _document_text(document: pdfium.PdfDocument, deadline: Deadline) -> tuple[PdfText, dict[int, list[float]]]:
+def _document_text(
+    document: pdfium.PdfDocument, deadline: Deadline
+) -> tuple[PdfText, dict[int, list[float]]]:
     pages: list[str] = []
     scanned: list[int] = []
     interleaved: dict[int, list[float]] = {}
@@ -230,8 +243,12 @@ def _document_text(document: pdfium.PdfDocument, deadline: Deadline) -> tuple[Pd
         pages.append(text)
         deadline.check(f"reading page {index + 1}")
     metadata = {k: v for k, v in document.get_metadata_dict(skip_empty=True).items() if v}
-    return PdfText(pages=pages, metadata=metadata, scanned_pages=scanned,
-                   reordered_pages=[i + 1 for i in interleaved]), interleaved
+    return PdfText(
+        pages=pages,
+        metadata=metadata,
+        scanned_pages=scanned,
+        reordered_pages=[i + 1 for i in interleaved],
+    ), interleaved
 
 
 def column_splits(textpage: pdfium.PdfTextPage, width: float) -> list[float]:
@@ -259,10 +276,14 @@ def column_splits(textpage: pdfium.PdfTextPage, width: float) -> list[float]:
             splits[-1].append(x)
         else:
             splits.append([x])
-    return [sorted(group)[len(group) // 2] for group in splits if len(group) >= INTERLEAVED_MIN_PAIRS]
+    return [
+        sorted(group)[len(group) // 2] for group in splits if len(group) >= INTERLEAVED_MIN_PAIRS
+    ]
 
 
-def _interleaved_gaps(rects: list[tuple[float, float, float, float]], width: float) -> tuple[list[float], int]:
+def _interleaved_gaps(
+    rects: list[tuple[float, float, float, float]], width: float
+) -> tuple[list[float], int]:
     """Gap midpoints between consecutive wide runs on one baseline, and the number of baselines."""
     gaps = []
     baselines = set()
@@ -292,7 +313,9 @@ def _rects(textpage: pdfium.PdfTextPage, count: int) -> list[tuple[float, float,
     return rects
 
 
-def reread_by_columns(data: bytes, interleaved: dict[int, list[float]], *, password: str | None) -> dict[int, str]:
+def reread_by_columns(
+    data: bytes, interleaved: dict[int, list[float]], *, password: str | None
+) -> dict[int, str]:
     """Text of the given pages (0-based) in reading order, from pdfplumber's words.
 
     The page is cut into horizontal bands: lines that run across a column split
@@ -307,7 +330,9 @@ def reread_by_columns(data: bytes, interleaved: dict[int, list[float]], *, passw
     with pdfplumber.open(io.BytesIO(data), password=password or "") as pdf:
         for index, splits in interleaved.items():
             page = pdf.pages[index]
-            texts[index] = "\n".join(_column_ordered_lines(page.extract_words(), splits, float(page.width)))
+            texts[index] = "\n".join(
+                _column_ordered_lines(page.extract_words(), splits, float(page.width))
+            )
             page.close()
     return texts
 
@@ -326,8 +351,10 @@ def _column_ordered_lines(words: list[dict], splits: list[float], width: float) 
         for split in splits:
             if any(w["x0"] < split < w["x1"] for w in line):
                 return True
-            if any(a["x1"] <= split <= b["x0"] and b["x0"] - a["x1"] < COLUMN_GAP_SHARE * width
-                   for a, b in itertools.pairwise(line)):
+            if any(
+                a["x1"] <= split <= b["x0"] and b["x0"] - a["x1"] < COLUMN_GAP_SHARE * width
+                for a, b in itertools.pairwise(line)
+            ):
                 return True
         return False
 
@@ -340,7 +367,11 @@ def _column_ordered_lines(words: list[dict], splits: list[float], width: float) 
         out.append("")  # a change of layout ends a paragraph
         for left, right in itertools.pairwise(edges):
             for line in band:
-                cell = [w["text"] for w in sorted(line, key=lambda w: w["x0"]) if left <= w["x0"] < right]
+                cell = [
+                    w["text"]
+                    for w in sorted(line, key=lambda w: w["x0"])
+                    if left <= w["x0"] < right
+                ]
                 if cell:
                     out.append(" ".join(cell))
             if out[-1] and out[-1].rstrip()[-1:] in ".!?:":
@@ -399,14 +430,18 @@ def _repaired_text(
         try:
             with pdfplumber.open(io.BytesIO(data), password=password or "", repair=repair) as pdf:
                 pages = [page.extract_text() or "" for page in pdf.pages]
-                metadata = {k: str(v) for k, v in (pdf.metadata or {}).items() if isinstance(v, str | bytes)}
+                metadata = {
+                    k: str(v) for k, v in (pdf.metadata or {}).items() if isinstance(v, str | bytes)
+                }
                 scanned = [
                     i + 1
                     for i, (page, text) in enumerate(zip(pdf.pages, pages, strict=True))
                     if len(re.sub(r"\s", "", text)) < MIN_TEXT_CHARS and page.images
                 ]
         except Exception as error:  # pdfminer raises many unrelated exception types
-            errors.append(f"pdfplumber{' with repair' if repair else ''}: {type(error).__name__}: {error}")
+            errors.append(
+                f"pdfplumber{' with repair' if repair else ''}: {type(error).__name__}: {error}"
+            )
             continue
         result = PdfText(pages=pages, metadata=metadata, scanned_pages=scanned, repaired=True)
         if check:

@@ -68,7 +68,9 @@ def read_file_bytes(path: str | Path, limits: ReadLimits | None = None) -> bytes
         check_size(info.st_size, limits.max_file_bytes, "the file", "TEXTMINE_MAX_FILE_MB")
         return Path(path).read_bytes()
     except OSError as error:
-        raise IngestError("not_found", f"cannot read the file: {error.strerror or error}") from error
+        raise IngestError(
+            "not_found", f"cannot read the file: {error.strerror or error}"
+        ) from error
 
 
 def read_bytes(
@@ -89,14 +91,20 @@ def read_bytes(
         try:
             with time_budget(limits.seconds) as deadline:
                 return _read_bytes(
-                    data, Path(path), manifest_row=manifest_row, password=password, limits=limits,
+                    data,
+                    Path(path),
+                    manifest_row=manifest_row,
+                    password=password,
+                    limits=limits,
                     deadline=deadline,
                 )
         except IngestError:
             raise
         except MemoryError as error:
             raise IngestError("too_large", "reading it ran out of memory") from error
-        except Exception as error:  # a library's bug or a transient fault: never a verdict on the bytes
+        except (
+            Exception
+        ) as error:  # a library's bug or a transient fault: never a verdict on the bytes
             if attempt == READ_ATTEMPTS:
                 raise IngestError(
                     "read_error",
@@ -113,7 +121,9 @@ def checked_format(data: bytes, path: Path, limits: ReadLimits) -> tuple[str, li
     check_size(len(data), limits.max_file_bytes, "the file", "TEXTMINE_MAX_FILE_MB")
     fmt, description = detect.detect_format(data)
     if fmt == "unsupported":
-        raise IngestError("unsupported_format", f"the bytes are a {description}, which textmine does not read")
+        raise IngestError(
+            "unsupported_format", f"the bytes are a {description}, which textmine does not read"
+        )
     if fmt in (detect.HTML, detect.TEXT):
         check_size(len(data), limits.max_markup_bytes, f"the {fmt} file", "TEXTMINE_MAX_MARKUP_MB")
     suffix = safe_display_text(path.suffix)
@@ -161,7 +171,9 @@ def _read_bytes(
         if pdf.repaired:
             notes.append("PDFium could not open the file; read with pdfplumber")
         if pdf.reordered_pages:
-            notes.append(f"pages read column by column (text was stored across columns): {pdf.reordered_pages}")
+            notes.append(
+                f"pages read column by column (text was stored across columns): {pdf.reordered_pages}"
+            )
         if pdf.scanned_pages:
             notes.append(f"pages without a text layer (need OCR): {pdf.scanned_pages}")
         if pdf.ocr_pages:
@@ -173,7 +185,9 @@ def _read_bytes(
         page = extract_html_text(data)
         check_text(len(page.text))
         lines = clean.split_lines(clean.normalize_characters(page.text))
-        lines = boilerplate.remove_boilerplate(lines, title=title or page.title, publisher=publisher)
+        lines = boilerplate.remove_boilerplate(
+            lines, title=title or page.title, publisher=publisher
+        )
         blocks = [(1, p) for p in clean.lines_to_paragraphs(lines, wrapped=False)]
         pages, raw_text = 1, page.text
         embedded_title, embedded_date = page.title, page.published
@@ -183,19 +197,24 @@ def _read_bytes(
 
         docx = extract_docx_text(data, max_inflated_bytes=limits.max_inflated_bytes)
         check_text(sum(len(t) for _, t in docx.blocks))
-        contents = clean.contents_lines([[clean.normalize_characters(line).strip() for _, line in docx.blocks]])[0]
+        contents = clean.contents_lines(
+            [[clean.normalize_characters(line).strip() for _, line in docx.blocks]]
+        )[0]
         blocks = [
             (page_number, paragraph)
             for index, (page_number, line) in enumerate(docx.blocks)
             if index not in contents
             for paragraph in clean.lines_to_paragraphs(
-                boilerplate.remove_copyright_lines([clean.normalize_characters(line).strip()]), wrapped=False
+                boilerplate.remove_copyright_lines([clean.normalize_characters(line).strip()]),
+                wrapped=False,
             )
         ]
         pages, raw_text = docx.pages, "\n".join(t for _, t in docx.blocks)
         embedded_title = docx.title
     else:
-        blocks, pages, raw_text = text_blocks(data, title=title, publisher=publisher, check_text=check_text)
+        blocks, pages, raw_text = text_blocks(
+            data, title=title, publisher=publisher, check_text=check_text
+        )
 
     deadline.check("cleaning text")
     blocks = boilerplate.remove_back_matter(blocks)
@@ -235,15 +254,17 @@ def pdf_blocks(raw_pages: list[str]) -> list[tuple[int, str]]:
     pages = clean.remove_contents(clean.remove_running_lines(pages))
     pages = [boilerplate.remove_copyright_lines(lines) for lines in pages]
     words = clean.document_vocabulary("\n".join("\n".join(lines) for lines in pages))
-    paragraphs = [
-        clean.lines_to_paragraphs(lines, words, wrapped=True) for lines in pages
-    ]
+    paragraphs = [clean.lines_to_paragraphs(lines, words, wrapped=True) for lines in pages]
     items = [clean.starts_with_list_item(lines) for lines in pages]
     return clean.merge_across_pages(paragraphs, words, items)
 
 
 def text_blocks(
-    data: bytes, *, title: str = "", publisher: str = "", check_text: Callable[[int], None] | None = None
+    data: bytes,
+    *,
+    title: str = "",
+    publisher: str = "",
+    check_text: Callable[[int], None] | None = None,
 ) -> tuple[list[tuple[int, str]], int, str]:
     """Plain text or Markdown into (page, paragraph) blocks; form feeds separate pages.
 
@@ -266,9 +287,11 @@ def text_blocks(
     wrapped = clean.is_wrapped(all_lines)
     paragraphs = []
     for number, lines in enumerate(pages):
-        lines = boilerplate.remove_boilerplate(
-            lines, title=title, publisher=publisher
-        ) if number == 0 or number == len(pages) - 1 else lines
+        lines = (
+            boilerplate.remove_boilerplate(lines, title=title, publisher=publisher)
+            if number == 0 or number == len(pages) - 1
+            else lines
+        )
         paragraphs.append(clean.lines_to_paragraphs(lines, words, wrapped=wrapped))
     items = [clean.starts_with_list_item(lines) for lines in pages]
     return clean.merge_across_pages(paragraphs, words, items), len(pages), text
@@ -283,7 +306,9 @@ def assemble(blocks: list[tuple[int, str]]) -> tuple[str, list[Paragraph]]:
         paragraph = clean.nfc(paragraph.strip())
         if index:
             offset += len(PARAGRAPH_SEPARATOR)
-        paragraphs.append(Paragraph(index=index, page=page, start=offset, end=offset + len(paragraph)))
+        paragraphs.append(
+            Paragraph(index=index, page=page, start=offset, end=offset + len(paragraph))
+        )
         parts.append(paragraph)
         offset += len(paragraph)
     return PARAGRAPH_SEPARATOR.join(parts), paragraphs

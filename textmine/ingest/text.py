@@ -37,7 +37,9 @@ def decode_text(data: bytes) -> tuple[str, str]:
         try:
             return _checked(data[: len(data) - len(data) % 2].decode(utf16), utf16)
         except UnicodeDecodeError as error:
-            raise IngestError("unreadable_encoding", f"looks like {utf16} without a BOM but is not: {error}") from error
+            raise IngestError(
+                "unreadable_encoding", f"looks like {utf16} without a BOM but is not: {error}"
+            ) from error
     try:
         return _checked(data.decode("utf-8"), "utf-8")
     except UnicodeDecodeError:

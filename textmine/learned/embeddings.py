@@ -56,8 +56,11 @@ class StaticEmbeddings:
                 if j is not None:
                     rows.append(r)
                     cols.append(j)
-        counts = sp.csr_matrix((self.weights[cols], (rows, cols)),
-                               shape=(len(texts), len(self.words)), dtype=np.float32)
+        counts = sp.csr_matrix(
+            (self.weights[cols], (rows, cols)),
+            shape=(len(texts), len(self.words)),
+            dtype=np.float32,
+        )
         out = np.asarray(counts @ self.vectors, dtype=np.float32)
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
@@ -68,11 +71,17 @@ class StaticEmbeddings:
         from safetensors.numpy import save_file
 
         folder.mkdir(parents=True, exist_ok=True)
-        save_file({"vectors": self.vectors.astype(np.float16),
-                   "weights": self.weights.astype(np.float32)}, str(folder / VECTORS_FILE))
+        save_file(
+            {
+                "vectors": self.vectors.astype(np.float16),
+                "weights": self.weights.astype(np.float32),
+            },
+            str(folder / VECTORS_FILE),
+        )
         (folder / WORDS_FILE).write_text(
             json.dumps({"meta": self.meta, "words": self.words}, ensure_ascii=False),
-            encoding="utf-8")
+            encoding="utf-8",
+        )
 
 
 def load_static_embeddings(folder: Path) -> StaticEmbeddings:
@@ -86,12 +95,23 @@ def load_static_embeddings(folder: Path) -> StaticEmbeddings:
         raise ValueError(f"static embeddings in {folder}: cannot read ({error})") from error
     words = data.get("words")
     vectors, weights = tensors.get("vectors"), tensors.get("weights")
-    if not isinstance(words, list) or vectors is None or weights is None \
-            or len(words) != len(vectors) or len(words) != len(weights):
-        raise ValueError(f"static embeddings in {folder}: {VECTORS_FILE} and {WORDS_FILE} "
-                         "do not match (words, vectors and weights must have one row per word)")
-    return StaticEmbeddings(words=words, vectors=vectors.astype(np.float32),
-                            weights=weights.astype(np.float32), meta=data.get("meta", {}))
+    if (
+        not isinstance(words, list)
+        or vectors is None
+        or weights is None
+        or len(words) != len(vectors)
+        or len(words) != len(weights)
+    ):
+        raise ValueError(
+            f"static embeddings in {folder}: {VECTORS_FILE} and {WORDS_FILE} "
+            "do not match (words, vectors and weights must have one row per word)"
+        )
+    return StaticEmbeddings(
+        words=words,
+        vectors=vectors.astype(np.float32),
+        weights=weights.astype(np.float32),
+        meta=data.get("meta", {}),
+    )
 
 
 def default_embeddings_dir() -> Path:

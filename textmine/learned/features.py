@@ -53,57 +53,146 @@ CUE_ATTRIBUTES = {
 }
 # concept cues (feature `k:<name>`), from the codebook's descriptions and conventions
 CONCEPT_CUE_PATTERNS: tuple[tuple[str, str], ...] = (
-    ("choice", r"\b(?:choice|choices|choose|chose|chosen|choosing|preference|preferences|"
-               r"shortlist\w*)\b"),
-    ("places", r"\b(?:surplus|spare|empty) places\b|\badmissions?\b|\boversubscri\w+|"
-               r"\bfalling (?:rolls?|numbers|pupil numbers)\b|\b(?:pupil|student) numbers\b|"
-               r"\bon roll\b|\brolls\b"),
-    ("pull", r"\b(?:recruit\w*|poach\w*|lure[sd]?|luring|headhunt\w*|retain|retention|"
-             r"attract\w*|incentives?|bonus(?:es)?|persuaded)\b"),
-    ("promotion", r"\b(?:promot\w+|advertis\w+|marketing|marketers?|brand\w*|prospectus\w*|"
-                  r"open days?)\b"),
-    ("ranking", r"\b(?:league|rank\w*|tables|outperform\w*|top schools?|best schools?|"
-                r"brightest|most able|more able)\b"),
-    ("threat", r"\b(?:viability|viable|undermin\w+|at the expense of|damag\w+|threat\w*|"
-               r"unfair\w*|level playing field|cream\w*|selective|selection|game the system|"
-               r"gaming)\b"),
-    ("new_provider", r"\bfree schools?\b|\bnew (?:sixth[- ]forms?|schools?|academy|academies)\b|"
-                     r"\b(?:neighbouring|existing|nearby|local|established) "
-                     r"(?:schools?|colleges?|comprehensives?)\b"),
-    ("authorities", r"\b(?:other|neighbouring|two|three|four|five|six|several|partner|"
-                    r"surrounding) (?:local )?(?:authorities|councils|boroughs|las)\b|"
-                    r"\bcross[- ]authority\b|\bregional\b|\bregions?\b|\bpan[- ]\w+|"
-                    r"\bsub[- ]regional\b|\bpartners? in practice\b|\bsector[- ]led\b"),
-    ("area_group", r"\bconsorti\w+|\bclusters?\b|\bfamil(?:y|ies) of schools\b|\barea[- ]based\b|"
-                   r"\blocal authority areas?\b|\bbroker\w*|\beducation partnerships?\b|"
-                   r"\bcollegiate\b|\bexcellence in cities\b|\beducation action zones?\b|"
-                   r"\bopportunity areas?\b|\b(?:london|city) challenge\b|\bplace[- ]based\b|"
-                   r"\bin (?:the|their|each|every) (?:area|locality|borough|district|county)\b"),
+    (
+        "choice",
+        r"\b(?:choice|choices|choose|chose|chosen|choosing|preference|preferences|"
+        r"shortlist\w*)\b",
+    ),
+    (
+        "places",
+        r"\b(?:surplus|spare|empty) places\b|\badmissions?\b|\boversubscri\w+|"
+        r"\bfalling (?:rolls?|numbers|pupil numbers)\b|\b(?:pupil|student) numbers\b|"
+        r"\bon roll\b|\brolls\b",
+    ),
+    (
+        "pull",
+        r"\b(?:recruit\w*|poach\w*|lure[sd]?|luring|headhunt\w*|retain|retention|"
+        r"attract\w*|incentives?|bonus(?:es)?|persuaded)\b",
+    ),
+    (
+        "promotion",
+        r"\b(?:promot\w+|advertis\w+|marketing|marketers?|brand\w*|prospectus\w*|"
+        r"open days?)\b",
+    ),
+    (
+        "ranking",
+        r"\b(?:league|rank\w*|tables|outperform\w*|top schools?|best schools?|"
+        r"brightest|most able|more able)\b",
+    ),
+    (
+        "threat",
+        r"\b(?:viability|viable|undermin\w+|at the expense of|damag\w+|threat\w*|"
+        r"unfair\w*|level playing field|cream\w*|selective|selection|game the system|"
+        r"gaming)\b",
+    ),
+    (
+        "new_provider",
+        r"\bfree schools?\b|\bnew (?:sixth[- ]forms?|schools?|academy|academies)\b|"
+        r"\b(?:neighbouring|existing|nearby|local|established) "
+        r"(?:schools?|colleges?|comprehensives?)\b",
+    ),
+    (
+        "authorities",
+        r"\b(?:other|neighbouring|two|three|four|five|six|several|partner|"
+        r"surrounding) (?:local )?(?:authorities|councils|boroughs|las)\b|"
+        r"\bcross[- ]authority\b|\bregional\b|\bregions?\b|\bpan[- ]\w+|"
+        r"\bsub[- ]regional\b|\bpartners? in practice\b|\bsector[- ]led\b",
+    ),
+    (
+        "area_group",
+        r"\bconsorti\w+|\bclusters?\b|\bfamil(?:y|ies) of schools\b|\barea[- ]based\b|"
+        r"\blocal authority areas?\b|\bbroker\w*|\beducation partnerships?\b|"
+        r"\bcollegiate\b|\bexcellence in cities\b|\beducation action zones?\b|"
+        r"\bopportunity areas?\b|\b(?:london|city) challenge\b|\bplace[- ]based\b|"
+        r"\bin (?:the|their|each|every) (?:area|locality|borough|district|county)\b",
+    ),
 )
 # every match of a cue starts a word (or a part of a hyphenated word) with the first four
 # letters of one of its keys: a cheap word-prefix lookup before the regex
 CONCEPT_CUE_KEYS: dict[str, tuple[str, ...]] = {
     "choice": ("choice", "choos", "chose", "preferen", "shortlist"),
     "places": ("places", "admission", "oversubscri", "falling", "numbers", "roll"),
-    "pull": ("recruit", "poach", "lure", "luring", "headhunt", "retain", "retention", "attract",
-             "incentive", "bonus", "persuaded"),
-    "promotion": ("promot", "advertis", "marketing", "marketer", "brand", "prospectus",
-                  "open day"),
-    "ranking": ("league", "rank", "tables", "outperform", "top school", "best school",
-                "brightest", "most able", "more able"),
-    "threat": ("viab", "undermin", "expense", "damag", "threat", "unfair", "level playing",
-               "cream", "selecti", "game the system", "gaming"),
-    "new_provider": ("free school", "new s", "new a", "neighbouring", "existing", "nearby",
-                     "local s", "local c", "established"),
-    "authorities": ("authorities", "councils", "boroughs", "las", "cross", "region", "pan",
-                    "practice", "sector"),
-    "area_group": ("consorti", "cluster", "famil", "area", "broker", "partnership",
-                   "collegiate",
-                   "excellence in cities", "zone", "challenge", "place", "locality", "borough",
-                   "district", "county"),
+    "pull": (
+        "recruit",
+        "poach",
+        "lure",
+        "luring",
+        "headhunt",
+        "retain",
+        "retention",
+        "attract",
+        "incentive",
+        "bonus",
+        "persuaded",
+    ),
+    "promotion": ("promot", "advertis", "marketing", "marketer", "brand", "prospectus", "open day"),
+    "ranking": (
+        "league",
+        "rank",
+        "tables",
+        "outperform",
+        "top school",
+        "best school",
+        "brightest",
+        "most able",
+        "more able",
+    ),
+    "threat": (
+        "viab",
+        "undermin",
+        "expense",
+        "damag",
+        "threat",
+        "unfair",
+        "level playing",
+        "cream",
+        "selecti",
+        "game the system",
+        "gaming",
+    ),
+    "new_provider": (
+        "free school",
+        "new s",
+        "new a",
+        "neighbouring",
+        "existing",
+        "nearby",
+        "local s",
+        "local c",
+        "established",
+    ),
+    "authorities": (
+        "authorities",
+        "councils",
+        "boroughs",
+        "las",
+        "cross",
+        "region",
+        "pan",
+        "practice",
+        "sector",
+    ),
+    "area_group": (
+        "consorti",
+        "cluster",
+        "famil",
+        "area",
+        "broker",
+        "partnership",
+        "collegiate",
+        "excellence in cities",
+        "zone",
+        "challenge",
+        "place",
+        "locality",
+        "borough",
+        "district",
+        "county",
+    ),
 }
 CONCEPT_CUES: dict[str, re.Pattern] = {
-    name: re.compile(pattern) for name, pattern in CONCEPT_CUE_PATTERNS}
+    name: re.compile(pattern) for name, pattern in CONCEPT_CUE_PATTERNS
+}
 _PREFIX = 4
 
 
@@ -189,19 +278,19 @@ def analyse_rules(coder: Coder, texts: Sequence[str]) -> list[RuleView]:
         view.kept = [(s.label_, s.id_) for s in doc.spans[SPANS_KEY]]
         view.dropped = [(s.label_, s.id_) for s in doc.spans.get(DROPPED_KEY, [])]
         low = texts[i].lower()
-        view.cues = [name for name, regex in cue_regexes if regex.search(low)]
+        view.cues = [name for name, regex in cue_regexes if regex is not None and regex.search(low)]
     return views
 
 
 def word_tokens(text: str, lemmas: dict[str, str]) -> list[tuple[str, int, int]]:
     """(lemma, start, end) of each word of the text, lower-cased and lemmatised."""
     low = text.lower()
-    return [(lemmas.get(m.group(), m.group()), m.start(), m.end())
-            for m in _TOKEN.finditer(low)]
+    return [(lemmas.get(m.group(), m.group()), m.start(), m.end()) for m in _TOKEN.finditer(low)]
 
 
-def word_spans(text: str, lemmas: dict[str, str], bigrams: bool = True
-               ) -> dict[str, list[tuple[int, int]]]:
+def word_spans(
+    text: str, lemmas: dict[str, str], bigrams: bool = True
+) -> dict[str, list[tuple[int, int]]]:
     """Word feature name -> its (start, end) spans in the text (for evidence)."""
     tokens = word_tokens(text, lemmas)
     spans: dict[str, list[tuple[int, int]]] = {}
@@ -213,8 +302,9 @@ def word_spans(text: str, lemmas: dict[str, str], bigrams: bool = True
     return spans
 
 
-def word_feature_names(text: str, lemmas: dict[str, str], bigrams: bool = True,
-                       tokens: Sequence[str] | None = None) -> list[str]:
+def word_feature_names(
+    text: str, lemmas: dict[str, str], bigrams: bool = True, tokens: Sequence[str] | None = None
+) -> list[str]:
     """The word features of a text: lemma unigrams and bigrams (the keys of word_spans).
 
     `tokens`: the text's lower-case tokens when already known.
@@ -244,14 +334,17 @@ def concept_feature_names(text: str, words: Sequence[str] | None = None) -> list
                 found = prefixes.get(part[:_PREFIX])
                 if found:
                     candidates.update(found)
-    return [f"k:{name}" for name, regex in CONCEPT_CUES.items()
-            if name in candidates and regex.search(low)]
+    return [
+        f"k:{name}"
+        for name, regex in CONCEPT_CUES.items()
+        if name in candidates and regex.search(low)
+    ]
 
 
 def char_ngrams(word: str) -> list[str]:
     """Character n-gram features (`ch:...`) of one word, padded with a space each side."""
     padded = f" {word} "
-    grams = {padded[i:i + n] for n in CHAR_NGRAM_SIZES for i in range(len(padded) - n + 1)}
+    grams = {padded[i : i + n] for n in CHAR_NGRAM_SIZES for i in range(len(padded) - n + 1)}
     if len(padded) < CHAR_NGRAM_SIZES[0]:
         grams.add(padded)
     return ["ch:" + g for g in sorted(grams)]
@@ -263,8 +356,11 @@ def rule_feature_names(view: RuleView) -> list[str]:
     names += [f"p:{code}:{pid}" for code, pid in view.kept]
     names += [f"d:{code}:{reason}" for code, reason in view.dropped]
     for code, items in view.evidence.items():
-        names += [f"e:{code}:{item.get('rule', '')}" for item in items
-                  if item.get("rule") in ("multi_agency", "local_area")]
+        names += [
+            f"e:{code}:{item.get('rule', '')}"
+            for item in items
+            if item.get("rule") in ("multi_agency", "local_area")
+        ]
     names += [f"c:{cue}" for cue in view.cues]
     return sorted(set(names))
 
@@ -288,8 +384,9 @@ def sentence_features(
     for i, text in enumerate(texts):
         words = _TOKEN.findall(text.lower())
         names = word_feature_names(text, lemmas, config.bigrams, words) if config.words else []
-        own = rule_names[i] + concept_feature_names(text, words) if config.concepts \
-            else rule_names[i]
+        own = (
+            rule_names[i] + concept_feature_names(text, words) if config.concepts else rule_names[i]
+        )
         names.extend(own)
         if config.genre and genres[i]:
             names.append("g:inspection")
@@ -304,7 +401,9 @@ def sentence_features(
     return out
 
 
-def neighbour_indices(doc_ids: Sequence, order: Sequence[int] | None = None) -> list[tuple[int, int]]:
+def neighbour_indices(
+    doc_ids: Sequence, order: Sequence[int] | None = None
+) -> list[tuple[int, int]]:
     """(previous, next) row index of each row within its document; -1 where none.
 
     Rows of one document are ordered by `order` (e.g. sentence_index) when given,
@@ -321,10 +420,12 @@ def neighbour_indices(doc_ids: Sequence, order: Sequence[int] | None = None) -> 
     for rows in by_doc.values():
         rows.sort(key=lambda r: positions[r])
         for k, row in enumerate(rows):
-            before = rows[k - 1] if k > 0 and positions[rows[k - 1]] == positions[row] - 1 \
+            before = rows[k - 1] if k > 0 and positions[rows[k - 1]] == positions[row] - 1 else -1
+            after = (
+                rows[k + 1]
+                if k + 1 < len(rows) and positions[rows[k + 1]] == positions[row] + 1
                 else -1
-            after = rows[k + 1] if k + 1 < len(rows) and \
-                positions[rows[k + 1]] == positions[row] + 1 else -1
+            )
             result[row] = (before, after)
     return result
 

@@ -17,13 +17,29 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-METRIC_COLUMNS = ["code", "kind", "n", "positives", "predicted", "tp", "fp", "fn",
-                  "precision", "recall", "f1", "f1_low", "f1_high",
-                  "kappa", "kappa_low", "kappa_high", "threshold"]
+METRIC_COLUMNS = [
+    "code",
+    "kind",
+    "n",
+    "positives",
+    "predicted",
+    "tp",
+    "fp",
+    "fn",
+    "precision",
+    "recall",
+    "f1",
+    "f1_low",
+    "f1_high",
+    "kappa",
+    "kappa_low",
+    "kappa_high",
+    "threshold",
+]
 MICRO_TYPES = "micro_f1_types"
 
 
-def group_folds(groups: Sequence, k: int) -> np.ndarray:
+def group_folds(groups: Sequence | np.ndarray, k: int) -> np.ndarray:
     """Fold number (0..k-1) of each row; rows of one group always share a fold.
 
     Groups are dealt largest first to the fold with fewest rows so far, ties
@@ -64,9 +80,15 @@ def _interval(values: np.ndarray) -> tuple[float, float]:
 
 
 def agreement_with_intervals(
-    gold: np.ndarray, predicted: np.ndarray, groups: Sequence, codes: Sequence[str],
-    kinds: dict[str, str], *, thresholds: dict[str, float] | None = None,
-    resamples: int = 1000, seed: int = 0,
+    gold: np.ndarray,
+    predicted: np.ndarray,
+    groups: Sequence | np.ndarray,
+    codes: Sequence[str],
+    kinds: dict[str, str],
+    *,
+    thresholds: dict[str, float] | None = None,
+    resamples: int = 1000,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """One row per code (METRIC_COLUMNS) plus a micro-F1 row over the partnership types.
 
@@ -83,10 +105,12 @@ def agreement_with_intervals(
         np.add.at(out, group_index, mask.astype(float))
         return out
 
-    cells = {"tp": per_group((gold == 1) & (predicted == 1)),
-             "fp": per_group((gold == 0) & (predicted == 1)),
-             "fn": per_group((gold == 1) & (predicted == 0)),
-             "tn": per_group((gold == 0) & (predicted == 0))}
+    cells = {
+        "tp": per_group((gold == 1) & (predicted == 1)),
+        "fp": per_group((gold == 0) & (predicted == 1)),
+        "fn": per_group((gold == 1) & (predicted == 0)),
+        "tn": per_group((gold == 0) & (predicted == 0)),
+    }
     rng = np.random.default_rng(seed)
     draws = rng.multinomial(n_groups, np.full(n_groups, 1 / n_groups), size=resamples)
     boot = {name: draws @ table for name, table in cells.items()}  # [resamples, codes]
@@ -96,27 +120,50 @@ def agreement_with_intervals(
         tp, fp, fn, tn = (total[c][j] for c in ("tp", "fp", "fn", "tn"))
         kappa = float(_kappa(tp, fp, fn, tn))
         f1 = float(_f1(tp, fp, fn))
-        kappa_low, kappa_high = _interval(_kappa(*(boot[c][:, j] for c in ("tp", "fp", "fn", "tn"))))
+        kappa_low, kappa_high = _interval(
+            _kappa(*(boot[c][:, j] for c in ("tp", "fp", "fn", "tn")))
+        )
         f1_low, f1_high = _interval(_f1(*(boot[c][:, j] for c in ("tp", "fp", "fn"))))
-        rows.append({
-            "code": code, "kind": kinds.get(code, ""), "n": int(tp + fp + fn + tn),
-            "positives": int(tp + fn), "predicted": int(tp + fp),
-            "tp": int(tp), "fp": int(fp), "fn": int(fn),
-            "precision": tp / (tp + fp) if tp + fp else math.nan,
-            "recall": tp / (tp + fn) if tp + fn else math.nan,
-            "f1": f1, "f1_low": f1_low, "f1_high": f1_high,
-            "kappa": kappa, "kappa_low": kappa_low, "kappa_high": kappa_high,
-            "threshold": (thresholds or {}).get(code, math.nan),
-        })
+        rows.append(
+            {
+                "code": code,
+                "kind": kinds.get(code, ""),
+                "n": int(tp + fp + fn + tn),
+                "positives": int(tp + fn),
+                "predicted": int(tp + fp),
+                "tp": int(tp),
+                "fp": int(fp),
+                "fn": int(fn),
+                "precision": tp / (tp + fp) if tp + fp else math.nan,
+                "recall": tp / (tp + fn) if tp + fn else math.nan,
+                "f1": f1,
+                "f1_low": f1_low,
+                "f1_high": f1_high,
+                "kappa": kappa,
+                "kappa_low": kappa_low,
+                "kappa_high": kappa_high,
+                "threshold": (thresholds or {}).get(code, math.nan),
+            }
+        )
     types = [j for j, c in enumerate(codes) if kinds.get(c) == "partnership"]
     if types:
         tp, fp, fn = (total[c][types].sum() for c in ("tp", "fp", "fn"))
         low, high = _interval(_f1(*(boot[c][:, types].sum(1) for c in ("tp", "fp", "fn"))))
-        rows.append({"code": MICRO_TYPES, "kind": "summary", "n": len(gold),
-                     "tp": int(tp), "fp": int(fp), "fn": int(fn),
-                     "precision": tp / (tp + fp) if tp + fp else math.nan,
-                     "recall": tp / (tp + fn) if tp + fn else math.nan,
-                     "f1": float(_f1(tp, fp, fn)), "f1_low": low, "f1_high": high})
+        rows.append(
+            {
+                "code": MICRO_TYPES,
+                "kind": "summary",
+                "n": len(gold),
+                "tp": int(tp),
+                "fp": int(fp),
+                "fn": int(fn),
+                "precision": tp / (tp + fp) if tp + fp else math.nan,
+                "recall": tp / (tp + fn) if tp + fn else math.nan,
+                "f1": float(_f1(tp, fp, fn)),
+                "f1_low": low,
+                "f1_high": high,
+            }
+        )
     return pd.DataFrame(rows, columns=METRIC_COLUMNS)
 
 
@@ -128,30 +175,47 @@ def _cell(value, digits: int = 3) -> str:
 
 def metrics_markdown(table: pd.DataFrame, title: str, notes: Sequence[str] = ()) -> str:
     """A readable Markdown report of an agreement table."""
-    lines = [f"# {title}", "", *notes, "",
-             "| code | positives | predicted | precision | recall | F1 [95% CI] | kappa [95% CI] "
-             "| threshold |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# {title}",
+        "",
+        *notes,
+        "",
+        "| code | positives | predicted | precision | recall | F1 [95% CI] | kappa [95% CI] "
+        "| threshold |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for row in table.to_dict("records"):
         f1 = f"{_cell(row['f1'])} [{_cell(row['f1_low'])}, {_cell(row['f1_high'])}]"
-        kappa = (f"{_cell(row['kappa'])} [{_cell(row['kappa_low'])}, {_cell(row['kappa_high'])}]"
-                 if row["kind"] != "summary" else "")
-        counts = [_cell(int(row[c])) if row[c] == row[c] and row[c] is not None else ""
-                  for c in ("positives", "predicted")]
-        lines.append(f"| {row['code']} | {counts[0]} | {counts[1]} "
-                     f"| {_cell(row['precision'])} | {_cell(row['recall'])} | {f1} | {kappa} "
-                     f"| {_cell(row['threshold'], 2)} |")
+        kappa = (
+            f"{_cell(row['kappa'])} [{_cell(row['kappa_low'])}, {_cell(row['kappa_high'])}]"
+            if row["kind"] != "summary"
+            else ""
+        )
+        counts = [
+            _cell(int(row[c])) if row[c] == row[c] and row[c] is not None else ""
+            for c in ("positives", "predicted")
+        ]
+        lines.append(
+            f"| {row['code']} | {counts[0]} | {counts[1]} "
+            f"| {_cell(row['precision'])} | {_cell(row['recall'])} | {f1} | {kappa} "
+            f"| {_cell(row['threshold'], 2)} |"
+        )
     return "\n".join(lines) + "\n"
 
 
-def write_metrics(folder: Path, table: pd.DataFrame, summary: dict, title: str,
-                  notes: Sequence[str] = ()) -> None:
+def write_metrics(
+    folder: Path, table: pd.DataFrame, summary: dict, title: str, notes: Sequence[str] = ()
+) -> None:
     """metrics.json (summary + rows), metrics.csv and metrics.md in `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
-    records = [{k: (None if isinstance(v, float) and math.isnan(v) else v)
-                for k, v in row.items()} for row in table.to_dict("records")]
+    records = [
+        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+        for row in table.to_dict("records")
+    ]
     (folder / "metrics.json").write_text(
         json.dumps({**summary, "per_code": records}, indent=2, default=_json_default) + "\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     table.to_csv(folder / "metrics.csv", index=False)
     (folder / "metrics.md").write_text(metrics_markdown(table, title, notes), encoding="utf-8")
 

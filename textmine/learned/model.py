@@ -69,8 +69,9 @@ class FeatureSpace:
         self.is_char = np.array([n.startswith("ch:") for n in self.names], dtype=bool)
 
     @classmethod
-    def build(cls, features: Sequence[SentenceFeatures], min_count: int = 2,
-              char_min_count: int = 3) -> FeatureSpace:
+    def build(
+        cls, features: Sequence[SentenceFeatures], min_count: int = 2, char_min_count: int = 3
+    ) -> FeatureSpace:
         """Names seen in at least `min_count` sentences (`char_min_count` for n-grams).
 
         idf = ln((1+N)/(1+df)) + 1 for word and n-gram features.
@@ -87,11 +88,17 @@ class FeatureSpace:
                     present.update(grams)
             for name in present:
                 df[name] = df.get(name, 0) + 1
-        names = sorted(n for n, c in df.items()
-                       if c >= (char_min_count if n.startswith("ch:") else min_count))
+        names = sorted(
+            n for n, c in df.items() if c >= (char_min_count if n.startswith("ch:") else min_count)
+        )
         n = len(features)
-        idf = np.array([np.log((1 + n) / (1 + df[name])) + 1 if name.startswith(("w:", "ch:"))
-                        else 1.0 for name in names], dtype=np.float32)
+        idf = np.array(
+            [
+                np.log((1 + n) / (1 + df[name])) + 1 if name.startswith(("w:", "ch:")) else 1.0
+                for name in names
+            ],
+            dtype=np.float32,
+        )
         return cls(names=names, idf=idf)
 
     def matrix(self, features: Sequence[SentenceFeatures]) -> sp.csr_matrix:
@@ -127,8 +134,12 @@ class FeatureSpace:
                 rows.append(i)
                 ids.append(word_ids.setdefault(word, len(word_ids)))
         sentence_words = sp.csr_matrix(
-            (np.ones(len(ids), np.float32), (np.asarray(rows, np.int64), np.asarray(ids, np.int64))),
-            shape=(len(features), len(word_ids)))
+            (
+                np.ones(len(ids), np.float32),
+                (np.asarray(rows, np.int64), np.asarray(ids, np.int64)),
+            ),
+            shape=(len(features), len(word_ids)),
+        )
         index = self.index
         w_ptr = [0]
         w_cols: list[int] = []
@@ -137,7 +148,8 @@ class FeatureSpace:
             w_ptr.append(len(w_cols))
         word_grams = sp.csr_matrix(
             (np.ones(len(w_cols), np.float32), np.asarray(w_cols, np.int64), np.asarray(w_ptr)),
-            shape=(len(word_ids), len(self.names)))
+            shape=(len(word_ids), len(self.names)),
+        )
         x = (sentence_words @ word_grams).tocsr()
         x.data = self.idf[x.indices].astype(np.float32)  # presence, idf-weighted
         norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
@@ -177,8 +189,9 @@ class LearnedModel:
         limits = np.array([self.thresholds.get(c, 0.5) for c in self.codes])
         return (probabilities >= limits).astype(np.int64)
 
-    def term_evidence(self, x_row, spans: dict[str, list[tuple[int, int]]], code_index: int,
-                      text: str) -> list[dict]:
+    def term_evidence(
+        self, x_row, spans: dict[str, list[tuple[int, int]]], code_index: int, text: str
+    ) -> list[dict]:
         """The word features that pushed one sentence towards one code (spans: word_spans)."""
         row = x_row.tocsr()
         weights = self.weights[code_index]
@@ -194,8 +207,15 @@ class LearnedModel:
         items = []
         for contribution, name in found[:EVIDENCE_TERMS]:
             start, end = spans[name][0]
-            items.append({"text": text[start:end], "start": start, "end": end,
-                          "rule": "model", "weight": round(contribution, 4)})
+            items.append(
+                {
+                    "text": text[start:end],
+                    "start": start,
+                    "end": end,
+                    "rule": "model",
+                    "weight": round(contribution, 4),
+                }
+            )
         return sorted(items, key=lambda i: (i["start"], i["end"]))
 
     # -- files -----------------------------------------------------------------
@@ -214,11 +234,17 @@ class LearnedModel:
             "training": self.training,
         }
         (folder / MODEL_JSON).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        (folder / VOCABULARY_JSON).write_text(json.dumps(self.space.names, ensure_ascii=False),
-                                              encoding="utf-8")
-        save_file({"weights": self.weights.astype(np.float32),
-                   "intercepts": self.intercepts.astype(np.float32),
-                   "idf": self.space.idf.astype(np.float32)}, str(folder / WEIGHTS_FILE))
+        (folder / VOCABULARY_JSON).write_text(
+            json.dumps(self.space.names, ensure_ascii=False), encoding="utf-8"
+        )
+        save_file(
+            {
+                "weights": self.weights.astype(np.float32),
+                "intercepts": self.intercepts.astype(np.float32),
+                "idf": self.space.idf.astype(np.float32),
+            },
+            str(folder / WEIGHTS_FILE),
+        )
         if self.config.embeddings and self.embeddings is not None:
             self.embeddings.save(folder)
         for stale in (VECTORS_FILE, WORDS_FILE):
@@ -255,8 +281,9 @@ def load_model(folder: Path) -> LearnedModel:
     folder = Path(folder)
     missing = [name for name in MODEL_FILES if not (folder / name).is_file()]
     if missing:
-        raise ModelFolderError(f"model folder {folder}: missing {', '.join(missing)} "
-                               "(train one with `textmine train`)")
+        raise ModelFolderError(
+            f"model folder {folder}: missing {', '.join(missing)} (train one with `textmine train`)"
+        )
     try:
         meta = json.loads((folder / MODEL_JSON).read_text(encoding="utf-8"))
         names = json.loads((folder / VOCABULARY_JSON).read_text(encoding="utf-8"))
@@ -264,22 +291,33 @@ def load_model(folder: Path) -> LearnedModel:
     except (OSError, ValueError) as error:
         raise ModelFolderError(f"model folder {folder}: cannot read the model ({error})") from error
     if meta.get("format") != MODEL_FORMAT:
-        raise ModelFolderError(f"model folder {folder}: format {meta.get('format')!r} is not "
-                               f"{MODEL_FORMAT!r}")
+        raise ModelFolderError(
+            f"model folder {folder}: format {meta.get('format')!r} is not {MODEL_FORMAT!r}"
+        )
     config = FeatureConfig.from_dict(meta.get("features", {}))
     embeddings = load_static_embeddings(folder) if config.embeddings else None
     codes = list(meta["codes"])
     weights, intercepts, idf = tensors["weights"], tensors["intercepts"], tensors["idf"]
     width = len(names) + (embeddings.dims if embeddings is not None else 0)
-    if weights.shape != (len(codes), width) or intercepts.shape != (len(codes),) \
-            or idf.shape != (len(names),):
-        raise ModelFolderError(f"model folder {folder}: {WEIGHTS_FILE} does not match "
-                               f"{VOCABULARY_JSON} and {MODEL_JSON} (shapes {weights.shape}, "
-                               f"{len(codes)} codes, {len(names)} features)")
+    if (
+        weights.shape != (len(codes), width)
+        or intercepts.shape != (len(codes),)
+        or idf.shape != (len(names),)
+    ):
+        raise ModelFolderError(
+            f"model folder {folder}: {WEIGHTS_FILE} does not match "
+            f"{VOCABULARY_JSON} and {MODEL_JSON} (shapes {weights.shape}, "
+            f"{len(codes)} codes, {len(names)} features)"
+        )
     return LearnedModel(
-        codes=codes, codebook_version=str(meta["codebook_version"]),
-        codebook_name=str(meta.get("codebook_name", "")), config=config,
+        codes=codes,
+        codebook_version=str(meta["codebook_version"]),
+        codebook_name=str(meta.get("codebook_name", "")),
+        config=config,
         space=FeatureSpace(names=list(names), idf=idf.astype(np.float32)),
-        weights=weights.astype(np.float32), intercepts=intercepts.astype(np.float32),
+        weights=weights.astype(np.float32),
+        intercepts=intercepts.astype(np.float32),
         thresholds={c: float(meta["thresholds"][c]) for c in codes},
-        training=meta.get("training", {}), embeddings=embeddings)
+        training=meta.get("training", {}),
+        embeddings=embeddings,
+    )

@@ -82,19 +82,24 @@ def read_coded_sets(paths: Sequence[Path], codebook: Codebook) -> TrainingSet:
             raise CodedSetError(
                 f"coded set {path}: no column(s) {', '.join(missing)}; a coded set needs id, "
                 f"sentence and one 0/1 column per code of codebook {codebook.version} "
-                f"({', '.join(codes)})")
+                f"({', '.join(codes)})"
+            )
         bad = [c for c in codes if not frame[c].isin(["0", "1"]).all()]
         if bad:
-            raise CodedSetError(f"coded set {path}: column(s) {', '.join(bad)} must hold only "
-                                "0 or 1 on every row")
+            raise CodedSetError(
+                f"coded set {path}: column(s) {', '.join(bad)} must hold only 0 or 1 on every row"
+            )
         out = pd.DataFrame({"id": frame["id"], "sentence": frame["sentence"]})
         for code in codes:
             out[code] = frame[code].astype(np.int64)
         genre = next((frame[c] for c in GENRE_COLUMNS if c in frame.columns), None)
         out["genre"] = genre if genre is not None else ""
         out["doc_id"] = frame["doc_id"] if "doc_id" in frame.columns else ""
-        out["order"] = (pd.to_numeric(frame["sentence_index"], errors="coerce")
-                        if "sentence_index" in frame.columns else np.arange(len(frame)))
+        out["order"] = (
+            pd.to_numeric(frame["sentence_index"], errors="coerce")
+            if "sentence_index" in frame.columns
+            else np.arange(len(frame))
+        )
         if "source" in frame.columns and (frame["source"] != "").all():
             group = frame["source"]
         elif "doc_id" in frame.columns and (frame["doc_id"] != "").all():
@@ -113,21 +118,28 @@ def read_coded_sets(paths: Sequence[Path], codebook: Codebook) -> TrainingSet:
     return TrainingSet(frame=data, codes=codes)
 
 
-def training_features(training: TrainingSet, codebook: Codebook, config: FeatureConfig
-                      ) -> list[SentenceFeatures]:
+def training_features(
+    training: TrainingSet, codebook: Codebook, config: FeatureConfig
+) -> list[SentenceFeatures]:
     """Feature names of every training sentence (rules run once)."""
     from textmine.coding import get_coder
 
     frame = training.frame
     order = frame["order"].fillna(-1).astype(int).to_numpy()
     neighbours = neighbour_indices(frame["doc_id"].tolist(), order)
-    _, features = featurize(get_coder(codebook), frame["sentence"].tolist(),
-                            is_inspection(frame["genre"]), neighbours, config)
+    _, features = featurize(
+        get_coder(codebook),
+        frame["sentence"].tolist(),
+        is_inspection(frame["genre"]),
+        neighbours,
+        config,
+    )
     return features
 
 
-def fit_weights(x, labels: np.ndarray, c: float, averaged: np.ndarray | None = None
-                ) -> tuple[np.ndarray, np.ndarray]:
+def fit_weights(
+    x, labels: np.ndarray, c: float, averaged: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """One L2 logistic regression per column of `labels`: (weights [codes, features], intercepts).
 
     `averaged` (bool per column, optional): those columns' fit is averaged with
@@ -142,8 +154,9 @@ def fit_weights(x, labels: np.ndarray, c: float, averaged: np.ndarray | None = N
         with_all = fit_weights(x, labels, c)
         keep = sp.diags((~averaged).astype(np.float32))
         without = fit_weights(sp.csr_matrix(x @ keep), labels, c)
-        return ((with_all[0] + without[0]) / 2).astype(np.float32), \
-            ((with_all[1] + without[1]) / 2).astype(np.float32)
+        return ((with_all[0] + without[0]) / 2).astype(np.float32), (
+            (with_all[1] + without[1]) / 2
+        ).astype(np.float32)
     from sklearn.linear_model import LogisticRegression
 
     weights = np.zeros((labels.shape[1], x.shape[1]), dtype=np.float32)
@@ -204,9 +217,16 @@ def _design(space: FeatureSpace, features, texts, config: FeatureConfig, embeddi
     return x
 
 
-def fit_model_rows(features: list[SentenceFeatures], texts: list[str], labels: np.ndarray,
-                   groups: np.ndarray, config: FeatureConfig, c: float, embeddings=None,
-                   inner_folds: int = INNER_FOLDS):
+def fit_model_rows(
+    features: list[SentenceFeatures],
+    texts: list[str],
+    labels: np.ndarray,
+    groups: np.ndarray,
+    config: FeatureConfig,
+    c: float,
+    embeddings=None,
+    inner_folds: int = INNER_FOLDS,
+):
     """Vocabulary, weights and thresholds learned from these rows only.
 
     Thresholds come from out-of-fold probabilities of an inner grouped
@@ -218,14 +238,15 @@ def fit_model_rows(features: list[SentenceFeatures], texts: list[str], labels: n
     for fold in np.unique(inner):
         fit_rows, held = np.where(inner != fold)[0], np.where(inner == fold)[0]
         space = FeatureSpace.build([features[i] for i in fit_rows])
-        x_fit = _design(space, [features[i] for i in fit_rows], [texts[i] for i in fit_rows],
-                        config, embeddings)
-        x_held = _design(space, [features[i] for i in held], [texts[i] for i in held],
-                         config, embeddings)
+        x_fit = _design(
+            space, [features[i] for i in fit_rows], [texts[i] for i in fit_rows], config, embeddings
+        )
+        x_held = _design(
+            space, [features[i] for i in held], [texts[i] for i in held], config, embeddings
+        )
         w, b = fit_weights(x_fit, labels[fit_rows], c, _averaged(space, x_fit))
         oof[held] = _probabilities(x_held, w, b)
-    thresholds = np.array([best_threshold(labels[:, j], oof[:, j])
-                           for j in range(labels.shape[1])])
+    thresholds = np.array([best_threshold(labels[:, j], oof[:, j]) for j in range(labels.shape[1])])
     space = FeatureSpace.build(features)
     x = _design(space, features, texts, config, embeddings)
     weights, intercepts = fit_weights(x, labels, c, _averaged(space, x))
@@ -246,21 +267,35 @@ class CrossValidation:
         return (self.probabilities >= self.thresholds).astype(np.int64)
 
 
-def cross_validate(features: list[SentenceFeatures], texts: list[str], labels: np.ndarray,
-                   groups: np.ndarray, config: FeatureConfig, c: float, folds: int,
-                   embeddings=None, progress: Callable[[str], None] | None = None
-                   ) -> CrossValidation:
+def cross_validate(
+    features: list[SentenceFeatures],
+    texts: list[str],
+    labels: np.ndarray,
+    groups: np.ndarray,
+    config: FeatureConfig,
+    c: float,
+    folds: int,
+    embeddings=None,
+    progress: Callable[[str], None] | None = None,
+) -> CrossValidation:
     """Grouped k-fold cross-validation; nothing of a held-out fold is used to fit its model."""
     fold_of = group_folds(groups, folds)
     probabilities = np.zeros(labels.shape)
     thresholds = np.zeros(labels.shape)
     for fold in np.unique(fold_of):
         train_rows, held = np.where(fold_of != fold)[0], np.where(fold_of == fold)[0]
-        space, w, b, t = fit_model_rows([features[i] for i in train_rows],
-                                        [texts[i] for i in train_rows], labels[train_rows],
-                                        groups[train_rows], config, c, embeddings)
-        x_held = _design(space, [features[i] for i in held], [texts[i] for i in held],
-                         config, embeddings)
+        space, w, b, t = fit_model_rows(
+            [features[i] for i in train_rows],
+            [texts[i] for i in train_rows],
+            labels[train_rows],
+            groups[train_rows],
+            config,
+            c,
+            embeddings,
+        )
+        x_held = _design(
+            space, [features[i] for i in held], [texts[i] for i in held], config, embeddings
+        )
         probabilities[held] = _probabilities(x_held, w, b)
         thresholds[held] = t
         if progress:
@@ -268,11 +303,17 @@ def cross_validate(features: list[SentenceFeatures], texts: list[str], labels: n
     return CrossValidation(probabilities=probabilities, thresholds=thresholds, folds=fold_of)
 
 
-def train_model(paths: Sequence[Path], out: Path, codebook: Codebook, *,
-                config: FeatureConfig | None = None, c: float = DEFAULT_C,
-                folds: int = DEFAULT_FOLDS, resamples: int = 1000,
-                progress: Callable[[str], None] | None = None
-                ) -> tuple[LearnedModel, pd.DataFrame, dict]:
+def train_model(
+    paths: Sequence[Path],
+    out: Path,
+    codebook: Codebook,
+    *,
+    config: FeatureConfig | None = None,
+    c: float = DEFAULT_C,
+    folds: int = DEFAULT_FOLDS,
+    resamples: int = 1000,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[LearnedModel, pd.DataFrame, dict]:
     """Cross-validate, fit on all rows, write the model and its metrics into `out`.
 
     Returns (model, metrics table, summary). `folds` = 0 skips the cross-validation.
@@ -290,43 +331,58 @@ def train_model(paths: Sequence[Path], out: Path, codebook: Codebook, *,
     labels, groups = training.labels, training.groups
     codes = training.codes
     kinds = {code: codebook.codes[code].kind for code in codes}
-    summary: dict = {"codebook_version": codebook.version, "sentences": len(texts),
-                     "groups": len(np.unique(groups)),
-                     "files": [str(p) for p in paths], "features": config.to_dict(), "C": c}
+    summary: dict = {
+        "codebook_version": codebook.version,
+        "sentences": len(texts),
+        "groups": len(np.unique(groups)),
+        "files": [str(p) for p in paths],
+        "features": config.to_dict(),
+        "C": c,
+    }
     if config.concepts:
         summary["averaged"] = "concept cues (k:): mean of the fits with and without them"
     table = pd.DataFrame()
     if folds and folds > 1:
         if progress:
             progress(f"grouped {folds}-fold cross-validation over {summary['groups']} sources")
-        cv = cross_validate(features, texts, labels, groups, config, c, folds, embeddings,
-                            progress)
-        table = agreement_with_intervals(labels, cv.predictions, groups, codes, kinds,
-                                         resamples=resamples)
-        summary["cross_validation"] = {"folds": len(np.unique(cv.folds)),
-                                       "grouped_by": "source (else doc_id, else id)",
-                                       "intervals": f"95% cluster bootstrap over sources, "
-                                                    f"{resamples} resamples"}
+        cv = cross_validate(features, texts, labels, groups, config, c, folds, embeddings, progress)
+        table = agreement_with_intervals(
+            labels, cv.predictions, groups, codes, kinds, resamples=resamples
+        )
+        summary["cross_validation"] = {
+            "folds": len(np.unique(cv.folds)),
+            "grouped_by": "source (else doc_id, else id)",
+            "intervals": f"95% cluster bootstrap over sources, {resamples} resamples",
+        }
     if progress:
         progress("fitting the final model on all rows")
-    space, weights, intercepts, thresholds = fit_model_rows(features, texts, labels, groups,
-                                                            config, c, embeddings)
+    space, weights, intercepts, thresholds = fit_model_rows(
+        features, texts, labels, groups, config, c, embeddings
+    )
     summary["seconds"] = round(time.perf_counter() - started, 1)
     if len(table):
         final = dict(zip(codes, map(float, thresholds), strict=True))
         table["threshold"] = table["code"].map(final)
     model = LearnedModel(
-        codes=codes, codebook_version=codebook.version, codebook_name=codebook.name,
-        config=config, space=space, weights=weights, intercepts=intercepts,
+        codes=codes,
+        codebook_version=codebook.version,
+        codebook_name=codebook.name,
+        config=config,
+        space=space,
+        weights=weights,
+        intercepts=intercepts,
         thresholds=dict(zip(codes, map(float, thresholds), strict=True)),
         training={k: v for k, v in summary.items() if k != "cross_validation"},
-        embeddings=embeddings)
+        embeddings=embeddings,
+    )
     model.save(out)
     if len(table):
-        notes = [f"Grouped {summary['cross_validation']['folds']}-fold cross-validation of "
-                 f"{len(texts):,} sentences from {summary['groups']:,} sources (folds by source); "
-                 "vocabulary, weights and thresholds learned inside the training folds only. "
-                 f"Intervals: {summary['cross_validation']['intervals']}.",
-                 f"Codebook {codebook.version}; files: {', '.join(summary['files'])}."]
+        notes = [
+            f"Grouped {summary['cross_validation']['folds']}-fold cross-validation of "
+            f"{len(texts):,} sentences from {summary['groups']:,} sources (folds by source); "
+            "vocabulary, weights and thresholds learned inside the training folds only. "
+            f"Intervals: {summary['cross_validation']['intervals']}.",
+            f"Codebook {codebook.version}; files: {', '.join(summary['files'])}.",
+        ]
         write_metrics(out, table, summary, "textmine train: cross-validated agreement", notes)
     return model, table, summary

@@ -49,8 +49,21 @@ MAX_DOCUMENT_ROWS = 2000  # the full document list is left out above this
 FEW_DOCUMENTS = 3
 FEW_SENTENCES = 200
 MAX_EXAMPLE_CHARS = 400  # prefer examples shorter than this
-METRIC_NAMES = ("n", "support", "gold_pos", "pred_pos", "human_share", "machine_share", "bias",
-                "precision", "recall", "f1", "kappa", "alpha", "accuracy")
+METRIC_NAMES = (
+    "n",
+    "support",
+    "gold_pos",
+    "pred_pos",
+    "human_share",
+    "machine_share",
+    "bias",
+    "precision",
+    "recall",
+    "f1",
+    "kappa",
+    "alpha",
+    "accuracy",
+)
 
 
 @dataclass(frozen=True)
@@ -98,7 +111,9 @@ class ReportData:
     partnership_over_time: pd.DataFrame | None
     stance_by_group: pd.DataFrame | None  # period "all", dimensions doc_type and publisher
     partnership_by_group: pd.DataFrame | None
-    undated: dict[str, int]  # documents and sentences without a usable date (year_only_*: no quarter)
+    undated: dict[
+        str, int
+    ]  # documents and sentences without a usable date (year_only_*: no quarter)
     corrected: bool  # stance tables carry corrected shares (a validation sample exists)
     code_summary: pd.DataFrame  # code, n_sentences, n_documents, share
     examples: dict[str, pd.DataFrame]  # code -> text, spans, title, path, page, href, p
@@ -196,8 +211,11 @@ def gather_report_data(
         validity=_validity(out, codebook, settings, model_dirs or []),
         reproducibility=_reproducibility(store, codebook, coded, documents, record),
         settings=settings,
-        timings={str(k): float(v) for k, v in (record.get("timings") or {}).items()
-                 if isinstance(v, (int, float))},
+        timings={
+            str(k): float(v)
+            for k, v in (record.get("timings") or {}).items()
+            if isinstance(v, (int, float))
+        },
         runs=_runs(store),
         notes=notes + [str(n) for n in record.get("notes") or []],
     )
@@ -247,14 +265,33 @@ def _file_locations(store) -> dict[str, str]:
 
 def _documents(store, out: Path) -> pd.DataFrame:
     frame = store.documents(include_duplicates=True).copy()
-    columns = ["doc_id", "path", "format", "pages", "title", "publisher", "doc_type",
-               "published", "source", "n_sentences", "duplicate_of"]
+    columns = [
+        "doc_id",
+        "path",
+        "format",
+        "pages",
+        "title",
+        "publisher",
+        "doc_type",
+        "published",
+        "source",
+        "n_sentences",
+        "duplicate_of",
+    ]
     for column in columns:
         if column not in frame.columns:
             frame[column] = ""
     frame = frame[columns].reset_index(drop=True)
-    for column in ("path", "format", "title", "publisher", "doc_type", "published", "source",
-                   "duplicate_of"):
+    for column in (
+        "path",
+        "format",
+        "title",
+        "publisher",
+        "doc_type",
+        "published",
+        "source",
+        "duplicate_of",
+    ):
         frame[column] = frame[column].fillna("").astype(str)
     frame["publisher"] = frame["publisher"].replace("", "unknown")
     frame["doc_type"] = frame["doc_type"].replace("", "unknown")
@@ -291,9 +328,11 @@ def _corpus_table(documents: pd.DataFrame) -> pd.DataFrame:
     kept = documents[documents["duplicate_of"] == ""]
     if kept.empty:
         return pd.DataFrame(columns=columns)
-    table = kept.groupby(["year", "doc_type", "publisher"], sort=True).agg(
-        documents=("doc_id", "size"), pages=("pages", "sum"), sentences=("n_sentences", "sum")
-    ).reset_index()
+    table = (
+        kept.groupby(["year", "doc_type", "publisher"], sort=True)
+        .agg(documents=("doc_id", "size"), pages=("pages", "sum"), sentences=("n_sentences", "sum"))
+        .reset_index()
+    )
     table["_undated"] = table["year"] == UNDATED
     table = table.sort_values(["_undated", "year", "doc_type", "publisher"], kind="stable")
     return table[columns].reset_index(drop=True)
@@ -314,10 +353,12 @@ def _duplicates(documents: pd.DataFrame) -> pd.DataFrame:
     kept = documents[documents["duplicate_of"] == ""].drop_duplicates("doc_id")
     paths = dict(zip(kept["doc_id"], kept["path"], strict=True))
     dups = documents[documents["duplicate_of"] != ""]
-    return pd.DataFrame({
-        "path": dups["path"].tolist(),
-        "duplicate_of": [paths.get(d, d) for d in dups["duplicate_of"]],
-    })
+    return pd.DataFrame(
+        {
+            "path": dups["path"].tolist(),
+            "duplicate_of": [paths.get(d, d) for d in dups["duplicate_of"]],
+        }
+    )
 
 
 def _counts(store) -> dict[str, int]:
@@ -355,8 +396,18 @@ def _changes(record: Mapping[str, Any]) -> dict[str, Any]:
 
 def _slim_coded(coded: pd.DataFrame, codes: list[str], documents: pd.DataFrame) -> pd.DataFrame:
     """Only the columns the report uses, with each sentence's document title, format and link."""
-    keep = ["sentence_id", "doc_id", "path", "page", "paragraph_index", "start_char", "text",
-            "evidence", *codes, *[f"p_{c}" for c in codes if f"p_{c}" in coded.columns]]
+    keep = [
+        "sentence_id",
+        "doc_id",
+        "path",
+        "page",
+        "paragraph_index",
+        "start_char",
+        "text",
+        "evidence",
+        *codes,
+        *[f"p_{c}" for c in codes if f"p_{c}" in coded.columns],
+    ]
     if "model_version" in coded.columns:
         keep.append("model_version")
     frame = coded[[c for c in keep if c in coded.columns]].copy()
@@ -379,12 +430,14 @@ def _code_summary(coded: pd.DataFrame, codes: list[str]) -> pd.DataFrame:
             rows.append({"code": code, "n_sentences": None, "n_documents": None, "share": None})
             continue
         positive = coded[coded[code] == 1]
-        rows.append({
-            "code": code,
-            "n_sentences": len(positive),
-            "n_documents": int(positive["doc_id"].nunique()),
-            "share": len(positive) / total if total else math.nan,
-        })
+        rows.append(
+            {
+                "code": code,
+                "n_sentences": len(positive),
+                "n_documents": int(positive["doc_id"].nunique()),
+                "share": len(positive) / total if total else math.nan,
+            }
+        )
     return pd.DataFrame(rows, columns=["code", "n_sentences", "n_documents", "share"])
 
 
@@ -407,8 +460,12 @@ def evidence_spans(text: str, evidence: object, code: str) -> list[tuple[int, in
         if not isinstance(item, dict):
             continue
         start, end, words = item.get("start"), item.get("end"), str(item.get("text") or "")
-        if (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(text)
-                and (not words or text[start:end] == words)):
+        if (
+            isinstance(start, int)
+            and isinstance(end, int)
+            and 0 <= start < end <= len(text)
+            and (not words or text[start:end] == words)
+        ):
             spans.append((start, end))
         elif words and words in text:
             found = text.index(words)
@@ -422,8 +479,19 @@ def evidence_spans(text: str, evidence: object, code: str) -> list[tuple[int, in
     return merged
 
 
-_SENTENCE_VIEW = ["sentence_id", "doc_id", "title", "path", "page", "year", "href", "text",
-                  "spans", "coded", "p"]
+_SENTENCE_VIEW = [
+    "sentence_id",
+    "doc_id",
+    "title",
+    "path",
+    "page",
+    "year",
+    "href",
+    "text",
+    "spans",
+    "coded",
+    "p",
+]
 
 
 def _sentence_view(rows: pd.DataFrame, code: str) -> pd.DataFrame:
@@ -431,13 +499,16 @@ def _sentence_view(rows: pd.DataFrame, code: str) -> pd.DataFrame:
         return pd.DataFrame(columns=_SENTENCE_VIEW)
     view = rows.copy()
     view["text"] = view["text"].fillna("").astype(str)
-    view["spans"] = [evidence_spans(t, e, code)
-                     for t, e in zip(view["text"], view["evidence"], strict=True)]
+    view["spans"] = [
+        evidence_spans(t, e, code) for t, e in zip(view["text"], view["evidence"], strict=True)
+    ]
     view["coded"] = view[code].astype(int)
     view["p"] = view[f"p_{code}"].astype(float) if f"p_{code}" in view.columns else math.nan
     view["page"] = pd.to_numeric(view["page"], errors="coerce").fillna(0).astype(int)
-    view["href"] = [_page_href(h, f, p) for h, f, p in
-                    zip(view["href"], view["format"], view["page"], strict=True)]
+    view["href"] = [
+        _page_href(h, f, p)
+        for h, f, p in zip(view["href"], view["format"], view["page"], strict=True)
+    ]
     return view[_SENTENCE_VIEW].reset_index(drop=True)
 
 
@@ -520,8 +591,10 @@ def _over_time(table: pd.DataFrame | None) -> pd.DataFrame | None:
     """
     if table is None or not {"dimension", "period"} <= set(table.columns):
         return None
-    rows = table[(table["dimension"] == ALL)
-                 & ~table["period"].astype(str).isin([ALL, UNDATED, UNDATED_IN_QUARTER])]
+    rows = table[
+        (table["dimension"] == ALL)
+        & ~table["period"].astype(str).isin([ALL, UNDATED, UNDATED_IN_QUARTER])
+    ]
     if rows.empty:
         return None
     rows = rows.copy()
@@ -577,8 +650,9 @@ def _topics(topics: pd.DataFrame | None) -> pd.DataFrame | None:
     frame["share"] = pd.to_numeric(frame.get("share", math.nan), errors="coerce")
     frame["name"] = frame.get("name", "").fillna("").astype(str)
     frame["words"] = [_topic_words(w) for w in frame.get("top_words", "")]
-    frame["passage"] = [str(t or "").split("\n\n")[0].strip()
-                        for t in frame.get("representative_texts", "")]
+    frame["passage"] = [
+        str(t or "").split("\n\n")[0].strip() for t in frame.get("representative_texts", "")
+    ]
     frame = frame.sort_values(["size", "topic"], ascending=[False, True], kind="stable")
     return frame[["topic", "name", "size", "share", "words", "passage"]].reset_index(drop=True)
 
@@ -628,8 +702,11 @@ def _topic_stance(
     sentences["start_char"] = pd.to_numeric(sentences["start_char"], errors="coerce")
     sentences = sentences.dropna(subset=["start_char"]).astype({"start_char": "int64"})
     joined = pd.merge_asof(
-        sentences.sort_values("start_char"), chunks.sort_values("start_char"),
-        on="start_char", by="doc_id", direction="backward",
+        sentences.sort_values("start_char"),
+        chunks.sort_values("start_char"),
+        on="start_char",
+        by="doc_id",
+        direction="backward",
     )
     joined = joined[joined["topic"].notna() & (joined["start_char"] < joined["end_char"])]
     joined = joined[joined["topic"] >= 0]
@@ -646,19 +723,26 @@ def _topic_stance(
         table = table[table["size"] >= MIN_TOPIC_SENTENCES]
         if not overall:
             continue
-        intervals = [wilson_interval(int(k), int(n)) for k, n in zip(table["sum"], table["size"], strict=True)]
-        ranked = pd.DataFrame({
-            "topic": table["topic"].astype(int),
-            "name": [names.get(int(t), "") for t in table["topic"]],
-            "n_sentences": table["size"].astype(int),
-            "n_coded": table["sum"].astype(int),
-            "share": table["sum"] / table["size"],
-            "ci_low": [lo for lo, _ in intervals],
-            "ci_high": [hi for _, hi in intervals],
-        })
+        intervals = [
+            wilson_interval(int(k), int(n))
+            for k, n in zip(table["sum"], table["size"], strict=True)
+        ]
+        ranked = pd.DataFrame(
+            {
+                "topic": table["topic"].astype(int),
+                "name": [names.get(int(t), "") for t in table["topic"]],
+                "n_sentences": table["size"].astype(int),
+                "n_coded": table["sum"].astype(int),
+                "share": table["sum"] / table["size"],
+                "ci_low": [lo for lo, _ in intervals],
+                "ci_high": [hi for _, hi in intervals],
+            }
+        )
         ranked["lift"] = ranked["share"] / overall
         ranked = ranked[(ranked["lift"] > 1) & (ranked["n_coded"] >= MIN_TOPIC_CODED)]
-        ranked = ranked.sort_values(["lift", "n_sentences"], ascending=[False, False], kind="stable")
+        ranked = ranked.sort_values(
+            ["lift", "n_sentences"], ascending=[False, False], kind="stable"
+        )
         result[code] = ranked.head(N_TOPICS_PER_STANCE).reset_index(drop=True)
     return result
 
@@ -666,8 +750,9 @@ def _topic_stance(
 # -- validity ----------------------------------------------------------------------------
 
 
-def _validity(out: Path, codebook: Codebook, settings: Mapping[str, Any],
-              model_dirs: list[str | os.PathLike]) -> list[ValiditySource]:
+def _validity(
+    out: Path, codebook: Codebook, settings: Mapping[str, Any], model_dirs: list[str | os.PathLike]
+) -> list[ValiditySource]:
     """Agreement figures found in files: learned models' metrics.json and evaluate tables."""
     found: list[ValiditySource] = []
     seen: set[Path] = set()
@@ -705,14 +790,18 @@ def read_metrics_json(path: Path, codebook: Codebook) -> ValiditySource:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        return ValiditySource(title, str(path), pd.DataFrame(columns=["code"]),
-                              note=f"cannot be read: {exc}")
+        return ValiditySource(
+            title, str(path), pd.DataFrame(columns=["code"]), note=f"cannot be read: {exc}"
+        )
     codes = set(codebook.code_columns)
     rows = _per_code_rows(data, codes)
     details = {}
     if isinstance(data, dict):
-        details = {str(k): _scalar_text(v) for k, v in data.items()
-                   if isinstance(v, (str, int, float, bool))}
+        details = {
+            str(k): _scalar_text(v)
+            for k, v in data.items()
+            if isinstance(v, (str, int, float, bool))
+        }
     table = _metric_table(rows, codebook)
     note = "" if not table.empty else "no per-code figures recognised in this file"
     return ValiditySource(title, str(path), table, details, note)
@@ -772,8 +861,9 @@ def _metric_table(rows: list[dict], codebook: Codebook) -> pd.DataFrame:
     frame = frame.sort_values("_o", kind="stable").drop(columns="_o")
     if "support" in frame.columns and "n" not in frame.columns:
         frame = frame.rename(columns={"support": "n"})
-    columns = ["code"] + [c for m in METRIC_NAMES for c in (m, f"{m}_low", f"{m}_high")
-                          if c in frame.columns]
+    columns = ["code"] + [
+        c for m in METRIC_NAMES for c in (m, f"{m}_low", f"{m}_high") if c in frame.columns
+    ]
     return frame[columns].reset_index(drop=True)
 
 
@@ -781,22 +871,32 @@ def _metric(row: Mapping[str, Any], metric: str) -> tuple[float | None, float | 
     raw = row.get(metric)
     low = high = None
     if isinstance(raw, dict):
-        value = next((_number(raw[k]) for k in ("value", "mean", "estimate", "point")
-                      if k in raw and _number(raw[k]) is not None), None)
+        value = next(
+            (
+                _number(raw[k])
+                for k in ("value", "mean", "estimate", "point")
+                if k in raw and _number(raw[k]) is not None
+            ),
+            None,
+        )
         interval = raw.get("ci") or raw.get("interval")
         if isinstance(interval, (list, tuple)) and len(interval) == 2:
             low, high = _number(interval[0]), _number(interval[1])
         else:
-            low, high = _number(raw.get("low", raw.get("ci_low"))), _number(
-                raw.get("high", raw.get("ci_high")))
+            low, high = (
+                _number(raw.get("low", raw.get("ci_low"))),
+                _number(raw.get("high", raw.get("ci_high"))),
+            )
         return value, low, high
     value = _number(raw)
     interval = row.get(f"{metric}_ci") or row.get(f"{metric}_interval")
     if isinstance(interval, (list, tuple)) and len(interval) == 2:
         low, high = _number(interval[0]), _number(interval[1])
     else:
-        for low_key, high_key in ((f"{metric}_low", f"{metric}_high"),
-                                  (f"{metric}_ci_low", f"{metric}_ci_high")):
+        for low_key, high_key in (
+            (f"{metric}_low", f"{metric}_high"),
+            (f"{metric}_ci_low", f"{metric}_ci_high"),
+        ):
             if low_key in row and high_key in row:
                 low, high = _number(row[low_key]), _number(row[high_key])
                 break
@@ -813,19 +913,23 @@ def read_agreement_csv(path: Path, codebook: Codebook) -> ValiditySource:
     try:
         raw = pd.read_csv(path)
     except (OSError, ValueError) as exc:
-        return ValiditySource(title, str(path), pd.DataFrame(columns=["code"]),
-                              note=f"cannot be read: {exc}")
+        return ValiditySource(
+            title, str(path), pd.DataFrame(columns=["code"]), note=f"cannot be read: {exc}"
+        )
     if "code" not in raw.columns:
-        return ValiditySource(title, str(path), pd.DataFrame(columns=["code"]),
-                              note="no `code` column: not a `textmine evaluate` table")
+        return ValiditySource(
+            title,
+            str(path),
+            pd.DataFrame(columns=["code"]),
+            note="no `code` column: not a `textmine evaluate` table",
+        )
     codes = set(codebook.code_columns)
     records = []
     for row in raw.to_dict("records"):
         if row.get("code") not in codes:
             continue
         record: dict[str, Any] = {"code": row["code"]}
-        for metric in ("n", "gold_pos", "pred_pos", "precision", "recall", "f1", "kappa",
-                       "alpha"):
+        for metric in ("n", "gold_pos", "pred_pos", "precision", "recall", "f1", "kappa", "alpha"):
             if _number(row.get(metric)) is not None and not math.isnan(row[metric]):
                 record[metric] = float(row[metric])
         tp, fp, fn, n = (_int(row.get(k)) for k in ("tp", "fp", "fn", "n"))
@@ -845,8 +949,13 @@ def read_agreement_csv(path: Path, codebook: Codebook) -> ValiditySource:
         value = _number(row.get("f1"))
         if value is not None and not math.isnan(value):
             details[str(row["code"]).replace("_", " ")] = f"{value:.3f}"
-    return ValiditySource(title, str(path), table, details,
-                          "" if not table.empty else "no rows for this codebook's codes")
+    return ValiditySource(
+        title,
+        str(path),
+        table,
+        details,
+        "" if not table.empty else "no rows for this codebook's codes",
+    )
 
 
 def read_validation_csv(path: Path, codebook: Codebook) -> ValiditySource:
@@ -856,25 +965,39 @@ def read_validation_csv(path: Path, codebook: Codebook) -> ValiditySource:
     prevalence, the coder's bias (coder minus human), precision and recall,
     each with the 95% interval the file gives, and kappa.
     """
-    title = (f"Validation sample of this corpus ({path.stem.removesuffix('_by_period')}): "
-             "design-weighted agreement")
+    title = (
+        f"Validation sample of this corpus ({path.stem.removesuffix('_by_period')}): "
+        "design-weighted agreement"
+    )
     try:
         raw = pd.read_csv(path)
     except (OSError, ValueError) as exc:
-        return ValiditySource(title, str(path), pd.DataFrame(columns=["code"]),
-                              note=f"cannot be read: {exc}")
+        return ValiditySource(
+            title, str(path), pd.DataFrame(columns=["code"]), note=f"cannot be read: {exc}"
+        )
     if not {"code", "period"} <= set(raw.columns):
-        return ValiditySource(title, str(path), pd.DataFrame(columns=["code"]),
-                              note="no `code` and `period` columns: not a validation report")
-    rows = raw[raw["period"].astype(str) == ALL].rename(columns={
-        "n_validation": "n", "human_ci_low": "human_share_ci_low",
-        "human_ci_high": "human_share_ci_high"})
-    records = [{k: v for k, v in row.items() if not _missing_value(v)}
-               for row in rows.to_dict("records")]
-    table = _metric_table([r for r in records if r.get("code") in set(codebook.code_columns)],
-                          codebook)
-    return ValiditySource(title, str(path), table,
-                          note="" if not table.empty else "no rows for this codebook's codes")
+        return ValiditySource(
+            title,
+            str(path),
+            pd.DataFrame(columns=["code"]),
+            note="no `code` and `period` columns: not a validation report",
+        )
+    rows = raw[raw["period"].astype(str) == ALL].rename(
+        columns={
+            "n_validation": "n",
+            "human_ci_low": "human_share_ci_low",
+            "human_ci_high": "human_share_ci_high",
+        }
+    )
+    records = [
+        {k: v for k, v in row.items() if not _missing_value(v)} for row in rows.to_dict("records")
+    ]
+    table = _metric_table(
+        [r for r in records if r.get("code") in set(codebook.code_columns)], codebook
+    )
+    return ValiditySource(
+        title, str(path), table, note="" if not table.empty else "no rows for this codebook's codes"
+    )
 
 
 def _missing_value(value: object) -> bool:
@@ -910,8 +1033,13 @@ def corpus_hash(doc_ids: list[str]) -> str:
     return digest.hexdigest()[:16]
 
 
-def _reproducibility(store, codebook: Codebook, coded: pd.DataFrame, documents: pd.DataFrame,
-                     record: Mapping[str, Any]) -> dict[str, str]:
+def _reproducibility(
+    store,
+    codebook: Codebook,
+    coded: pd.DataFrame,
+    documents: pd.DataFrame,
+    record: Mapping[str, Any],
+) -> dict[str, str]:
     kept = documents[documents["duplicate_of"] == ""]
     model = None
     if "model_version" in coded.columns and len(coded):

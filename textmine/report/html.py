@@ -107,24 +107,28 @@ SECTIONS = (
 
 def render_report(data: ReportData) -> str:
     """The report page for `data`: a complete, self-contained HTML document."""
-    body = "\n".join([
-        _corpus(data),
-        _validity(data),
-        _trends(data),
-        _codes(data),
-        _topics(data),
-        _reproducibility(data),
-    ])
+    body = "\n".join(
+        [
+            _corpus(data),
+            _validity(data),
+            _trends(data),
+            _codes(data),
+            _topics(data),
+            _reproducibility(data),
+        ]
+    )
     nav = "".join(f'<a href="#{key}">{_e(label)}</a>' for key, label in SECTIONS)
     c = data.counts
-    summary = (f"{c.get('documents', 0):,} documents · {c.get('pages', 0):,} pages · "
-               f"{c.get('sentences', 0):,} sentences · generated {data.generated_at}")
+    summary = (
+        f"{c.get('documents', 0):,} documents · {c.get('pages', 0):,} pages · "
+        f"{c.get('sentences', 0):,} sentences · generated {data.generated_at}"
+    )
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="textmine {_e(data.reproducibility.get('textmine version (this report)', ''))}">
+<meta name="generator" content="textmine {_e(data.reproducibility.get("textmine version (this report)", ""))}">
 <title>{_e(data.title)}</title>
 <style>{_CSS}</style>
 </head>
@@ -189,28 +193,39 @@ def _code_map(data: ReportData) -> dict[str, CodeInfo]:
 
 
 def _code_label(info: CodeInfo) -> str:
-    return (f'<span class="swatch" style="background:{_colour(info.colour)}"></span>'
-            f"{_e(info.name)}")
+    return f'<span class="swatch" style="background:{_colour(info.colour)}"></span>{_e(info.name)}'
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], numeric: Sequence[int] = (),
-           row_classes: Sequence[str] | None = None) -> str:
+def _table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    numeric: Sequence[int] = (),
+    row_classes: Sequence[str] | None = None,
+) -> str:
     """A table of already-escaped cells; `numeric` are the right-aligned column indexes."""
-    head = "".join(f'<th class="num">{h}</th>' if i in numeric else f"<th>{h}</th>"
-                   for i, h in enumerate(headers))
+    head = "".join(
+        f'<th class="num">{h}</th>' if i in numeric else f"<th>{h}</th>"
+        for i, h in enumerate(headers)
+    )
     body = []
     for r, row in enumerate(rows):
         cls = f' class="{row_classes[r]}"' if row_classes and row_classes[r] else ""
-        cells = "".join(f'<td class="num">{v}</td>' if i in numeric else f"<td>{v}</td>"
-                        for i, v in enumerate(row))
+        cells = "".join(
+            f'<td class="num">{v}</td>' if i in numeric else f"<td>{v}</td>"
+            for i, v in enumerate(row)
+        )
         body.append(f"<tr{cls}>{cells}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
 def _tiles(items: Sequence[tuple[str, str]]) -> str:
-    return '<div class="tiles">' + "".join(
-        f'<div class="tile"><b>{value}</b><span>{label}</span></div>' for value, label in items
-    ) + "</div>"
+    return (
+        '<div class="tiles">'
+        + "".join(
+            f'<div class="tile"><b>{value}</b><span>{label}</span></div>' for value, label in items
+        )
+        + "</div>"
+    )
 
 
 def _notes(notes: Sequence[str]) -> str:
@@ -319,20 +334,28 @@ def line_chart(
     top_value = max(_finite([v for s in series for v in (s.high or []) + s.values]) or [0.0])
     y_max, y_step = _axis(top_value)
     frame = _Frame(54, top, width - 54 - 14, height - top - bottom, len(periods), y_max)
-    parts = [f'<svg viewBox="0 0 {width} {height}" role="img" '
-             f'aria-label="{_e(title or y_label)}" font-family="sans-serif">']
+    parts = [
+        f'<svg viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{_e(title or y_label)}" font-family="sans-serif">'
+    ]
     if title:
-        parts.append(f'<text x="{frame.left}" y="14" font-size="13" font-weight="600" '
-                     f'fill="#1d2430">{_e(title)}</text>')
+        parts.append(
+            f'<text x="{frame.left}" y="14" font-size="13" font-weight="600" '
+            f'fill="#1d2430">{_e(title)}</text>'
+        )
     parts += _axes(frame, periods, y_step, y_label, y_format, little)
     for row, (label, values) in enumerate(counts):
         ty = frame.top + frame.height + 29 + 14 * row
-        parts.append(f'<text x="{frame.left - 6}" y="{ty}" font-size="10" text-anchor="end" '
-                     f'fill="#5b6575">{_e(label)}</text>')
+        parts.append(
+            f'<text x="{frame.left - 6}" y="{ty}" font-size="10" text-anchor="end" '
+            f'fill="#5b6575">{_e(label)}</text>'
+        )
         for i, value in enumerate(values):
             if not _missing(value) and value != 0:
-                parts.append(f'<text x="{frame.x(i):.1f}" y="{ty}" font-size="10" '
-                             f'text-anchor="middle" fill="#5b6575">{_e(_short(value))}</text>')
+                parts.append(
+                    f'<text x="{frame.x(i):.1f}" y="{ty}" font-size="10" '
+                    f'text-anchor="middle" fill="#5b6575">{_e(_short(value))}</text>'
+                )
     for one in series:
         parts += _series_svg(frame, one, periods, y_format, little)
     if legend:
@@ -351,68 +374,99 @@ def _short(value: Any) -> str:
     return f"{number / 1_000_000:.1f}M"
 
 
-def _axes(frame: _Frame, periods: Sequence[str], y_step: float, y_label: str,
-          y_format: Callable[[float], str], little: Sequence[bool]) -> list[str]:
+def _axes(
+    frame: _Frame,
+    periods: Sequence[str],
+    y_step: float,
+    y_label: str,
+    y_format: Callable[[float], str],
+    little: Sequence[bool],
+) -> list[str]:
     parts = []
     for i, flag in enumerate(little):
         if flag:  # a strip along the axis under periods with little data
-            parts.append(f'<rect x="{frame.x(i) - frame.band / 2 + 1:.1f}" '
-                         f'y="{frame.top + frame.height - 5}" width="{frame.band - 2:.1f}" '
-                         f'height="5" fill="#e0a800"><title>{_e(periods[i])}: little data'
-                         "</title></rect>")
+            parts.append(
+                f'<rect x="{frame.x(i) - frame.band / 2 + 1:.1f}" '
+                f'y="{frame.top + frame.height - 5}" width="{frame.band - 2:.1f}" '
+                f'height="5" fill="#e0a800"><title>{_e(periods[i])}: little data'
+                "</title></rect>"
+            )
     for k in range(round(frame.y_max / y_step) + 1):
         value = y_step * k
-        parts.append(f'<line x1="{frame.left}" x2="{frame.left + frame.width}" '
-                     f'y1="{frame.y(value):.1f}" y2="{frame.y(value):.1f}" stroke="#e3e7ee" '
-                     'stroke-width="1"/>')
-        parts.append(f'<text x="{frame.left - 6}" y="{frame.y(value) + 4:.1f}" font-size="11" '
-                     f'text-anchor="end" fill="#5b6575">{_e(y_format(value))}</text>')
+        parts.append(
+            f'<line x1="{frame.left}" x2="{frame.left + frame.width}" '
+            f'y1="{frame.y(value):.1f}" y2="{frame.y(value):.1f}" stroke="#e3e7ee" '
+            'stroke-width="1"/>'
+        )
+        parts.append(
+            f'<text x="{frame.left - 6}" y="{frame.y(value) + 4:.1f}" font-size="11" '
+            f'text-anchor="end" fill="#5b6575">{_e(y_format(value))}</text>'
+        )
     n = frame.n
     step = max(1, math.ceil(n / (frame.width / 42)))
     for i, period in enumerate(periods):
         if i % step == 0 or (i == n - 1 and (n - 1) % step >= step / 2):
-            parts.append(f'<text x="{frame.x(i):.1f}" y="{frame.top + frame.height + 15}" '
-                         f'font-size="11" text-anchor="middle" fill="#5b6575">{_e(period)}</text>')
+            parts.append(
+                f'<text x="{frame.x(i):.1f}" y="{frame.top + frame.height + 15}" '
+                f'font-size="11" text-anchor="middle" fill="#5b6575">{_e(period)}</text>'
+            )
     middle = frame.top + frame.height / 2
-    parts.append(f'<text x="12" y="{middle:.1f}" font-size="11" fill="#5b6575" '
-                 f'text-anchor="middle" transform="rotate(-90 12 {middle:.1f})">'
-                 f"{_e(y_label)}</text>")
+    parts.append(
+        f'<text x="12" y="{middle:.1f}" font-size="11" fill="#5b6575" '
+        f'text-anchor="middle" transform="rotate(-90 12 {middle:.1f})">'
+        f"{_e(y_label)}</text>"
+    )
     return parts
 
 
-def _series_svg(frame: _Frame, series: Series, periods: Sequence[str],
-                y_format: Callable[[float], str], little: Sequence[bool]) -> list[str]:
+def _series_svg(
+    frame: _Frame,
+    series: Series,
+    periods: Sequence[str],
+    y_format: Callable[[float], str],
+    little: Sequence[bool],
+) -> list[str]:
     x, y = frame.x, frame.y
     colour = _colour(series.colour)
     parts = []
     if series.low is not None and series.high is not None:
-        points = [(i, lo, hi) for i, (lo, hi) in enumerate(zip(series.low, series.high,
-                                                                strict=True))
-                  if not (_missing(lo) or _missing(hi))]
+        points = [
+            (i, lo, hi)
+            for i, (lo, hi) in enumerate(zip(series.low, series.high, strict=True))
+            if not (_missing(lo) or _missing(hi))
+        ]
         for run in _runs_of(points):
             if len(run) == 1:  # an isolated period: an error bar instead of a band
                 i, lo, hi = run[0]
-                parts.append(f'<line x1="{x(i):.1f}" x2="{x(i):.1f}" y1="{y(lo):.1f}" '
-                             f'y2="{y(hi):.1f}" stroke="{colour}" stroke-opacity="0.45" '
-                             'stroke-width="4"/>')
+                parts.append(
+                    f'<line x1="{x(i):.1f}" x2="{x(i):.1f}" y1="{y(lo):.1f}" '
+                    f'y2="{y(hi):.1f}" stroke="{colour}" stroke-opacity="0.45" '
+                    'stroke-width="4"/>'
+                )
                 continue
             upper = " ".join(f"{x(i):.1f},{y(hi):.1f}" for i, _, hi in run)
             lower = " ".join(f"{x(i):.1f},{y(lo):.1f}" for i, lo, _ in reversed(run))
-            parts.append(f'<polygon points="{upper} {lower}" fill="{colour}" '
-                         'fill-opacity="0.15" stroke="none"/>')
+            parts.append(
+                f'<polygon points="{upper} {lower}" fill="{colour}" '
+                'fill-opacity="0.15" stroke="none"/>'
+            )
     path = [(i, v) for i, v in enumerate(series.values) if not _missing(v)]
     dash = ' stroke-dasharray="5 4"' if series.dashed else ""
     for run in _runs_of(path):
         if len(run) > 1:
             coords = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in run)
-            parts.append(f'<polyline points="{coords}" fill="none" stroke="{colour}" '
-                         f'stroke-width="2"{dash}/>')
+            parts.append(
+                f'<polyline points="{coords}" fill="none" stroke="{colour}" '
+                f'stroke-width="2"{dash}/>'
+            )
     for i, v in path:
         hollow = series.dashed or (little[i] if i < len(little) else False)
         tip = series.tips[i] if series.tips else f"{periods[i]}: {y_format(v)}"
-        parts.append(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" '
-                     f'r="{3 if series.dashed else 3.5}" fill="{"#fff" if hollow else colour}" '
-                     f'stroke="{colour}" stroke-width="1.5"><title>{_e(tip)}</title></circle>')
+        parts.append(
+            f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" '
+            f'r="{3 if series.dashed else 3.5}" fill="{"#fff" if hollow else colour}" '
+            f'stroke="{colour}" stroke-width="1.5"><title>{_e(tip)}</title></circle>'
+        )
     return parts
 
 
@@ -422,16 +476,21 @@ def _legend(series: Sequence[Series], width: int, height: int, little: bool) -> 
     for one in series:
         colour = _colour(one.colour)
         dash = ' stroke-dasharray="5 4"' if one.dashed else ""
-        parts.append(f'<line x1="{lx}" x2="{lx + 22}" y1="{ly - 4}" y2="{ly - 4}" '
-                     f'stroke="{colour}" stroke-width="2"{dash}/>')
-        parts.append(f'<text x="{lx + 27}" y="{ly}" font-size="12" fill="#1d2430">'
-                     f"{_e(one.name)}</text>")
+        parts.append(
+            f'<line x1="{lx}" x2="{lx + 22}" y1="{ly - 4}" y2="{ly - 4}" '
+            f'stroke="{colour}" stroke-width="2"{dash}/>'
+        )
+        parts.append(
+            f'<text x="{lx + 27}" y="{ly}" font-size="12" fill="#1d2430">{_e(one.name)}</text>'
+        )
         lx += 40 + 7 * len(one.name)
     if little and lx < width - 150:
-        parts.append(f'<rect x="{lx}" y="{height - 18}" width="14" height="5" fill="#e0a800"/>'
-                     f'<circle cx="{lx + 26}" cy="{height - 16}" r="3.5" fill="#fff" '
-                     f'stroke="#5b6575" stroke-width="1.5"/><text x="{lx + 35}" y="{ly}" '
-                     'font-size="12" fill="#1d2430">little data (hollow point)</text>')
+        parts.append(
+            f'<rect x="{lx}" y="{height - 18}" width="14" height="5" fill="#e0a800"/>'
+            f'<circle cx="{lx + 26}" cy="{height - 16}" r="3.5" fill="#fff" '
+            f'stroke="#5b6575" stroke-width="1.5"/><text x="{lx + 35}" y="{ly}" '
+            'font-size="12" fill="#1d2430">little data (hollow point)</text>'
+        )
     return parts
 
 
@@ -440,57 +499,99 @@ def _legend(series: Sequence[Series], width: int, height: int, little: bool) -> 
 
 def _corpus(data: ReportData) -> str:
     c = data.counts
-    tiles = _tiles([
-        (_int(c.get("documents")), "documents"),
-        (_int(c.get("pages")), "pages"),
-        (_int(c.get("sentences")), "sentences"),
-        (_int(c.get("coded_sentences")), "coded sentences"),
-        (_int(c.get("failures")), "files failing"),
-        (_int(c.get("duplicates")), "duplicate files"),
-    ])
+    tiles = _tiles(
+        [
+            (_int(c.get("documents")), "documents"),
+            (_int(c.get("pages")), "pages"),
+            (_int(c.get("sentences")), "sentences"),
+            (_int(c.get("coded_sentences")), "coded sentences"),
+            (_int(c.get("failures")), "files failing"),
+            (_int(c.get("duplicates")), "duplicate files"),
+        ]
+    )
     parts = ['<section id="corpus"><h2>Corpus</h2>', tiles]
     if data.changes:
         rows = [[_e(k), _e(f"{v:,}" if isinstance(v, int) else v)] for k, v in data.changes.items()]
         parts.append("<h3>What changed since the last run</h3>")
         parts.append(_table(["", "this run"], rows, numeric=[1]))
     else:
-        parts.append('<p class="muted">No run record (run.json) was found, so the changes '
-                     "since the last run are not known.</p>")
+        parts.append(
+            '<p class="muted">No run record (run.json) was found, so the changes '
+            "since the last run are not known.</p>"
+        )
     parts.append("<h3>Documents by year, type and publisher</h3>")
     table = data.corpus_table
     if table.empty:
         parts.append('<p class="muted">No documents in the store.</p>')
     else:
-        rows = [[_e(r.year), _e(r.doc_type), _e(r.publisher), _int(r.documents), _int(r.pages),
-                 _int(r.sentences)] for r in table.itertuples()]
-        rows.append(["<b>all</b>", "", "", f"<b>{_int(table['documents'].sum())}</b>",
-                     f"<b>{_int(table['pages'].sum())}</b>",
-                     f"<b>{_int(table['sentences'].sum())}</b>"])
-        parts.append(_table(["year", "doc_type", "publisher", "documents", "pages", "sentences"],
-                            rows, numeric=[3, 4, 5]))
+        rows = [
+            [
+                _e(r.year),
+                _e(r.doc_type),
+                _e(r.publisher),
+                _int(r.documents),
+                _int(r.pages),
+                _int(r.sentences),
+            ]
+            for r in table.itertuples()
+        ]
+        rows.append(
+            [
+                "<b>all</b>",
+                "",
+                "",
+                f"<b>{_int(table['documents'].sum())}</b>",
+                f"<b>{_int(table['pages'].sum())}</b>",
+                f"<b>{_int(table['sentences'].sum())}</b>",
+            ]
+        )
+        parts.append(
+            _table(
+                ["year", "doc_type", "publisher", "documents", "pages", "sentences"],
+                rows,
+                numeric=[3, 4, 5],
+            )
+        )
     parts.append("<h3>Files that could not be read</h3>")
     if data.failures.empty:
         parts.append('<p class="muted">None: every file was read.</p>')
     else:
-        rows = [[_e(r.path), f"<code>{_e(r.reason)}</code>", _e(r.meaning), _e(r.message)]
-                for r in data.failures.itertuples()]
+        rows = [
+            [_e(r.path), f"<code>{_e(r.reason)}</code>", _e(r.meaning), _e(r.message)]
+            for r in data.failures.itertuples()
+        ]
         parts.append(_table(["file", "reason", "meaning", "message"], rows))
     parts.append("<h3>Duplicates</h3>")
     if data.duplicates.empty:
         parts.append('<p class="muted">None: no file repeats another\'s content.</p>')
     else:
         rows = [[_e(r.path), _e(r.duplicate_of)] for r in data.duplicates.itertuples()]
-        parts.append('<p class="muted">Identical files are read once; these are left out of '
-                     "every count.</p>")
+        parts.append(
+            '<p class="muted">Identical files are read once; these are left out of every count.</p>'
+        )
         parts.append(_table(["file", "same content as"], rows))
     docs = data.documents[data.documents["duplicate_of"] == ""]
     if not docs.empty and len(docs) <= MAX_DOCUMENT_ROWS:
-        rows = [[_link(r.href, r.title or r.path), _e(r.published), _e(r.doc_type),
-                 _e(r.publisher), _int(r.pages), _int(r.n_sentences)]
-                for r in docs.sort_values(["year", "published", "path"]).itertuples()]
-        parts.append(f"<details><summary>All {len(docs):,} documents</summary>"
-                     + _table(["document", "published", "doc_type", "publisher", "pages",
-                               "sentences"], rows, numeric=[4, 5]) + "</details>")
+        rows = [
+            [
+                _link(r.href, r.title or r.path),
+                _e(r.published),
+                _e(r.doc_type),
+                _e(r.publisher),
+                _int(r.pages),
+                _int(r.n_sentences),
+            ]
+            for r in docs.sort_values(["year", "published", "path"]).itertuples()
+        ]
+        parts.append(
+            f"<details><summary>All {len(docs):,} documents</summary>"
+            + _table(
+                ["document", "published", "doc_type", "publisher", "pages", "sentences"],
+                rows,
+                numeric=[4, 5],
+            )
+            + "</details>"
+        )
     parts.append("</section>")
     return "\n".join(parts)
 
@@ -515,28 +616,53 @@ def _validity_source(source: ValiditySource, codes: dict[str, CodeInfo]) -> str:
     table = source.table
     if not table.empty:
         counts = ("n", "gold_pos", "pred_pos")
-        metrics = [m for m in (*counts, "human_share", "bias", "precision", "recall", "f1",
-                               "kappa", "alpha", "accuracy") if m in table.columns]
+        metrics = [
+            m
+            for m in (
+                *counts,
+                "human_share",
+                "bias",
+                "precision",
+                "recall",
+                "f1",
+                "kappa",
+                "alpha",
+                "accuracy",
+            )
+            if m in table.columns
+        ]
         rows = []
         for _, row in table.iterrows():
             info = codes.get(row["code"])
             label = _code_label(info) if info else _e(row["code"])
-            rows.append([label] + [_int(row[m]) if m in counts else _metric_cell(row, m)
-                                   for m in metrics])
-        names = {"n": "sentences", "gold_pos": "human: yes", "pred_pos": "coder: yes",
-                 "human_share": "human share", "bias": "bias (coder − human)",
-                 "f1": "F1", "kappa": "Cohen's κ", "alpha": "Krippendorff's α"}
+            rows.append(
+                [label] + [_int(row[m]) if m in counts else _metric_cell(row, m) for m in metrics]
+            )
+        names = {
+            "n": "sentences",
+            "gold_pos": "human: yes",
+            "pred_pos": "coder: yes",
+            "human_share": "human share",
+            "bias": "bias (coder − human)",
+            "f1": "F1",
+            "kappa": "Cohen's κ",
+            "alpha": "Krippendorff's α",
+        }
         headers = ["code"] + [names.get(m, m) for m in metrics]
         parts.append(_table(headers, rows, numeric=list(range(1, len(headers)))))
-        parts.append('<p class="muted">Brackets: 95% intervals. A blank figure cannot be '
-                     "computed (e.g. no sentence of the set has the code).</p>")
+        parts.append(
+            '<p class="muted">Brackets: 95% intervals. A blank figure cannot be '
+            "computed (e.g. no sentence of the set has the code).</p>"
+        )
     return "\n".join(parts)
 
 
 def _validity(data: ReportData) -> str:
-    parts = ['<section id="validity"><h2>Validity: how far the codes can be trusted</h2>',
-             '<p class="lead">Agreement of the machine coding with human coding. Read this '
-             "before the trends: a share is only as good as the coding behind it.</p>"]
+    parts = [
+        '<section id="validity"><h2>Validity: how far the codes can be trusted</h2>',
+        '<p class="lead">Agreement of the machine coding with human coding. Read this '
+        "before the trends: a share is only as good as the coding behind it.</p>",
+    ]
     if not data.validity:
         parts.append(
             '<div class="warn"><b>No agreement figures are available for this corpus\'s coder.'
@@ -544,7 +670,8 @@ def _validity(data: ReportData) -> str:
             "</code> table (<code>*_agreement.csv</code>) were found beside these outputs, so "
             "this report cannot say how well the codes match human coding. Code a sample by "
             "hand and run <code>textmine evaluate SAMPLE.csv --out "
-            f"{_e(data.out_dir)}/evaluation</code>, then rebuild this report.</div>")
+            f"{_e(data.out_dir)}/evaluation</code>, then rebuild this report.</div>"
+        )
     codes = _code_map(data)
     for source in data.validity:
         parts.append(_validity_source(source, codes))
@@ -558,10 +685,13 @@ def _stance_series(rows: pd.DataFrame, info: CodeInfo, corrected: bool) -> list[
     n_docs = rows["n_documents"].tolist()
 
     def tips(values, lows, highs, what) -> list[str]:
-        return [f"{p}: {info.name} {what} {_pct(v)} (95% {_interval(lo, hi)}), "
-                f"{_int(ns)} sentences, {_int(nd)} documents"
-                for p, v, lo, hi, ns, nd in zip(rows["period"], values, lows, highs, n_sent,
-                                                n_docs, strict=True)]
+        return [
+            f"{p}: {info.name} {what} {_pct(v)} (95% {_interval(lo, hi)}), "
+            f"{_int(ns)} sentences, {_int(nd)} documents"
+            for p, v, lo, hi, ns, nd in zip(
+                rows["period"], values, lows, highs, n_sent, n_docs, strict=True
+            )
+        ]
 
     raw = rows[f"share_{key}"].astype(float).tolist()
     low = rows[f"{key}_ci_low"].astype(float).tolist() if f"{key}_ci_low" in rows else None
@@ -573,66 +703,110 @@ def _stance_series(rows: pd.DataFrame, info: CodeInfo, corrected: bool) -> list[
         c_low = c_low.astype(float).tolist() if c_low is not None else None
         c_high = c_high.astype(float).tolist() if c_high is not None else None
         return [
-            Series(f"{info.name} (corrected)", info.colour, values, c_low, c_high,
-                   tips=tips(values, c_low or [None] * len(values),
-                             c_high or [None] * len(values), "corrected")),
-            Series(f"{info.name} (as coded)", info.colour, raw, dashed=True,
-                   tips=tips(raw, low or [None] * len(raw), high or [None] * len(raw), "as coded")),
+            Series(
+                f"{info.name} (corrected)",
+                info.colour,
+                values,
+                c_low,
+                c_high,
+                tips=tips(
+                    values,
+                    c_low or [None] * len(values),
+                    c_high or [None] * len(values),
+                    "corrected",
+                ),
+            ),
+            Series(
+                f"{info.name} (as coded)",
+                info.colour,
+                raw,
+                dashed=True,
+                tips=tips(raw, low or [None] * len(raw), high or [None] * len(raw), "as coded"),
+            ),
         ]
-    return [Series(info.name, info.colour, raw, low, high,
-                   tips=tips(raw, low or [None] * len(raw), high or [None] * len(raw), "share"))]
+    return [
+        Series(
+            info.name,
+            info.colour,
+            raw,
+            low,
+            high,
+            tips=tips(raw, low or [None] * len(raw), high or [None] * len(raw), "share"),
+        )
+    ]
 
 
 def _trends(data: ReportData) -> str:
     codes = _code_map(data)
     period_word = "quarter" if data.by == "quarter" else "year"
-    parts = ['<section id="trends"><h2>Codes over time</h2>',
-             f'<p class="lead">Per publication {period_word}: the share of sentences coded '
-             "with each stance, with 95% Wilson intervals (shaded bands), and partnership types "
-             f"per 1,000 sentences. Periods with fewer than {FEW_DOCUMENTS} documents or "
-             f"{FEW_SENTENCES} sentences are marked <span class=\"flag\">little data</span>: "
-             "a point there mostly reflects a few documents.</p>"]
+    parts = [
+        '<section id="trends"><h2>Codes over time</h2>',
+        f'<p class="lead">Per publication {period_word}: the share of sentences coded '
+        "with each stance, with 95% Wilson intervals (shaded bands), and partnership types "
+        f"per 1,000 sentences. Periods with fewer than {FEW_DOCUMENTS} documents or "
+        f'{FEW_SENTENCES} sentences are marked <span class="flag">little data</span>: '
+        "a point there mostly reflects a few documents.</p>",
+    ]
     stance = data.stance_over_time
     if data.corrected:
         n_val = ""
         if stance is not None and "n_validation" in stance.columns:
             n_val = f" (validation sample: {_int(stance['n_validation'].max())} sentences)"
-        parts.append(f'<p class="info"><span class="corr">corrected</span> Shares are corrected '
-                     f"for the coder's measured errors using a validation sample{_e(n_val)}; "
-                     "the dashed line is the share as coded.</p>")
+        parts.append(
+            f'<p class="info"><span class="corr">corrected</span> Shares are corrected '
+            f"for the coder's measured errors using a validation sample{_e(n_val)}; "
+            "the dashed line is the share as coded.</p>"
+        )
     if stance is None:
-        parts.append('<p class="muted">No dated trend table in the store (no coded sentences '
-                     "with a publication date, or the trends stage has not run).</p>")
+        parts.append(
+            '<p class="muted">No dated trend table in the store (no coded sentences '
+            "with a publication date, or the trends stage has not run).</p>"
+        )
     else:
-        stance_codes = [codes[k] for k in codes if codes[k].kind == "stance"
-                        and f"share_{k}" in stance.columns]
-        missing = [codes[k].name for k in codes if codes[k].kind == "stance"
-                   and f"share_{k}" not in stance.columns]
+        stance_codes = [
+            codes[k] for k in codes if codes[k].kind == "stance" and f"share_{k}" in stance.columns
+        ]
+        missing = [
+            codes[k].name
+            for k in codes
+            if codes[k].kind == "stance" and f"share_{k}" not in stance.columns
+        ]
         series = [s for info in stance_codes for s in _stance_series(stance, info, data.corrected)]
         little = stance["little_data"].tolist()
         parts.append("<h3>Competition and collaboration language</h3>")
-        parts.append("<figure>" + line_chart(stance["period"].tolist(), series,
-                                             y_label="share of sentences",
-                                             y_format=lambda v: f"{100 * v:.0f}%"
-                                             if v >= 0.1 or v == 0 else f"{100 * v:.1f}%",
-                                             little=little,
-                                             counts=[("sentences", stance["n_sentences"].tolist()),
-                                                     ("documents", stance["n_documents"].tolist())])
-                     + f"<figcaption>Share of sentences per {period_word}, with the number of "
-                       "sentences and documents under each period; hover a point for its "
-                       "interval.</figcaption></figure>")
+        parts.append(
+            "<figure>"
+            + line_chart(
+                stance["period"].tolist(),
+                series,
+                y_label="share of sentences",
+                y_format=lambda v: f"{100 * v:.0f}%" if v >= 0.1 or v == 0 else f"{100 * v:.1f}%",
+                little=little,
+                counts=[
+                    ("sentences", stance["n_sentences"].tolist()),
+                    ("documents", stance["n_documents"].tolist()),
+                ],
+            )
+            + f"<figcaption>Share of sentences per {period_word}, with the number of "
+            "sentences and documents under each period; hover a point for its "
+            "interval.</figcaption></figure>"
+        )
         if missing:
             parts.append(f'<p class="muted">Not in the trend table: {_e(", ".join(missing))}.</p>')
         parts.append(_stance_table(stance, stance_codes, data.corrected, period_word))
     if data.undated:
         left_out = []
         if "documents" in data.undated:
-            left_out.append(f"{_int(data.undated['documents'])} undated documents "
-                            f"({_int(data.undated['sentences'])} sentences)")
+            left_out.append(
+                f"{_int(data.undated['documents'])} undated documents "
+                f"({_int(data.undated['sentences'])} sentences)"
+            )
         if "year_only_documents" in data.undated:
-            left_out.append(f"{_int(data.undated['year_only_documents'])} documents dated only to "
-                            f"the year, so in no quarter ({_int(data.undated['year_only_sentences'])} "
-                            "sentences, period undated_in_quarter)")
+            left_out.append(
+                f"{_int(data.undated['year_only_documents'])} documents dated only to "
+                f"the year, so in no quarter ({_int(data.undated['year_only_sentences'])} "
+                "sentences, period undated_in_quarter)"
+            )
         parts.append(f'<p class="muted">Left out of the periods: {"; ".join(left_out)}.</p>')
     parts.append(_partnerships(data, codes))
     parts.append(_groups(data, codes))
@@ -640,8 +814,9 @@ def _trends(data: ReportData) -> str:
     return "\n".join(parts)
 
 
-def _stance_table(stance: pd.DataFrame, infos: list[CodeInfo], corrected: bool,
-                  period_word: str) -> str:
+def _stance_table(
+    stance: pd.DataFrame, infos: list[CodeInfo], corrected: bool, period_word: str
+) -> str:
     headers = [period_word, "documents", "sentences"]
     for info in infos:
         headers += [f"{_e(info.name)}", "95% interval"]
@@ -652,17 +827,25 @@ def _stance_table(stance: pd.DataFrame, infos: list[CodeInfo], corrected: bool,
         for info in infos:
             key = info.key
             if corrected and f"share_corrected_{key}" in row.index:
-                cells += [_pct(row[f"share_corrected_{key}"]) + ' <span class="corr">corr.</span>',
-                          _interval(row.get(f"{key}_ci_low_corrected"),
-                                    row.get(f"{key}_ci_high_corrected"))]
+                cells += [
+                    _pct(row[f"share_corrected_{key}"]) + ' <span class="corr">corr.</span>',
+                    _interval(
+                        row.get(f"{key}_ci_low_corrected"), row.get(f"{key}_ci_high_corrected")
+                    ),
+                ]
             else:
-                cells += [_pct(row[f"share_{key}"]),
-                          _interval(row.get(f"{key}_ci_low"), row.get(f"{key}_ci_high"))]
+                cells += [
+                    _pct(row[f"share_{key}"]),
+                    _interval(row.get(f"{key}_ci_low"), row.get(f"{key}_ci_high")),
+                ]
         rows.append(cells)
         classes.append("little" if row["little_data"] else "")
     numeric = list(range(1, len(headers)))
-    return ("<details><summary>Shares and intervals per period (table)</summary>"
-            + _table(headers, rows, numeric=numeric, row_classes=classes) + "</details>")
+    return (
+        "<details><summary>Shares and intervals per period (table)</summary>"
+        + _table(headers, rows, numeric=numeric, row_classes=classes)
+        + "</details>"
+    )
 
 
 def _num1(value: Any) -> str:
@@ -687,35 +870,54 @@ def _partnerships(data: ReportData, codes: dict[str, CodeInfo]) -> str:
     panels = []
     for info in shown:
         values = table[f"{info.key}_per_1000"].astype(float).tolist()
-        counts = table[f"n_{info.key}"].tolist() if f"n_{info.key}" in table else [None] * len(values)
-        tips = [f"{p}: {v:.1f} per 1,000 ({_int(k)} of {_int(n)} sentences)"
-                for p, v, k, n in zip(periods, values, counts, table["n_sentences"], strict=True)]
+        counts = (
+            table[f"n_{info.key}"].tolist() if f"n_{info.key}" in table else [None] * len(values)
+        )
+        tips = [
+            f"{p}: {v:.1f} per 1,000 ({_int(k)} of {_int(n)} sentences)"
+            for p, v, k, n in zip(periods, values, counts, table["n_sentences"], strict=True)
+        ]
         lines = [Series(info.name, info.colour, values, tips=tips)]
         corrected = f"{info.key}_per_1000_corrected"
         if corrected in table.columns:
             fixed = table[corrected].astype(float).tolist()
             low = _column(table, f"{info.key}_ci_low_corrected") or [math.nan] * len(fixed)
             high = _column(table, f"{info.key}_ci_high_corrected") or [math.nan] * len(fixed)
-            fixed_tips = [f"{p}: {v:.1f} per 1,000, corrected (95% {_interval(lo, hi, _num1)})"
-                          for p, v, lo, hi in zip(periods, fixed, low, high, strict=True)]
-            lines = [Series(f"{info.name} (corrected)", info.colour, fixed, low, high,
-                            tips=fixed_tips),
-                     Series(info.name, info.colour, values, dashed=True, tips=tips)]
-        chart = line_chart(periods, lines,
-                           y_label="per 1,000", y_format=lambda v: f"{v:.0f}" if v >= 10 or v == 0
-                           else f"{v:.1f}", little=little, width=360, height=190, legend=False)
+            fixed_tips = [
+                f"{p}: {v:.1f} per 1,000, corrected (95% {_interval(lo, hi, _num1)})"
+                for p, v, lo, hi in zip(periods, fixed, low, high, strict=True)
+            ]
+            lines = [
+                Series(f"{info.name} (corrected)", info.colour, fixed, low, high, tips=fixed_tips),
+                Series(info.name, info.colour, values, dashed=True, tips=tips),
+            ]
+        chart = line_chart(
+            periods,
+            lines,
+            y_label="per 1,000",
+            y_format=lambda v: f"{v:.0f}" if v >= 10 or v == 0 else f"{v:.1f}",
+            little=little,
+            width=360,
+            height=190,
+            legend=False,
+        )
         total = int(pd.to_numeric(pd.Series(counts), errors="coerce").fillna(0).sum())
-        panels.append(f'<div class="panel"><h4>{_code_label(info)}</h4>'
-                      f'<div class="words">{total:,} sentences in dated documents</div>'
-                      f"{chart}</div>")
+        panels.append(
+            f'<div class="panel"><h4>{_code_label(info)}</h4>'
+            f'<div class="words">{total:,} sentences in dated documents</div>'
+            f"{chart}</div>"
+        )
     parts.append('<div class="grid">' + "".join(panels) + "</div>")
-    corrected_note = (" Where a validation sample allows, the solid line and band are the "
-                      "corrected rate and the dashed line the rate as coded."
-                      if any(f"{i.key}_per_1000_corrected" in table.columns for i in shown)
-                      else "")
-    parts.append('<p class="muted">Each panel has its own scale; hollow points mark periods '
-                 "with little data; gaps are periods without documents." + corrected_note
-                 + "</p>")
+    corrected_note = (
+        " Where a validation sample allows, the solid line and band are the "
+        "corrected rate and the dashed line the rate as coded."
+        if any(f"{i.key}_per_1000_corrected" in table.columns for i in shown)
+        else ""
+    )
+    parts.append(
+        '<p class="muted">Each panel has its own scale; hollow points mark periods '
+        "with little data; gaps are periods without documents." + corrected_note + "</p>"
+    )
     if missing:
         parts.append(f'<p class="muted">Not in the trend table: {_e(", ".join(missing))}.</p>')
     return "\n".join(parts)
@@ -731,8 +933,12 @@ def _groups(data: ReportData, codes: dict[str, CodeInfo]) -> str:
             rows_t = table[table["dimension"] == dimension] if table is not None else None
             if rows_t is None or rows_t.empty:
                 continue
-            infos = [codes[k] for k in codes if codes[k].kind == kind and
-                     (f"share_{k}" if kind == "stance" else f"{k}_per_1000") in rows_t.columns]
+            infos = [
+                codes[k]
+                for k in codes
+                if codes[k].kind == kind
+                and (f"share_{k}" if kind == "stance" else f"{k}_per_1000") in rows_t.columns
+            ]
             if not infos:
                 continue
             headers = [dimension, "documents", "sentences"]
@@ -743,25 +949,32 @@ def _groups(data: ReportData, codes: dict[str, CodeInfo]) -> str:
             rows, classes = [], []
             for _, row in rows_t.sort_values("n_sentences", ascending=False).iterrows():
                 flag = ' <span class="flag">little data</span>' if row["little_data"] else ""
-                cells = [_e(row["group"]) + flag, _int(row["n_documents"]),
-                         _int(row["n_sentences"])]
+                cells = [
+                    _e(row["group"]) + flag,
+                    _int(row["n_documents"]),
+                    _int(row["n_sentences"]),
+                ]
                 for info in infos:
                     if kind == "stance":
-                        interval = _interval(row.get(f"{info.key}_ci_low"),
-                                             row.get(f"{info.key}_ci_high"))
-                        cells.append(f'<span style="white-space:nowrap">'
-                                     f"{_pct(row[f'share_{info.key}'])} "
-                                     f'<span class="muted">[{interval}]</span></span>')
+                        interval = _interval(
+                            row.get(f"{info.key}_ci_low"), row.get(f"{info.key}_ci_high")
+                        )
+                        cells.append(
+                            f'<span style="white-space:nowrap">'
+                            f"{_pct(row[f'share_{info.key}'])} "
+                            f'<span class="muted">[{interval}]</span></span>'
+                        )
                     else:
                         cells.append(_num(row[f"{info.key}_per_1000"], 1))
                 rows.append(cells)
                 classes.append("little" if row["little_data"] else "")
-            what = ("stance shares" if kind == "stance"
-                    else "partnership types per 1,000 sentences")
+            what = "stance shares" if kind == "stance" else "partnership types per 1,000 sentences"
             parts.append(f"<h4>By {_e(dimension)}: {what}</h4>")
-            parts.append('<div style="overflow-x:auto">'
-                         + _table(headers, rows, numeric=list(range(1, len(headers))),
-                                  row_classes=classes) + "</div>")
+            parts.append(
+                '<div style="overflow-x:auto">'
+                + _table(headers, rows, numeric=list(range(1, len(headers))), row_classes=classes)
+                + "</div>"
+            )
     return "\n".join(parts)
 
 
@@ -773,8 +986,10 @@ def highlight(text: str, spans: Sequence[tuple[int, int]], colour: str) -> str:
         if start < position or end > len(text) or start >= end:
             continue
         out.append(_e(text[position:start]))
-        out.append(f'<mark style="background:{colour}2e;border-bottom:2px solid {colour}">'
-                   f"{_e(text[start:end])}</mark>")
+        out.append(
+            f'<mark style="background:{colour}2e;border-bottom:2px solid {colour}">'
+            f"{_e(text[start:end])}</mark>"
+        )
         position = end
     out.append(_e(text[position:]))
     return "".join(out)
@@ -790,17 +1005,21 @@ def _sentence_list(rows: pd.DataFrame, info: CodeInfo, show_p: bool) -> str:
         if show_p:
             verdict = "coded" if int(row["coded"]) else "not coded"
             extra = f" · p = {_num(row['p'], 2)}, {verdict}"
-        items.append(f"<li>{highlight(row['text'], row['spans'], info.colour)}<br>"
-                     f'<span class="src">{_link(row["href"], where)}{_e(page)}{year}'
-                     f"{_e(extra)}</span></li>")
+        items.append(
+            f"<li>{highlight(row['text'], row['spans'], info.colour)}<br>"
+            f'<span class="src">{_link(row["href"], where)}{_e(page)}{year}'
+            f"{_e(extra)}</span></li>"
+        )
     return f'<ol class="sents">{"".join(items)}</ol>'
 
 
 def _codes(data: ReportData) -> str:
-    parts = ['<section id="codes"><h2>Codes</h2>',
-             '<p class="lead">Sentences coded with each code, with a few examples drawn at '
-             "random (one per document first); the words that triggered the code are "
-             "highlighted, and each example links to its document and page.</p>"]
+    parts = [
+        '<section id="codes"><h2>Codes</h2>',
+        '<p class="lead">Sentences coded with each code, with a few examples drawn at '
+        "random (one per document first); the words that triggered the code are "
+        "highlighted, and each example links to its document and page.</p>",
+    ]
     summary = data.code_summary.set_index("code") if not data.code_summary.empty else None
     rows = []
     for info in data.codes:
@@ -808,20 +1027,29 @@ def _codes(data: ReportData) -> str:
         if summary is not None and info.key in summary.index:
             row = summary.loc[info.key]
             if not _missing(row["n_sentences"]):
-                cells = [_int(row["n_sentences"]), _int(row["n_documents"]),
-                         _pct(row["share"], 2)]
-        rows.append([f'<a href="#code-{_e(info.key)}">{_code_label(info)}</a>', _e(info.kind),
-                     *cells])
-    parts.append(_table(["code", "kind", "sentences", "documents", "share of sentences"], rows,
-                        numeric=[2, 3, 4]))
+                cells = [_int(row["n_sentences"]), _int(row["n_documents"]), _pct(row["share"], 2)]
+        rows.append(
+            [f'<a href="#code-{_e(info.key)}">{_code_label(info)}</a>', _e(info.kind), *cells]
+        )
+    parts.append(
+        _table(
+            ["code", "kind", "sentences", "documents", "share of sentences"],
+            rows,
+            numeric=[2, 3, 4],
+        )
+    )
     if not data.has_probabilities:
-        parts.append('<p class="muted">The coder of this corpus gives no probabilities (the '
-                     "rule coder decides yes or no), so the sentences where it was least sure "
-                     "cannot be listed.</p>")
+        parts.append(
+            '<p class="muted">The coder of this corpus gives no probabilities (the '
+            "rule coder decides yes or no), so the sentences where it was least sure "
+            "cannot be listed.</p>"
+        )
     for info in data.codes:
-        parts.append(f'<h3 id="code-{_e(info.key)}">{_code_label(info)} '
-                     f'<span class="muted" style="font-weight:400;font-size:13px">'
-                     f"({_e(info.kind)}, <code>{_e(info.key)}</code>)</span></h3>")
+        parts.append(
+            f'<h3 id="code-{_e(info.key)}">{_code_label(info)} '
+            f'<span class="muted" style="font-weight:400;font-size:13px">'
+            f"({_e(info.kind)}, <code>{_e(info.key)}</code>)</span></h3>"
+        )
         if info.description:
             parts.append(f'<p class="muted">{_e(info.description)}</p>')
         examples = data.examples.get(info.key)
@@ -852,12 +1080,16 @@ def _topics(data: ReportData) -> str:
     parts = ['<section id="topics"><h2>Topics</h2>']
     topics = data.topics
     if topics is None or topics.empty:
-        parts.append('<p class="muted">No topic model in the store (the topics stage has not '
-                     "run, or the corpus is too small).</p></section>")
+        parts.append(
+            '<p class="muted">No topic model in the store (the topics stage has not '
+            "run, or the corpus is too small).</p></section>"
+        )
         return "\n".join(parts)
-    parts.append(f'<p class="lead">{len(topics):,} topics of paragraph-sized passages. The '
-                 f"{min(N_TOPICS_SHOWN, len(topics))} largest, with their share of each period's "
-                 "passages; the label is the topic's top words.</p>")
+    parts.append(
+        f'<p class="lead">{len(topics):,} topics of paragraph-sized passages. The '
+        f"{min(N_TOPICS_SHOWN, len(topics))} largest, with their share of each period's "
+        "passages; the label is the topic's top words.</p>"
+    )
     over = data.topics_over_time
     shown = topics.head(N_TOPICS_SHOWN)
     if over is not None and not over.empty:
@@ -870,27 +1102,43 @@ def _topics(data: ReportData) -> str:
         panels = []
         for topic in shown.itertuples():
             rows = over[over["topic"] == topic.topic].set_index("period")["share_of_period"]
-            values = [float(rows.get(p, 0.0)) if p in periods_frame.index else math.nan
-                      for p in periods]
-            tips = [f"{p}: {100 * v:.1f}% of the period's passages" for p, v in
-                    zip(periods, values, strict=True)]
-            chart = line_chart(periods, [Series(topic.name, "#2b5797", values, tips=tips)],
-                               y_label="share", y_format=lambda v: f"{100 * v:.0f}%",
-                               little=little, width=360, height=170, legend=False)
-            panels.append(f'<div class="panel"><h4>{_e(_title_case(topic.name))}</h4>'
-                          f'<div class="words">topic {topic.topic} · {_int(topic.size)} passages'
-                          f"</div>{chart}</div>")
+            values = [
+                float(rows.get(p, 0.0)) if p in periods_frame.index else math.nan for p in periods
+            ]
+            tips = [
+                f"{p}: {100 * v:.1f}% of the period's passages"
+                for p, v in zip(periods, values, strict=True)
+            ]
+            chart = line_chart(
+                periods,
+                [Series(topic.name, "#2b5797", values, tips=tips)],
+                y_label="share",
+                y_format=lambda v: f"{100 * v:.0f}%",
+                little=little,
+                width=360,
+                height=170,
+                legend=False,
+            )
+            panels.append(
+                f'<div class="panel"><h4>{_e(_title_case(topic.name))}</h4>'
+                f'<div class="words">topic {topic.topic} · {_int(topic.size)} passages'
+                f"</div>{chart}</div>"
+            )
         parts.append('<div class="grid">' + "".join(panels) + "</div>")
         if little and any(little):
-            parts.append('<p class="muted">Each panel has its own scale; hollow points mark '
-                         f"periods with fewer than {FEW_PASSAGES} passages; gaps are periods "
-                         "without documents.</p>")
+            parts.append(
+                '<p class="muted">Each panel has its own scale; hollow points mark '
+                f"periods with fewer than {FEW_PASSAGES} passages; gaps are periods "
+                "without documents.</p>"
+            )
     parts.append(_topic_stance(data))
     parts.append("<h3>Representative passages</h3>")
     for topic in shown.itertuples():
-        parts.append(f"<h4>{_e(_title_case(topic.name))} <span class=\"muted\" "
-                     f'style="font-weight:400">(topic {topic.topic}, {_int(topic.size)} passages, '
-                     f"{_pct(topic.share)})</span></h4>")
+        parts.append(
+            f'<h4>{_e(_title_case(topic.name))} <span class="muted" '
+            f'style="font-weight:400">(topic {topic.topic}, {_int(topic.size)} passages, '
+            f"{_pct(topic.share)})</span></h4>"
+        )
         if topic.words:
             parts.append(f'<p class="src">top words: {_e(topic.words)}</p>')
         if topic.passage:
@@ -908,25 +1156,41 @@ def _topic_stance(data: ReportData) -> str:
     if not data.topic_stance:
         return ""
     codes = _code_map(data)
-    parts = ["<h3>Topics most associated with stance language</h3>",
-             '<p class="muted">Topics whose sentences use the language more often than the '
-             "corpus as a whole (lift = the topic's share ÷ the share over all sentences; "
-             f"topics with at least {MIN_TOPIC_SENTENCES} sentences, {MIN_TOPIC_CODED} of them "
-             "coded).</p>"]
+    parts = [
+        "<h3>Topics most associated with stance language</h3>",
+        '<p class="muted">Topics whose sentences use the language more often than the '
+        "corpus as a whole (lift = the topic's share ÷ the share over all sentences; "
+        f"topics with at least {MIN_TOPIC_SENTENCES} sentences, {MIN_TOPIC_CODED} of them "
+        "coded).</p>",
+    ]
     for key, table in data.topic_stance.items():
         info = codes.get(key)
         if info is None:
             continue
         parts.append(f"<h4>{_code_label(info)}</h4>")
         if table.empty:
-            parts.append('<p class="muted">No topic uses this language notably more often '
-                         "than the corpus as a whole.</p>")
+            parts.append(
+                '<p class="muted">No topic uses this language notably more often '
+                "than the corpus as a whole.</p>"
+            )
             continue
-        rows = [[_e(_title_case(r.name)), _int(r.n_sentences), _int(r.n_coded),
-                 f"{_pct(r.share)} <span class=\"muted\">[{_interval(r.ci_low, r.ci_high)}]</span>",
-                 f"{r.lift:.1f}×"] for r in table.itertuples()]
-        parts.append(_table(["topic", "sentences", f"coded {_e(info.name.lower())}",
-                             "share [95%]", "lift"], rows, numeric=[1, 2, 3, 4]))
+        rows = [
+            [
+                _e(_title_case(r.name)),
+                _int(r.n_sentences),
+                _int(r.n_coded),
+                f'{_pct(r.share)} <span class="muted">[{_interval(r.ci_low, r.ci_high)}]</span>',
+                f"{r.lift:.1f}×",
+            ]
+            for r in table.itertuples()
+        ]
+        parts.append(
+            _table(
+                ["topic", "sentences", f"coded {_e(info.name.lower())}", "share [95%]", "lift"],
+                rows,
+                numeric=[1, 2, 3, 4],
+            )
+        )
     return "\n".join(parts)
 
 
@@ -944,14 +1208,27 @@ def _reproducibility(data: ReportData) -> str:
             width = 0 if stage == "total" else int(220 * seconds / longest)
             bar = f'<span class="bar" style="width:{width}px"></span>' if width else ""
             rows.append([_e(stage), f"{seconds:,.1f} s", bar])
-        parts.append("<h3>Time per stage</h3>" + _table(["stage", "seconds", ""], rows,
-                                                         numeric=[1]))
+        parts.append(
+            "<h3>Time per stage</h3>" + _table(["stage", "seconds", ""], rows, numeric=[1])
+        )
     if not data.runs.empty:
-        columns = [c for c in ("run_id", "started_at", "finished_at", "status",
-                               "textmine_version", "codebook_version") if c in data.runs.columns]
+        columns = [
+            c
+            for c in (
+                "run_id",
+                "started_at",
+                "finished_at",
+                "status",
+                "textmine_version",
+                "codebook_version",
+            )
+            if c in data.runs.columns
+        ]
         rows = [[_e(v) for v in r] for r in data.runs[columns].itertuples(index=False)]
-        parts.append("<h3>Recent runs on this folder</h3>"
-                     + _table([c.replace("_", " ") for c in columns], rows))
+        parts.append(
+            "<h3>Recent runs on this folder</h3>"
+            + _table([c.replace("_", " ") for c in columns], rows)
+        )
     parts.append("</section>")
     return "\n".join(parts)
 

@@ -83,8 +83,11 @@ def outputs_are_fresh(store: Store, settings: RunSettings, fingerprint: str) -> 
             needed.update(TOPIC_FILES)
     if not needed <= names:
         return False
-    if ("figures" in settings.stages and store.coding is not None
-            and not any(name.startswith("figures/") for name in names)):
+    if (
+        "figures" in settings.stages
+        and store.coding is not None
+        and not any(name.startswith("figures/") for name in names)
+    ):
         return False
     missing_formats = set(settings.formats) - set(registered["kind"])
     if "export" in settings.stages and missing_formats:
@@ -120,18 +123,22 @@ def write_outputs(
 
         for fmt in formats:
             written[fmt] = write_exports(
-                listing, coded, out, formats=[fmt],
+                listing,
+                coded,
+                out,
+                formats=[fmt],
                 doc_texts=store.document_texts() if fmt == "qdpx" else None,
                 codebook=codebook,
             )
     if "csv" not in formats:
         path = out / "documents.csv"
-        write_csv_atomic(path, listing[[c for c in listing.columns if c in DOCUMENT_COLUMNS
-                                        or c.startswith("n_")]])
+        write_csv_atomic(
+            path,
+            listing[[c for c in listing.columns if c in DOCUMENT_COLUMNS or c.startswith("n_")]],
+        )
         written["table"] = [path]
     written.setdefault("table", [])
-    for name, frame in (("sentences.csv", store.sentences()),
-                        ("failures.csv", store.failures())):
+    for name, frame in (("sentences.csv", store.sentences()), ("failures.csv", store.failures())):
         write_csv_atomic(out / name, frame)
         written["table"].append(out / name)
     if analysis.topic_outputs is not None:
@@ -146,10 +153,15 @@ def write_outputs(
         try:
             from textmine.figures import write_figures
 
-            written["figure"] = list(write_figures(
-                analysis.trends, analysis.topic_outputs, out / "figures", by=settings.by,
-                codebook=codebook,
-            ))
+            written["figure"] = list(
+                write_figures(
+                    analysis.trends,
+                    analysis.topic_outputs,
+                    out / "figures",
+                    by=settings.by,
+                    codebook=codebook,
+                )
+            )
         except Exception as exc:  # charts are a view on the tables: report, keep the run
             report.stage_error("figures", exc)
     if codebook is not None:

@@ -19,8 +19,15 @@ from textmine.lock import LOCK_FILENAME
 from textmine.run.settings import MANIFEST_NAME
 from textmine.store import STORE_FILENAME, Store
 
-IGNORED_NAMES = {MANIFEST_NAME, ".textmine-feeds.json", STORE_FILENAME, LOCK_FILENAME,
-                 f"{STORE_FILENAME}-wal", f"{STORE_FILENAME}-shm", f"{STORE_FILENAME}-journal"}
+IGNORED_NAMES = {
+    MANIFEST_NAME,
+    ".textmine-feeds.json",
+    STORE_FILENAME,
+    LOCK_FILENAME,
+    f"{STORE_FILENAME}-wal",
+    f"{STORE_FILENAME}-shm",
+    f"{STORE_FILENAME}-journal",
+}
 RETRIED_REASONS = frozenset({"read_error"})  # the machinery failed, not the file
 
 
@@ -74,8 +81,12 @@ class Scan:
     skipped: list  # textmine.ingest.SkippedFile
 
 
-def scan_files(paths: Iterable[Path], manifest_path: Path | None = None,
-               follow_symlinks: bool | None = None, exclude: Path | None = None) -> Scan:
+def scan_files(
+    paths: Iterable[Path],
+    manifest_path: Path | None = None,
+    follow_symlinks: bool | None = None,
+    exclude: Path | None = None,
+) -> Scan:
     """Find the documents under `paths`, hash their bytes, attach their manifest rows.
 
     Symbolic links are not followed unless `follow_symlinks` (default: the
@@ -95,8 +106,9 @@ def scan_files(paths: Iterable[Path], manifest_path: Path | None = None,
     files = []
     seen: set[str] = set()
     excluded = Path(exclude).resolve() if exclude is not None else None
-    discovery = discover([Path(p) for p in paths],
-                         follow_symlinks=follow_symlinks_setting(follow_symlinks))
+    discovery = discover(
+        [Path(p) for p in paths], follow_symlinks=follow_symlinks_setting(follow_symlinks)
+    )
     for found in discovery.files:
         found = Path(found)
         if found.name in IGNORED_NAMES or found.name.endswith(".part"):
@@ -173,9 +185,11 @@ def plan_work(
     failures only when the bytes, the password or the textmine version change.
     """
     files = scan.files
-    plan = WorkPlan(files=files,
-                    skipped=[s for s in scan.skipped if not s.is_problem],
-                    problems=[s for s in scan.skipped if s.is_problem])
+    plan = WorkPlan(
+        files=files,
+        skipped=[s for s in scan.skipped if not s.is_problem],
+        problems=[s for s in scan.skipped if s.is_problem],
+    )
     known = store.known_files()
     stored_docs = store.document_manifest_hashes()
     present = {f.path for f in files}
@@ -207,7 +221,9 @@ def plan_work(
             and failure["doc_id"] == file.doc_id
             and failure["textmine_version"] == __version__
             and failure["reason"] not in RETRIED_REASONS
-            and not (failure["reason"] == "encrypted" and password and not failure["password_given"])
+            and not (
+                failure["reason"] == "encrypted" and password and not failure["password_given"]
+            )
             and not (failure["reason"] == "needs_ocr" and ocr_available())
         ):
             plan.known_failures.append(file)

@@ -88,14 +88,16 @@ class BatchResult:
 class BatchMapper(Protocol):
     """Runs `step` on every batch, anywhere; yields results as they finish (any order)."""
 
-    def __call__(self, step: Callable[[Any], Any], batches: Sequence[Any], *,
-                 name: str) -> Iterator[BatchResult]:
+    def __call__(
+        self, step: Callable[[Any], Any], batches: Sequence[Any], *, name: str
+    ) -> Iterator[BatchResult]:
         """Map `step` over `batches`; `name` labels the work (logs, task names)."""
         ...
 
 
-def serial_map(step: Callable[[Any], Any], batches: Sequence[Any], *,
-               name: str = "") -> Iterator[BatchResult]:
+def serial_map(
+    step: Callable[[Any], Any], batches: Sequence[Any], *, name: str = ""
+) -> Iterator[BatchResult]:
     """Run every batch in this process, one after another."""
     for batch in batches:
         yield BatchResult(batch, step(batch))
@@ -104,8 +106,9 @@ def serial_map(step: Callable[[Any], Any], batches: Sequence[Any], *,
 def process_map(workers: int) -> BatchMapper:
     """A mapper running batches on `workers` processes (forkserver: no fork of threads)."""
 
-    def mapper(step: Callable[[Any], Any], batches: Sequence[Any], *,
-               name: str = "") -> Iterator[BatchResult]:
+    def mapper(
+        step: Callable[[Any], Any], batches: Sequence[Any], *, name: str = ""
+    ) -> Iterator[BatchResult]:
         if len(batches) < 2:
             yield from serial_map(step, batches, name=name)
             return
@@ -143,17 +146,30 @@ def run_pipeline(
     """Run every stage incrementally; return the report (also written to run.json)."""
     report = RunReport(out_dir=str(settings.out_dir))
     wait = settings.lock_wait_seconds if lock_wait_seconds is None else lock_wait_seconds
-    with recorded_run(settings, report, wait_seconds=wait,
-                      extra_settings=extra_settings) as (store, run_id):
-        run_stages(store, settings, report, run_id,
-                   map_batches=map_batches or default_mapper(settings), progress=progress)
+    with recorded_run(settings, report, wait_seconds=wait, extra_settings=extra_settings) as (
+        store,
+        run_id,
+    ):
+        run_stages(
+            store,
+            settings,
+            report,
+            run_id,
+            map_batches=map_batches or default_mapper(settings),
+            progress=progress,
+        )
     write_run_json(settings, report)
     return report
 
 
 @contextlib.contextmanager
-def recorded_run(settings: RunSettings, report: RunReport, *, wait_seconds: float,
-                 extra_settings: dict | None = None) -> Iterator[tuple[Store, int]]:
+def recorded_run(
+    settings: RunSettings,
+    report: RunReport,
+    *,
+    wait_seconds: float,
+    extra_settings: dict | None = None,
+) -> Iterator[tuple[Store, int]]:
     """Lock the output folder, open the store and record the run in it.
 
     Yields (store, run_id). The run is recorded as finished when the body
@@ -225,18 +241,30 @@ def run_stages(
         analysis = analysis_stages(store, settings, report, codebook, tick)
         tick("outputs", 0, 1)
         with stage_timer(report, "outputs"):
-            write_outputs(store, settings, report, analysis, codebook=codebook,
-                          fingerprint=fingerprint, run_id=run_id)
+            write_outputs(
+                store,
+                settings,
+                report,
+                analysis,
+                codebook=codebook,
+                fingerprint=fingerprint,
+                run_id=run_id,
+            )
         tick("outputs", 1, 1)
     report.timings["total"] = round(time.perf_counter() - started, 3)
 
 
-def ingest_stage(store: Store, settings: RunSettings, report: RunReport, run_id: int,
-                 map_batches: BatchMapper, tick: ProgressCallback) -> WorkPlan:
+def ingest_stage(
+    store: Store,
+    settings: RunSettings,
+    report: RunReport,
+    run_id: int,
+    map_batches: BatchMapper,
+    tick: ProgressCallback,
+) -> WorkPlan:
     """Scan, plan, read the new files in batches; commit each document as it arrives."""
     with stage_timer(report, "scan"):
-        scan = scan_files(settings.paths, settings.resolved_manifest(),
-                          exclude=settings.out_dir)
+        scan = scan_files(settings.paths, settings.resolved_manifest(), exclude=settings.out_dir)
         plan = plan_work(store, scan, settings.paths, password=settings.password, run_id=run_id)
     counts = report.counts
     counts.files_found = len(scan.files)
@@ -249,23 +277,33 @@ def ingest_stage(store: Store, settings: RunSettings, report: RunReport, run_id:
         {"path": f.display_path, "duplicate_of": twin, "doc_id": f.doc_id}
         for f, twin in plan.duplicates
     ]
-    report.skipped = [{"path": s.path, "reason": s.reason, "message": s.message}
-                      for s in plan.skipped]
+    report.skipped = [
+        {"path": s.path, "reason": s.reason, "message": s.message} for s in plan.skipped
+    ]
     record_problems(store, report, plan.problems, run_id)
     total = len(plan.to_read)
     with stage_timer(report, "extract"):
         tick("read", 0, total)
-        step = functools.partial(extract_files, password=settings.password,
-                                 spacy_model=settings.spacy_model)
+        step = functools.partial(
+            extract_files, password=settings.password, spacy_model=settings.spacy_model
+        )
         batches = file_batches(plan.to_read, settings.workers)
         done = 0
         for outcome in map_batches(step, batches, name="extract"):
-            extractions = outcome.result if outcome.error is None else [
-                Extraction(f, reason="malformed", transient=True,
-                           message=f"reading failed ({type(outcome.error).__name__}: "
-                                   f"{outcome.error}); it is tried again on the next run")
-                for f in outcome.batch
-            ]
+            extractions = (
+                outcome.result
+                if outcome.error is None
+                else [
+                    Extraction(
+                        f,
+                        reason="malformed",
+                        transient=True,
+                        message=f"reading failed ({type(outcome.error).__name__}: "
+                        f"{outcome.error}); it is tried again on the next run",
+                    )
+                    for f in outcome.batch
+                ]
+            )
             for extraction in extractions:
                 record_extraction(store, report, extraction, run_id, settings)
             done += len(outcome.batch)
@@ -279,12 +317,19 @@ def record_problems(store: Store, report: RunReport, problems: list, run_id: int
     """Entries that cannot be read as documents (links, special files) become failures."""
     for problem in problems:
         store.save_failure(
-            file_path=problem.path, display_path=problem.path, doc_id="", size=-1,
-            reason=problem.reason, message=problem.message, password_given=False,
-            run_id=run_id, textmine_version=__version__,
+            file_path=problem.path,
+            display_path=problem.path,
+            doc_id="",
+            size=-1,
+            reason=problem.reason,
+            message=problem.message,
+            password_given=False,
+            run_id=run_id,
+            textmine_version=__version__,
         )
-        report.failures.append({"path": problem.path, "reason": problem.reason,
-                                "message": problem.message})
+        report.failures.append(
+            {"path": problem.path, "reason": problem.reason, "message": problem.message}
+        )
     report.counts.failed += len(problems)
 
 
@@ -297,10 +342,16 @@ def record_failed_copies(store: Store, plan: WorkPlan, run_id: int) -> None:
         if failure is None or failure["duplicate_of"]:
             continue
         store.save_failure(
-            file_path=copy.path, display_path=copy.display_path, doc_id=copy.doc_id,
-            size=copy.size, reason=failure["reason"],
-            message=f"{failure['message']} (identical to {twin})", password_given=False,
-            run_id=run_id, textmine_version=__version__, duplicate_of=copy.doc_id,
+            file_path=copy.path,
+            display_path=copy.display_path,
+            doc_id=copy.doc_id,
+            size=copy.size,
+            reason=failure["reason"],
+            message=f"{failure['message']} (identical to {twin})",
+            password_given=False,
+            run_id=run_id,
+            textmine_version=__version__,
+            duplicate_of=copy.doc_id,
         )
 
 
@@ -309,11 +360,12 @@ def file_batches(files: list, workers: int) -> list[list]:
     if workers <= 1 or len(files) < 2:
         return [[f] for f in files]
     size = max(1, min(8, len(files) // (4 * workers)))
-    return [files[i:i + size] for i in range(0, len(files), size)]
+    return [files[i : i + size] for i in range(0, len(files), size)]
 
 
-def record_extraction(store: Store, report: RunReport, extraction: Extraction, run_id: int,
-                      settings: RunSettings) -> None:
+def record_extraction(
+    store: Store, report: RunReport, extraction: Extraction, run_id: int, settings: RunSettings
+) -> None:
     """Commit one extraction (document + sentences together, or the failure) and count it."""
     file = extraction.file
     counts = report.counts
@@ -321,25 +373,40 @@ def record_extraction(store: Store, report: RunReport, extraction: Extraction, r
         document = extraction.document
         if document.doc_id != file.doc_id:  # type: ignore[attr-defined]
             file.doc_id = document.doc_id  # type: ignore[attr-defined]  # changed after scan
-        sentences = (extraction.sentences if extraction.sentences is not None
-                     else pd.DataFrame(columns=SENTENCE_COLUMNS))
-        store.save_document(document, sentences, file_path=file.path, size=file.size,
-                            manifest_hash=file.manifest_hash, run_id=run_id,
-                            textmine_version=__version__)
+        sentences = (
+            extraction.sentences
+            if extraction.sentences is not None
+            else pd.DataFrame(columns=SENTENCE_COLUMNS)
+        )
+        store.save_document(
+            document,
+            sentences,
+            file_path=file.path,
+            size=file.size,
+            manifest_hash=file.manifest_hash,
+            run_id=run_id,
+            textmine_version=__version__,
+        )
         counts.documents_read += 1
         counts.pages_read += int(document.pages or 0)  # type: ignore[attr-defined]
         counts.sentences_new += len(sentences)
         return
     counts.failed += 1
-    report.failures.append({"path": file.display_path, "reason": extraction.reason,
-                            "message": extraction.message})
+    report.failures.append(
+        {"path": file.display_path, "reason": extraction.reason, "message": extraction.message}
+    )
     if extraction.transient:
         return  # not stored: the bytes may be fine, the next run reads them again
     store.save_failure(
-        file_path=file.path, display_path=file.display_path, doc_id=file.doc_id,
-        size=file.size, reason=extraction.reason or "malformed",
-        message=extraction.message or "", password_given=bool(settings.password),
-        run_id=run_id, textmine_version=__version__,
+        file_path=file.path,
+        display_path=file.display_path,
+        doc_id=file.doc_id,
+        size=file.size,
+        reason=extraction.reason or "malformed",
+        message=extraction.message or "",
+        password_given=bool(settings.password),
+        run_id=run_id,
+        textmine_version=__version__,
     )
 
 
@@ -359,8 +426,14 @@ def load_run_codebook(settings: RunSettings) -> Codebook:
     return load_codebook(settings.codebook) if settings.codebook else load_codebook()
 
 
-def code_stage(store: Store, settings: RunSettings, report: RunReport, run_id: int,
-               map_batches: BatchMapper, tick: ProgressCallback) -> Codebook | None:
+def code_stage(
+    store: Store,
+    settings: RunSettings,
+    report: RunReport,
+    run_id: int,
+    map_batches: BatchMapper,
+    tick: ProgressCallback,
+) -> Codebook | None:
     """Code every stored sentence not yet coded with the run's coding; return the codebook.
 
     Returns None without loading anything when the store is coded already with
@@ -369,8 +442,12 @@ def code_stage(store: Store, settings: RunSettings, report: RunReport, run_id: i
     spec = coder_spec(settings)
     quick = quick_coding_key(spec)
     current = store.coding
-    if (current is not None and quick is not None and quick == current.key
-            and store.count_pending(current) == 0):
+    if (
+        current is not None
+        and quick is not None
+        and quick == current.key
+        and store.count_pending(current) == 0
+    ):
         return None
     from textmine.run.steps import load_sentence_coder
 
@@ -405,8 +482,10 @@ def sentence_batches(sentences: pd.DataFrame, documents_per_batch: int) -> list[
     if sentences.empty:
         return []
     doc_ids = list(dict.fromkeys(sentences["doc_id"]))
-    groups = [set(doc_ids[i:i + documents_per_batch])
-              for i in range(0, len(doc_ids), documents_per_batch)]
+    groups = [
+        set(doc_ids[i : i + documents_per_batch])
+        for i in range(0, len(doc_ids), documents_per_batch)
+    ]
     return [sentences[sentences["doc_id"].isin(g)] for g in groups]
 
 
@@ -420,14 +499,20 @@ def quick_coding_key(spec: CoderSpec) -> str | None:
             return f"{codebook_version}/rules"
         from textmine.learned import model_version
 
-        return f"{codebook_version}/{model_version(Path(spec.model_dir) if spec.model_dir else None)}"
+        return (
+            f"{codebook_version}/{model_version(Path(spec.model_dir) if spec.model_dir else None)}"
+        )
     except Exception:  # unreadable or broken files: the full load reports them
         return None
 
 
-def analysis_stages(store: Store, settings: RunSettings, report: RunReport,
-                    codebook: Codebook | None,
-                    tick: ProgressCallback) -> AnalysisTables:
+def analysis_stages(
+    store: Store,
+    settings: RunSettings,
+    report: RunReport,
+    codebook: Codebook | None,
+    tick: ProgressCallback,
+) -> AnalysisTables:
     """Topics and trends on the coded corpus; a failing analysis is reported, not raised."""
     analysis = AnalysisTables()
     if not store.counts()["coded_sentences"] or codebook is None:
@@ -438,28 +523,40 @@ def analysis_stages(store: Store, settings: RunSettings, report: RunReport,
         with stage_timer(report, "topics"):
             try:
                 analysis.topic_outputs = fit_topics(
-                    store, settings, coded, documents, codebook,
-                    status=lambda text: tick("topics", 0, 1, text))
+                    store,
+                    settings,
+                    coded,
+                    documents,
+                    codebook,
+                    status=lambda text: tick("topics", 0, 1, text),
+                )
             except Exception as exc:  # an analysis on top of the corpus: report, keep the run
                 report.stage_error("topics", exc)
         if analysis.topic_outputs is not None:
-            report.topics_refit = bool(getattr(analysis.topic_outputs, "refitted",
-                                               settings.refit_topics))
+            report.topics_refit = bool(
+                getattr(analysis.topic_outputs, "refitted", settings.refit_topics)
+            )
             report.notes.extend(getattr(analysis.topic_outputs, "notes", []) or [])
         tick("topics", 1, 1)
     if "trends" in settings.stages:
         with stage_timer(report, "trends"):
             try:
-                analysis.trends = compute_trend_tables(store, settings, report, coded,
-                                                       documents, codebook)
+                analysis.trends = compute_trend_tables(
+                    store, settings, report, coded, documents, codebook
+                )
             except Exception as exc:
                 report.stage_error("trends", exc)
     return analysis
 
 
-def fit_topics(store: Store, settings: RunSettings, coded: pd.DataFrame,
-               documents: pd.DataFrame, codebook: Codebook,
-               status: Callable[[str], None] | None = None) -> TopicOutputs:
+def fit_topics(
+    store: Store,
+    settings: RunSettings,
+    coded: pd.DataFrame,
+    documents: pd.DataFrame,
+    codebook: Codebook,
+    status: Callable[[str], None] | None = None,
+) -> TopicOutputs:
     """Fit (first time, or when asked) or extend the topic model; keep its tables in the store.
 
     `status` is told what the topic stage is doing (for a progress line).
@@ -467,8 +564,12 @@ def fit_topics(store: Store, settings: RunSettings, coded: pd.DataFrame,
     from textmine.topics import TopicSettings, run_topics
 
     outputs = run_topics(
-        coded, documents, TopicSettings(by=settings.by, n_topics=settings.n_topics),
-        settings.out_dir / "topic_model", refit=settings.refit_topics, codebook=codebook,
+        coded,
+        documents,
+        TopicSettings(by=settings.by, n_topics=settings.n_topics),
+        settings.out_dir / "topic_model",
+        refit=settings.refit_topics,
+        codebook=codebook,
         status=status,
     )
     for name in ("topics", "doc_topics", "topics_over_time"):
@@ -478,9 +579,14 @@ def fit_topics(store: Store, settings: RunSettings, coded: pd.DataFrame,
     return outputs
 
 
-def compute_trend_tables(store: Store, settings: RunSettings, report: RunReport,
-                         coded: pd.DataFrame,
-                         documents: pd.DataFrame, codebook: Any) -> dict[str, pd.DataFrame]:
+def compute_trend_tables(
+    store: Store,
+    settings: RunSettings,
+    report: RunReport,
+    coded: pd.DataFrame,
+    documents: pd.DataFrame,
+    codebook: Any,
+) -> dict[str, pd.DataFrame]:
     """Trend tables of the codebook's codes; kept in the store as result tables."""
     from textmine.trends import compute_trends, undated_notes
 
@@ -489,8 +595,9 @@ def compute_trend_tables(store: Store, settings: RunSettings, report: RunReport,
         from textmine.validation import read_validation
 
         validation = read_validation(settings.validation, codebook.code_columns)
-    trends = compute_trends(coded, documents, by=settings.by, codebook=codebook,
-                            validation=validation)
+    trends = compute_trends(
+        coded, documents, by=settings.by, codebook=codebook, validation=validation
+    )
     for name, frame in trends.items():
         store.write_table(f"trend_{name}", frame)
     report.notes.extend(undated_notes(trends["stance_trends"]))

@@ -76,9 +76,12 @@ class RunSettings:
         for path in self.paths:
             if not path.exists() and not path.is_symlink():
                 raise FileNotFoundError(f"{path} does not exist")
-        for label, option in (("codebook", self.codebook), ("manifest", self.manifest),
-                              ("model folder", self.model_dir),
-                              ("validation sample", self.validation)):
+        for label, option in (
+            ("codebook", self.codebook),
+            ("manifest", self.manifest),
+            ("model folder", self.model_dir),
+            ("validation sample", self.validation),
+        ):
             if option is not None and not option.exists():
                 raise FileNotFoundError(f"{label} {option} does not exist")
 
@@ -205,8 +208,12 @@ class stage_timer:
     def __enter__(self) -> None:
         self.start = time.perf_counter()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         timings = self.report.timings
         timings[self.stage] = round(
             timings.get(self.stage, 0.0) + time.perf_counter() - self.start, 3

@@ -69,8 +69,11 @@ def extract_files(
             # by absolute path (a worker's folder may differ), shown as the user gave it
             data = read_file_bytes(file.location, limits)
             document = read_bytes(
-                data, Path(file.display_path), manifest_row=file.manifest_row,
-                password=password, limits=limits,
+                data,
+                Path(file.display_path),
+                manifest_row=file.manifest_row,
+                password=password,
+                limits=limits,
             )
             sentences = segment_document(document, sentence_splitter(spacy_model))
             results.append(Extraction(file, document=document, sentences=sentences))

@@ -58,8 +58,17 @@ FRONT_MATTER_MAX_WORDS = 60
 JUDGEMENT_LINE_MAX_WORDS = 30
 
 CHUNK_COLUMNS = [
-    "chunk_id", "doc_id", "path", "paragraph_index", "n_paragraphs", "page",
-    "start_char", "end_char", "published", "n_sentences", "text",
+    "chunk_id",
+    "doc_id",
+    "path",
+    "paragraph_index",
+    "n_paragraphs",
+    "page",
+    "start_char",
+    "end_char",
+    "published",
+    "n_sentences",
+    "text",
 ]
 
 
@@ -84,8 +93,11 @@ def build_chunks(
         return pd.DataFrame(columns=CHUNK_COLUMNS)
     grouped = sentences.groupby(["doc_id", "paragraph_index"], sort=True)
     paragraphs = grouped.agg(
-        path=("path", "first"), page=("page", "first"), start_char=("start_char", "min"),
-        end_char=("end_char", "max"), n_sentences=("text", "size"),
+        path=("path", "first"),
+        page=("page", "first"),
+        start_char=("start_char", "min"),
+        end_char=("end_char", "max"),
+        n_sentences=("text", "size"),
     ).reset_index()
     paragraphs["text"] = grouped["text"].agg(lambda t: " ".join(x for x in t if x)).to_numpy()
     paragraphs["path"] = paragraphs["path"].astype(str)
@@ -99,9 +111,15 @@ def build_chunks(
                 _close_chunk(chunks, pending, min_words)
             pending, previous_doc = None, row["doc_id"]
         if pending is None:
-            pending = dict(row, n_paragraphs=1, paragraph_index=int(row["paragraph_index"]),
-                           page=int(row["page"]), start_char=int(row["start_char"]),
-                           end_char=int(row["end_char"]), n_sentences=int(row["n_sentences"]))
+            pending = dict(
+                row,
+                n_paragraphs=1,
+                paragraph_index=int(row["paragraph_index"]),
+                page=int(row["page"]),
+                start_char=int(row["start_char"]),
+                end_char=int(row["end_char"]),
+                n_sentences=int(row["n_sentences"]),
+            )
         else:
             pending["text"] = f"{pending['text']} {row['text']}".strip()
             pending["end_char"] = int(row["end_char"])
@@ -116,7 +134,9 @@ def build_chunks(
     if frame.empty:
         return pd.DataFrame(columns=CHUNK_COLUMNS)
     frame = frame[frame["text"].str.strip() != ""]
-    frame["chunk_id"] = [f"{d}-c{p:05d}" for d, p in zip(frame["doc_id"], frame["paragraph_index"], strict=True)]
+    frame["chunk_id"] = [
+        f"{d}-c{p:05d}" for d, p in zip(frame["doc_id"], frame["paragraph_index"], strict=True)
+    ]
     frame["published"] = frame["doc_id"].map(published).fillna("").astype(str)
     return frame[CHUNK_COLUMNS].reset_index(drop=True)
 
@@ -125,14 +145,19 @@ def is_front_matter(texts: pd.Series) -> pd.Series:
     """True for sentences of inspection-report front matter (FRONT_MATTER, REPORT_TEMPLATE, JUDGEMENT_LINE)."""
     words = texts.str.split().str.len().fillna(0)
     front = (texts.str.contains(FRONT_MATTER) | texts.str.contains(REPORT_TEMPLATE)) & (
-        words <= FRONT_MATTER_MAX_WORDS)
+        words <= FRONT_MATTER_MAX_WORDS
+    )
     judgement = texts.str.contains(JUDGEMENT_LINE) & (words <= JUDGEMENT_LINE_MAX_WORDS)
     return (front | judgement).astype(bool)
 
 
 def _close_chunk(chunks: list[dict], pending: dict, min_words: int) -> None:
     """A short tail joins the previous chunk of the same document, else stands alone."""
-    if chunks and chunks[-1]["doc_id"] == pending["doc_id"] and len(pending["text"].split()) < min_words:
+    if (
+        chunks
+        and chunks[-1]["doc_id"] == pending["doc_id"]
+        and len(pending["text"].split()) < min_words
+    ):
         last = chunks[-1]
         last["text"] = f"{last['text']} {pending['text']}".strip()
         last["end_char"] = pending["end_char"]
@@ -151,4 +176,3 @@ def _published_by_doc(documents: pd.DataFrame) -> dict[str, str]:
     if "published" not in docs.columns:
         return {}
     return dict(zip(docs["doc_id"], docs["published"].fillna("").astype(str), strict=True))
-

@@ -27,15 +27,67 @@ from textmine.topics.settings import TFIDF_SVD, TopicModelError, TopicSettings
 # "children", "school(s)", "young people" and "care" are kept: in this corpus
 # they carry meaning ("care leavers", "virtual school").
 DOMAIN_STOP_WORDS = (
-    "ofsted", "inspection", "inspections", "inspected", "inspector", "inspectors",
-    "hmi", "majesty", "report", "reports", "local", "authority", "authorities",
-    "gov", "uk", "www", "http", "https", "org", "com", "crown", "copyright",
-    "licence", "license", "email", "telephone", "tel", "page", "pages", "paragraph",
-    "ensure", "ensures", "including", "include", "includes", "also", "well",
-    "use", "used", "make", "made", "able", "good",
+    "ofsted",
+    "inspection",
+    "inspections",
+    "inspected",
+    "inspector",
+    "inspectors",
+    "hmi",
+    "majesty",
+    "report",
+    "reports",
+    "local",
+    "authority",
+    "authorities",
+    "gov",
+    "uk",
+    "www",
+    "http",
+    "https",
+    "org",
+    "com",
+    "crown",
+    "copyright",
+    "licence",
+    "license",
+    "email",
+    "telephone",
+    "tel",
+    "page",
+    "pages",
+    "paragraph",
+    "ensure",
+    "ensures",
+    "including",
+    "include",
+    "includes",
+    "also",
+    "well",
+    "use",
+    "used",
+    "make",
+    "made",
+    "able",
+    "good",
     # what is left of contractions once tokens split at apostrophes ("don't" -> "don")
-    "don", "doesn", "didn", "isn", "aren", "wasn", "weren", "won", "wouldn", "couldn",
-    "shouldn", "hasn", "haven", "hadn", "ll", "ve", "re",
+    "don",
+    "doesn",
+    "didn",
+    "isn",
+    "aren",
+    "wasn",
+    "weren",
+    "won",
+    "wouldn",
+    "couldn",
+    "shouldn",
+    "hasn",
+    "haven",
+    "hadn",
+    "ll",
+    "ve",
+    "re",
 )
 
 
@@ -79,13 +131,19 @@ class TfidfSvdEmbedder:
 
         n = len(texts)
         vectorizer = TfidfVectorizer(
-            stop_words=stop_words(), token_pattern=token_pattern(), lowercase=True,
-            min_df=2 if n >= 50 else 1, max_df=0.5 if n >= 50 else 1.0,
-            sublinear_tf=True, dtype=np.float32,
+            stop_words=stop_words(),
+            token_pattern=token_pattern(),
+            lowercase=True,
+            min_df=2 if n >= 50 else 1,
+            max_df=0.5 if n >= 50 else 1.0,
+            sublinear_tf=True,
+            dtype=np.float32,
         )
         tfidf = vectorizer.fit_transform(texts)
         components = max(1, min(self.n_components, tfidf.shape[1] - 1, n - 1))
-        svd = TruncatedSVD(n_components=components, algorithm="randomized", random_state=self.random_state)
+        svd = TruncatedSVD(
+            n_components=components, algorithm="randomized", random_state=self.random_state
+        )
         with warnings.catch_warnings():  # explained-variance ratio of a tiny corpus divides by 0
             warnings.simplefilter("ignore", RuntimeWarning)
             reduced = svd.fit_transform(tfidf)
@@ -113,16 +171,21 @@ class TfidfSvdEmbedder:
         directory.mkdir(parents=True, exist_ok=True)
         save_file(
             # safetensors writes the raw buffer: arrays must be C-contiguous
-            {"idf": np.ascontiguousarray(vectorizer.idf_, dtype=np.float32),
-             "components": np.ascontiguousarray(svd.components_, dtype=np.float32)},
+            {
+                "idf": np.ascontiguousarray(vectorizer.idf_, dtype=np.float32),
+                "components": np.ascontiguousarray(svd.components_, dtype=np.float32),
+            },
             str(directory / "embedding.safetensors"),
         )
         config = {
             "kind": TFIDF_SVD,
             "n_components": self.n_components,
             "random_state": self.random_state,
-            "vectorizer": {k: v for k, v in vectorizer.get_params().items()
-                           if k in ("lowercase", "min_df", "max_df", "sublinear_tf", "token_pattern")},
+            "vectorizer": {
+                k: v
+                for k, v in vectorizer.get_params().items()
+                if k in ("lowercase", "min_df", "max_df", "sublinear_tf", "token_pattern")
+            },
             "stop_words": sorted(vectorizer.get_stop_words() or []),
             "vocabulary": {term: int(i) for term, i in vectorizer.vocabulary_.items()},
         }
@@ -143,7 +206,9 @@ class TfidfSvdEmbedder:
         except (OSError, ValueError) as exc:
             raise TopicModelError(f"cannot read the embedding model in {directory}: {exc}") from exc
         vectorizer = TfidfVectorizer(
-            vocabulary=config["vocabulary"], stop_words=config["stop_words"], dtype=np.float32,
+            vocabulary=config["vocabulary"],
+            stop_words=config["stop_words"],
+            dtype=np.float32,
             **config["vectorizer"],
         )
         vectorizer.idf_ = tensors["idf"].astype(np.float64)
@@ -189,7 +254,9 @@ class SentenceTransformerEmbedder:
     def save(self, directory: Path) -> None:
         """Write embedding.json naming the model (the model stays where it is installed)."""
         directory.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(directory / "embedding.json", {"kind": "sentence-transformers", "name": self.name})
+        write_json_atomic(
+            directory / "embedding.json", {"kind": "sentence-transformers", "name": self.name}
+        )
 
 
 def load_embedder(directory: Path):
@@ -210,8 +277,15 @@ def embed_chunks(texts: list[str], settings: TopicSettings, cache_dir: Path | No
     by a hash of the texts and the embedding settings.
     """
     key = hashlib.sha256(
-        json.dumps([settings.embedding, settings.svd_components, settings.random_state,
-                    list(DOMAIN_STOP_WORDS), token_pattern()]).encode()
+        json.dumps(
+            [
+                settings.embedding,
+                settings.svd_components,
+                settings.random_state,
+                list(DOMAIN_STOP_WORDS),
+                token_pattern(),
+            ]
+        ).encode()
         + b"\0".join(t.encode("utf-8") for t in texts)
     ).hexdigest()
     cached = read_cached_embeddings(cache_dir, key) if cache_dir is not None else None
@@ -227,4 +301,3 @@ def embed_chunks(texts: list[str], settings: TopicSettings, cache_dir: Path | No
     if cache_dir is not None:
         write_embedding_cache(cache_dir, embedder, embeddings, key)
     return embedder, embeddings, False
-

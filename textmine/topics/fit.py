@@ -55,7 +55,9 @@ def seed_topics_from_codebook(codebook: Codebook) -> list[list[str]]:
     """
     seeds: list[list[str]] = []
     for code in codebook.codes.values():
-        words: list[str] = [str(p.phrase).lower() for p in code.patterns if getattr(p, "phrase", None)]
+        words: list[str] = [
+            str(p.phrase).lower() for p in code.patterns if getattr(p, "phrase", None)
+        ]
         for pattern in code.patterns:
             tokens: tuple[dict, ...] = getattr(pattern, "tokens", None) or ()
             if len(tokens) == 1:
@@ -93,8 +95,9 @@ def enable_umap_disk_cache() -> None:
                     obj.enable_caching()
 
 
-def _precomputed_knn(embeddings: np.ndarray, n_neighbors: int, settings: TopicSettings,
-                     notes: list[str]):
+def _precomputed_knn(
+    embeddings: np.ndarray, n_neighbors: int, settings: TopicSettings, notes: list[str]
+):
     """The k-NN graph UMAP is built on: exact below `approximate_neighbours_from` chunks, else IVF.
 
     Replaces UMAP's NN-descent, whose numba compilation (~20 s, not cacheable)
@@ -113,8 +116,14 @@ def _auto_kmeans_topics(n: int) -> int:
     return int(max(2, min(10, round(math.sqrt(n / 2)))))
 
 
-def _build_models(n: int, settings: TopicSettings, embeddings: np.ndarray, notes: list[str],
-                  force_fallback: bool = False, say: Callable[[str], None] = lambda text: None):
+def _build_models(
+    n: int,
+    settings: TopicSettings,
+    embeddings: np.ndarray,
+    notes: list[str],
+    force_fallback: bool = False,
+    say: Callable[[str], None] = lambda text: None,
+):
     """(reducer, clusterer, nr_topics, method) for `n` chunks."""
     from sklearn.cluster import KMeans
     from sklearn.decomposition import PCA
@@ -141,14 +150,24 @@ def _build_models(n: int, settings: TopicSettings, embeddings: np.ndarray, notes
     knn = _precomputed_knn(embeddings, n_neighbors, settings, notes)
     min_size = settings.min_topic_size or max(10, round(n / 500))
     reducer = UMAP(
-        n_neighbors=n_neighbors, n_components=settings.umap_components, min_dist=0.0,
-        metric="euclidean", init="pca", random_state=settings.random_state,
-        precomputed_knn=(knn[0], knn[1], None), low_memory=True, n_jobs=1,
+        n_neighbors=n_neighbors,
+        n_components=settings.umap_components,
+        min_dist=0.0,
+        metric="euclidean",
+        init="pca",
+        random_state=settings.random_state,
+        precomputed_knn=(knn[0], knn[1], None),
+        low_memory=True,
+        n_jobs=1,
         n_epochs=settings.umap_epochs or (200 if n <= 10_000 else 100),
     )
     clusterer = HDBSCAN(
-        min_cluster_size=min_size, min_samples=max(1, min(min_size, 10)), metric="euclidean",
-        cluster_selection_method="eom", prediction_data=False, core_dist_n_jobs=1,
+        min_cluster_size=min_size,
+        min_samples=max(1, min(min_size, 10)),
+        metric="euclidean",
+        cluster_selection_method="eom",
+        prediction_data=False,
+        core_dist_n_jobs=1,
     )
     nr_topics = settings.n_topics if isinstance(settings.n_topics, int) else None
     return reducer, clusterer, nr_topics, "umap+hdbscan"
@@ -158,26 +177,38 @@ def _vectorizer(n: int):
     from sklearn.feature_extraction.text import CountVectorizer
 
     return CountVectorizer(
-        stop_words=stop_words(), token_pattern=token_pattern(), ngram_range=(1, 2),
+        stop_words=stop_words(),
+        token_pattern=token_pattern(),
+        ngram_range=(1, 2),
         min_df=2 if n >= 50 else 1,
     )
 
 
-def _fit_bertopic(texts, embeddings, embedder, settings, notes, seeds, force_fallback=False,
-                  say=lambda text: None):
+def _fit_bertopic(
+    texts, embeddings, embedder, settings, notes, seeds, force_fallback=False, say=lambda text: None
+):
     from bertopic import BERTopic
     from bertopic.vectorizers import ClassTfidfTransformer
 
     n = len(texts)
-    reducer, clusterer, nr_topics, method = _build_models(n, settings, embeddings, notes, force_fallback,
-                                                          say=say)
-    say(f"reducing {n:,} chunks ({'UMAP' if method == 'umap+hdbscan' else 'PCA'}), clustering "
-        f"({'HDBSCAN' if method == 'umap+hdbscan' else 'KMeans'}), topic words")
+    reducer, clusterer, nr_topics, method = _build_models(
+        n, settings, embeddings, notes, force_fallback, say=say
+    )
+    say(
+        f"reducing {n:,} chunks ({'UMAP' if method == 'umap+hdbscan' else 'PCA'}), clustering "
+        f"({'HDBSCAN' if method == 'umap+hdbscan' else 'KMeans'}), topic words"
+    )
     model = BERTopic(
-        embedding_model=embedder.as_backend(), umap_model=reducer, hdbscan_model=clusterer,
-        vectorizer_model=_vectorizer(n), ctfidf_model=ClassTfidfTransformer(reduce_frequent_words=True),
-        nr_topics=nr_topics, top_n_words=settings.top_n_words, seed_topic_list=seeds,
-        calculate_probabilities=False, verbose=False,
+        embedding_model=embedder.as_backend(),
+        umap_model=reducer,
+        hdbscan_model=clusterer,
+        vectorizer_model=_vectorizer(n),
+        ctfidf_model=ClassTfidfTransformer(reduce_frequent_words=True),
+        nr_topics=nr_topics,
+        top_n_words=settings.top_n_words,
+        seed_topic_list=seeds,
+        calculate_probabilities=False,
+        verbose=False,
     )
     quiet_libraries()  # BERTopic(verbose=False) resets its logger to WARNING
     # textmine picks representative chunks itself (closest to the topic's mean
@@ -214,8 +245,13 @@ def run_topics(
     notes: list[str] = []
     if chunks.empty:
         notes.append("no text to model: the processed corpus has no coded sentences")
-        return TopicOutputs(empty_table(TOPIC_COLUMNS), empty_table(DOC_TOPIC_COLUMNS),
-                            empty_table(TOPICS_OVER_TIME_COLUMNS), notes, refitted=False)
+        return TopicOutputs(
+            empty_table(TOPIC_COLUMNS),
+            empty_table(DOC_TOPIC_COLUMNS),
+            empty_table(TOPICS_OVER_TIME_COLUMNS),
+            notes,
+            refitted=False,
+        )
     quiet_libraries()
     # One BLAS thread: floating-point sums then do not depend on the machine's
     # thread count (or on OMP/OPENBLAS_NUM_THREADS set by e.g. Dask), so the
@@ -320,23 +356,31 @@ def _fit_and_save(chunks, settings, model_dir, codebook, notes, say) -> TopicOut
         notes.append("only one chunk: it is its own topic")
         model, method = None, "single"
     else:
-        model, topics, method = _fit_bertopic(texts, embeddings, embedder, settings, notes, seeds,
-                                              say=say)
+        model, topics, method = _fit_bertopic(
+            texts, embeddings, embedder, settings, notes, seeds, say=say
+        )
         if method == "umap+hdbscan" and len(set(topics.tolist()) - {-1}) < 2:
             notes.append(
                 f"UMAP + HDBSCAN found {len(set(topics.tolist()) - {-1})} topic(s) in {n} chunks; "
                 "fell back to PCA + KMeans"
             )
-            model, topics, method = _fit_bertopic(texts, embeddings, embedder, settings, notes,
-                                                  seeds, force_fallback=True, say=say)
+            model, topics, method = _fit_bertopic(
+                texts, embeddings, embedder, settings, notes, seeds, force_fallback=True, say=say
+            )
     assigned_by = np.array(["fit"] * n, dtype=object)
     before = float(np.mean(topics == -1))
     if model is not None and before > 0:
         say(f"reassigning {int(before * n):,} outlier chunks and renaming topics")
-        reduced = np.asarray(model.reduce_outliers(
-            texts, topics.tolist(), strategy="embeddings", embeddings=embeddings,
-            threshold=settings.outlier_threshold,
-        ), dtype=int)
+        reduced = np.asarray(
+            model.reduce_outliers(
+                texts,
+                topics.tolist(),
+                strategy="embeddings",
+                embeddings=embeddings,
+                threshold=settings.outlier_threshold,
+            ),
+            dtype=int,
+        )
         if (reduced == -1).all():  # nothing above the threshold: keep HDBSCAN's result
             reduced = topics
         assigned_by[(topics == -1) & (reduced != -1)] = "outlier_reduction"
@@ -344,8 +388,12 @@ def _fit_and_save(chunks, settings, model_dir, codebook, notes, say) -> TopicOut
         quiet_libraries()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model.update_topics(texts, topics=topics.tolist(), top_n_words=settings.top_n_words,
-                                vectorizer_model=_vectorizer(n))
+            model.update_topics(
+                texts,
+                topics=topics.tolist(),
+                top_n_words=settings.top_n_words,
+                vectorizer_model=_vectorizer(n),
+            )
         # topic embeddings follow the new assignments, so later transforms agree with them
         centroids = []
         for topic in sorted(set(topics.tolist())):
@@ -362,9 +410,13 @@ def _fit_and_save(chunks, settings, model_dir, codebook, notes, say) -> TopicOut
     ).hexdigest()[:12]
     words = topic_words(model, topics, settings.top_n_words)
     say("topic tables and topics over time")
-    outputs = topic_tables(chunks, topics, assigned_by, embeddings, words, settings, model_id, model, notes)
+    outputs = topic_tables(
+        chunks, topics, assigned_by, embeddings, words, settings, model_id, model, notes
+    )
     say("saving the topic model")
-    save_model(model, embedder, chunks, topics, assigned_by, settings, model_dir, method, model_id, notes)
+    save_model(
+        model, embedder, chunks, topics, assigned_by, settings, model_dir, method, model_id, notes
+    )
     return outputs
 
 
@@ -373,16 +425,24 @@ def _assign_with_saved_model(chunks, settings, model_dir, notes) -> TopicOutputs
     saved_settings, fitted, saved = read_model_records(model_dir)
     # a setting added after the model was saved counts as its default
     defaults = TopicSettings().model_dict()
-    changed = sorted(k for k, v in settings.model_dict().items()
-                     if saved_settings.get(k, defaults[k]) != v)
+    changed = sorted(
+        k for k, v in settings.model_dict().items() if saved_settings.get(k, defaults[k]) != v
+    )
     if changed:
         notes.append(
-            "the saved model was fitted with other settings (" + ", ".join(changed)
+            "the saved model was fitted with other settings ("
+            + ", ".join(changed)
             + "); kept it — use --refit to fit again with the new settings"
         )
     embedder = load_embedder(model_dir / "embedding")
     model = load_bertopic(model_dir, embedder.as_backend())
-    known = dict(zip(saved["chunk_id"], zip(saved["topic"].astype(int), saved["assigned_by"], strict=True), strict=True))
+    known = dict(
+        zip(
+            saved["chunk_id"],
+            zip(saved["topic"].astype(int), saved["assigned_by"], strict=True),
+            strict=True,
+        )
+    )
     texts = chunks["text"].tolist()
     embeddings = embedder.transform(texts)
     topics = np.zeros(len(chunks), dtype=int)
@@ -405,12 +465,31 @@ def _assign_with_saved_model(chunks, settings, model_dir, notes) -> TopicOutputs
         f"{len(set(saved['topic'].tolist()) - {-1})} topics without refitting"
     )
     words = topic_words(model, topics, settings.top_n_words)
-    outputs = topic_tables(chunks, topics, assigned_by, embeddings, words, settings,
-                       fitted.get("model_id", ""), model, notes)
+    outputs = topic_tables(
+        chunks,
+        topics,
+        assigned_by,
+        embeddings,
+        words,
+        settings,
+        fitted.get("model_id", ""),
+        model,
+        notes,
+    )
     outputs.refitted = False
     if new:
-        merged = pd.concat([saved, pd.DataFrame({
-            "chunk_id": chunks["chunk_id"].iloc[new].to_numpy(), "topic": topics[new],
-            "assigned_by": "transform"})], ignore_index=True)
+        merged = pd.concat(
+            [
+                saved,
+                pd.DataFrame(
+                    {
+                        "chunk_id": chunks["chunk_id"].iloc[new].to_numpy(),
+                        "topic": topics[new],
+                        "assigned_by": "transform",
+                    }
+                ),
+            ],
+            ignore_index=True,
+        )
         write_assignments(model_dir, merged)
     return outputs

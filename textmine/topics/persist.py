@@ -80,9 +80,18 @@ def write_embedding_cache(cache_dir: Path, embedder, embeddings: np.ndarray, key
 # saved model -----------------------------------------------------------------------
 
 
-def save_model(model, embedder, chunks: pd.DataFrame, topics: np.ndarray, assigned_by: np.ndarray,
-               settings: TopicSettings, model_dir: Path, method: str, model_id: str,
-               notes: list[str]) -> None:
+def save_model(
+    model,
+    embedder,
+    chunks: pd.DataFrame,
+    topics: np.ndarray,
+    assigned_by: np.ndarray,
+    settings: TopicSettings,
+    model_dir: Path,
+    method: str,
+    model_id: str,
+    notes: list[str],
+) -> None:
     """Save a fitted BERTopic model, its embedding model and the chunks' topics to `model_dir`.
 
     Nothing is saved when `model` is None (a single chunk needs no model).
@@ -94,21 +103,39 @@ def save_model(model, embedder, chunks: pd.DataFrame, topics: np.ndarray, assign
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model.save(tmp / "bertopic", serialization="safetensors", save_ctfidf=True,
-                       save_embedding_model=getattr(embedder, "name", False))
+            model.save(
+                tmp / "bertopic",
+                serialization="safetensors",
+                save_ctfidf=True,
+                save_embedding_model=getattr(embedder, "name", False),
+            )
         embedder.save(tmp / "embedding")
         write_json_atomic(tmp / "settings.json", settings.model_dict())
-        write_json_atomic(tmp / "fitted.json", {
-            "model_id": model_id, "method": method, "n_chunks": len(chunks),
-            "fitted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "textmine_version": __version__, "notes": notes,
-        })
-        write_csv_atomic(tmp / "assignments.csv", pd.DataFrame({
-            "chunk_id": chunks["chunk_id"], "topic": topics, "assigned_by": assigned_by,
-        }))
+        write_json_atomic(
+            tmp / "fitted.json",
+            {
+                "model_id": model_id,
+                "method": method,
+                "n_chunks": len(chunks),
+                "fitted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "textmine_version": __version__,
+                "notes": notes,
+            },
+        )
+        write_csv_atomic(
+            tmp / "assignments.csv",
+            pd.DataFrame(
+                {
+                    "chunk_id": chunks["chunk_id"],
+                    "topic": topics,
+                    "assigned_by": assigned_by,
+                }
+            ),
+        )
         for name in ("bertopic", "embedding", *REPORT_FILES):
             replace_dir(tmp / name, model_dir / name) if (tmp / name).is_dir() else os.replace(
-                tmp / name, model_dir / name)
+                tmp / name, model_dir / name
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -51,14 +51,25 @@ class TopicSettings:
             if not n_topics.isdigit():
                 raise ValueError(f"n_topics must be 'auto' or a number, not {n_topics!r}")
             object.__setattr__(self, "n_topics", int(n_topics))
-        if isinstance(self.n_topics, int) and (isinstance(self.n_topics, bool) or self.n_topics < 2):
+        if isinstance(self.n_topics, int) and (
+            isinstance(self.n_topics, bool) or self.n_topics < 2
+        ):
             raise ValueError(f"n_topics must be at least 2, not {self.n_topics!r}")
-        for name in ("svd_components", "n_neighbors", "approximate_neighbours_from", "umap_components",
-                     "fallback_below", "top_n_words", "n_representative"):
+        for name in (
+            "svd_components",
+            "n_neighbors",
+            "approximate_neighbours_from",
+            "umap_components",
+            "fallback_below",
+            "top_n_words",
+            "n_representative",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive whole number, not {value!r}")
-        if self.umap_epochs is not None and (not isinstance(self.umap_epochs, int) or self.umap_epochs < 10):
+        if self.umap_epochs is not None and (
+            not isinstance(self.umap_epochs, int) or self.umap_epochs < 10
+        ):
             raise ValueError(f"umap_epochs must be at least 10, not {self.umap_epochs!r}")
         if self.min_topic_size is not None and (
             not isinstance(self.min_topic_size, int) or self.min_topic_size < 2
@@ -68,7 +79,10 @@ class TopicSettings:
             raise ValueError("outlier_threshold is a cosine similarity between -1 and 1")
         if self.min_chunk_words < 0:
             raise ValueError("min_chunk_words cannot be negative")
-        if self.embedding != TFIDF_SVD and importlib.util.find_spec("sentence_transformers") is None:
+        if (
+            self.embedding != TFIDF_SVD
+            and importlib.util.find_spec("sentence_transformers") is None
+        ):
             raise ValueError(
                 f"embedding {self.embedding!r} needs sentence-transformers: install the "
                 f"[embeddings] extra, or use the default {TFIDF_SVD!r}"

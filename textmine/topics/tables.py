@@ -36,17 +36,42 @@ class TopicOutputs:
 
 
 TOPIC_COLUMNS = [
-    "topic", "name", "size", "share", "top_words", "representative_chunk_ids",
-    "representative_texts", "model_id", "textmine_version",
+    "topic",
+    "name",
+    "size",
+    "share",
+    "top_words",
+    "representative_chunk_ids",
+    "representative_texts",
+    "model_id",
+    "textmine_version",
 ]
 DOC_TOPIC_COLUMNS = [
-    "chunk_id", "doc_id", "path", "page", "paragraph_index", "start_char", "end_char",
-    "published", "period", "topic", "topic_name", "similarity", "assigned_by",
-    "model_id", "textmine_version",
+    "chunk_id",
+    "doc_id",
+    "path",
+    "page",
+    "paragraph_index",
+    "start_char",
+    "end_char",
+    "published",
+    "period",
+    "topic",
+    "topic_name",
+    "similarity",
+    "assigned_by",
+    "model_id",
+    "textmine_version",
 ]
 TOPICS_OVER_TIME_COLUMNS = [
-    "topic", "name", "period", "period_start", "n_chunks", "share_of_period",
-    "period_chunks", "words",
+    "topic",
+    "name",
+    "period",
+    "period_start",
+    "n_chunks",
+    "share_of_period",
+    "period_chunks",
+    "words",
 ]
 
 
@@ -79,9 +104,17 @@ def topic_name(topic: int, words: list[tuple[str, float]], n_words: int = 4) -> 
     return ", ".join(chosen[:n_words]) if chosen else f"Topic {topic}"
 
 
-def topic_tables(chunks: pd.DataFrame, topics: np.ndarray, assigned_by: np.ndarray,
-                 embeddings: np.ndarray, words: dict[int, list[tuple[str, float]]],
-                 settings: TopicSettings, model_id: str, model, notes: list[str]) -> TopicOutputs:
+def topic_tables(
+    chunks: pd.DataFrame,
+    topics: np.ndarray,
+    assigned_by: np.ndarray,
+    embeddings: np.ndarray,
+    words: dict[int, list[tuple[str, float]]],
+    settings: TopicSettings,
+    model_id: str,
+    model,
+    notes: list[str],
+) -> TopicOutputs:
     """The three topic tables for chunks with their topics (notes about them go to `notes`).
 
     Each chunk's similarity is the cosine to its topic's mean embedding; a
@@ -101,19 +134,31 @@ def topic_tables(chunks: pd.DataFrame, topics: np.ndarray, assigned_by: np.ndarr
     topic_rows = []
     for topic in sorted(set(topics.tolist()), key=lambda t: (t == -1, t)):
         reps = representatives[topic]
-        topic_rows.append({
-            "topic": topic,
-            "name": names.get(topic, f"Topic {topic}"),
-            "size": int(np.sum(topics == topic)),
-            "share": round(float(np.mean(topics == topic)), 6),
-            "top_words": "; ".join(f"{w} ({s:.4f})" for w, s in words.get(topic, [])),
-            "representative_chunk_ids": "; ".join(chunks["chunk_id"].iloc[reps]),
-            "representative_texts": "\n\n".join(chunks["text"].iloc[reps]),
-            "model_id": model_id,
-            "textmine_version": __version__,
-        })
-    doc_topics = chunks[["chunk_id", "doc_id", "path", "page", "paragraph_index", "start_char",
-                         "end_char", "published"]].copy()
+        topic_rows.append(
+            {
+                "topic": topic,
+                "name": names.get(topic, f"Topic {topic}"),
+                "size": int(np.sum(topics == topic)),
+                "share": round(float(np.mean(topics == topic)), 6),
+                "top_words": "; ".join(f"{w} ({s:.4f})" for w, s in words.get(topic, [])),
+                "representative_chunk_ids": "; ".join(chunks["chunk_id"].iloc[reps]),
+                "representative_texts": "\n\n".join(chunks["text"].iloc[reps]),
+                "model_id": model_id,
+                "textmine_version": __version__,
+            }
+        )
+    doc_topics = chunks[
+        [
+            "chunk_id",
+            "doc_id",
+            "path",
+            "page",
+            "paragraph_index",
+            "start_char",
+            "end_char",
+            "published",
+        ]
+    ].copy()
     by = settings.by
     doc_topics["period"] = [period_label(p, by) or "" for p in doc_topics["published"]]
     doc_topics["topic"] = topics
@@ -124,8 +169,12 @@ def topic_tables(chunks: pd.DataFrame, topics: np.ndarray, assigned_by: np.ndarr
     doc_topics["textmine_version"] = __version__
     notes.extend(degenerate_notes(topics, names, settings.n_topics))
     over_time = topics_over_time_table(chunks, topics, names, settings, model, notes)
-    return TopicOutputs(pd.DataFrame(topic_rows, columns=TOPIC_COLUMNS), doc_topics[DOC_TOPIC_COLUMNS],
-                        over_time, notes)
+    return TopicOutputs(
+        pd.DataFrame(topic_rows, columns=TOPIC_COLUMNS),
+        doc_topics[DOC_TOPIC_COLUMNS],
+        over_time,
+        notes,
+    )
 
 
 # One topic holding more than this share of the paragraphs is a degenerate result.
@@ -167,14 +216,18 @@ def topics_over_time_table(chunks, topics, names, settings, model, notes) -> pd.
     known = np.array([s is not None for s in starts])
     if not known.all():
         what = "a month" if settings.by == "quarter" else "a year"
-        notes.append(f"{int((~known).sum())} chunks have no date with {what} and are left out of topics over time")
+        notes.append(
+            f"{int((~known).sum())} chunks have no date with {what} and are left out of topics over time"
+        )
     if not known.any():
         return empty_table(TOPICS_OVER_TIME_COLUMNS)
-    frame = pd.DataFrame({
-        "topic": topics[known],
-        "start": pd.to_datetime([s for s in starts if s is not None]),
-        "text": chunks["text"].to_numpy()[known],
-    })
+    frame = pd.DataFrame(
+        {
+            "topic": topics[known],
+            "start": pd.to_datetime([s for s in starts if s is not None]),
+            "text": chunks["text"].to_numpy()[known],
+        }
+    )
     if settings.nr_bins:
         # equal-width bins over the dates; a bin is named by the day it starts
         ns = frame["start"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
@@ -183,7 +236,9 @@ def topics_over_time_table(chunks, topics, names, settings, model, notes) -> pd.
         frame["start"] = pd.to_datetime(edges[index].astype(np.int64)).normalize()
         frame["period"] = frame["start"].dt.strftime("%Y-%m-%d")
     else:
-        frame["period"] = [period_label(s.strftime("%Y-%m-%d"), settings.by) for s in frame["start"]]
+        frame["period"] = [
+            period_label(s.strftime("%Y-%m-%d"), settings.by) for s in frame["start"]
+        ]
     words = _period_words(frame, model, settings.top_n_words)
     counts = frame.groupby(["topic", "period", "start"]).size().rename("n_chunks").reset_index()
     totals = frame.groupby("period").size()
@@ -191,7 +246,9 @@ def topics_over_time_table(chunks, topics, names, settings, model, notes) -> pd.
     counts["share_of_period"] = (counts["n_chunks"] / counts["period_chunks"]).round(6)
     counts["name"] = counts["topic"].map(names).fillna("")
     counts["period_start"] = counts["start"].dt.strftime("%Y-%m-%d")
-    counts["words"] = [words.get((t, p), "") for t, p in zip(counts["topic"], counts["period"], strict=True)]
+    counts["words"] = [
+        words.get((t, p), "") for t, p in zip(counts["topic"], counts["period"], strict=True)
+    ]
     counts = counts.sort_values(["start", "topic"], kind="stable").reset_index(drop=True)
     return counts[TOPICS_OVER_TIME_COLUMNS]
 
@@ -207,18 +264,25 @@ def _period_words(frame: pd.DataFrame, model, top_n: int) -> dict[tuple[int, str
         return {}
     from sklearn.feature_extraction.text import CountVectorizer
 
-    topic_words = {t: [w for w, _ in (model.get_topic(t) or [])[:top_n] if w]
-                   for t in sorted(set(frame["topic"].tolist()))}
+    topic_words = {
+        t: [w for w, _ in (model.get_topic(t) or [])[:top_n] if w]
+        for t in sorted(set(frame["topic"].tolist()))
+    }
     vocabulary = sorted({w for words in topic_words.values() for w in words})
     if not vocabulary:
         return {}
-    counter = CountVectorizer(vocabulary=vocabulary, ngram_range=(1, 2), token_pattern=token_pattern(),
-                              lowercase=True)
+    counter = CountVectorizer(
+        vocabulary=vocabulary, ngram_range=(1, 2), token_pattern=token_pattern(), lowercase=True
+    )
     counts = counter.transform(frame["text"].tolist()).tocsr()
     index = {w: i for i, w in enumerate(vocabulary)}
     result: dict[tuple[int, str], str] = {}
     keys = frame[["topic", "period"]].to_numpy()
-    groups = pd.DataFrame({"topic": keys[:, 0], "period": keys[:, 1]}).groupby(["topic", "period"]).indices
+    groups = (
+        pd.DataFrame({"topic": keys[:, 0], "period": keys[:, 1]})
+        .groupby(["topic", "period"])
+        .indices
+    )
     for (topic, period), rows in groups.items():
         words = topic_words.get(topic, [])
         if not words:

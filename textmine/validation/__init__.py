@@ -26,7 +26,18 @@ from textmine.validation.files import (
 from textmine.validation.tables import corrected_column_names, corrected_trends, validation_report
 
 __all__ = [
-    "Sample", "ValidationError", "attach_sample", "check_validation", "corrected_column_names",
-    "corrected_trends", "draw_random_sample", "draw_uncertain_sample", "import_sample_coding",
-    "read_sample", "read_validation", "sample_table", "sentence_frame", "validation_report",
+    "Sample",
+    "ValidationError",
+    "attach_sample",
+    "check_validation",
+    "corrected_column_names",
+    "corrected_trends",
+    "draw_random_sample",
+    "draw_uncertain_sample",
+    "import_sample_coding",
+    "read_sample",
+    "read_validation",
+    "sample_table",
+    "sentence_frame",
+    "validation_report",
 ]

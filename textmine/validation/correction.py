@@ -146,13 +146,16 @@ def difference_estimate(
         nan = np.full(machine_total.shape, np.nan)
         return DomainEstimate(nan, nan, nan, nan, n_validation, False)
     z_values = np.asarray(differences, dtype=float) * in_domain
-    in_stratum = np.bincount(np.asarray(strata, dtype=int), weights=in_domain.astype(float),
-                             minlength=len(stratum_sizes))
-    share_in_stratum = np.divide(domain_sizes, stratum_sizes, out=np.zeros_like(domain_sizes),
-                                 where=stratum_sizes > 0)
+    in_stratum = np.bincount(
+        np.asarray(strata, dtype=int), weights=in_domain.astype(float), minlength=len(stratum_sizes)
+    )
+    share_in_stratum = np.divide(
+        domain_sizes, stratum_sizes, out=np.zeros_like(domain_sizes), where=stratum_sizes > 0
+    )
     floor = one_event_floor(in_stratum, share_in_stratum)
     correction, variance = stratified_total(
-        z_values, strata, stratum_sizes, variance_floor=floor, relevant=domain_sizes > 0)
+        z_values, strata, stratum_sizes, variance_floor=floor, relevant=domain_sizes > 0
+    )
     estimable = bool(np.all(np.isfinite(correction)))
     share = (machine_total + correction) / domain_size
     se = np.sqrt(variance) / domain_size
@@ -196,8 +199,9 @@ def stratified_ratio(
     n_h = np.bincount(strata, minlength=len(stratum_sizes))
     m_h = np.bincount(strata, weights=in_domain.astype(float), minlength=len(stratum_sizes))
     floor = one_event_floor(m_h, np.divide(m_h, n_h, out=np.zeros(len(n_h)), where=n_h > 0))
-    _, variance = stratified_total(residual, strata, stratum_sizes, variance_floor=floor,
-                                   relevant=members)
+    _, variance = stratified_total(
+        residual, strata, stratum_sizes, variance_floor=floor, relevant=members
+    )
     se = np.where(positive, np.sqrt(variance) / safe_x, np.nan)
     low, high = ratio - z * se, ratio + z * se
     if bounds is not None:

@@ -39,8 +39,16 @@ STRATUM_SEPARATOR = "|"
 
 # Columns of a sample file, after `id`, `sentence` and the (empty) code columns.
 DESIGN_COLUMNS = [
-    "document", "page", "period", "doc_type", "inclusion_prob", "stratum", "stratum_size",
-    "stratified_by", "strategy", "doc_id",
+    "document",
+    "page",
+    "period",
+    "doc_type",
+    "inclusion_prob",
+    "stratum",
+    "stratum_size",
+    "stratified_by",
+    "strategy",
+    "doc_id",
 ]
 
 
@@ -71,8 +79,17 @@ def sentence_frame(
     frame["document"] = frame["title"].where(frame["title"] != "", names)
     if "page" not in frame.columns:
         frame["page"] = ""
-    keep = ["sentence_id", "doc_id", "page", "text", "document", "doc_type", "publisher", "published",
-            "period"]
+    keep = [
+        "sentence_id",
+        "doc_id",
+        "page",
+        "text",
+        "document",
+        "doc_type",
+        "publisher",
+        "published",
+        "period",
+    ]
     extra = [c for c in frame.columns if c.startswith("p_") or c == "evidence"]
     return frame[keep + list(codes) + extra].reset_index(drop=True)
 
@@ -93,8 +110,10 @@ def parse_stratified_by(value: str) -> tuple[str, bool]:
     """(by, stratify_doc_type) of a recorded design name; ValueError when it is not one."""
     by, _, rest = value.partition("+")
     if by not in PERIODS or rest not in ("", "doc_type"):
-        raise ValueError(f"unknown design {value!r}: expected 'year', 'quarter', "
-                         "'year+doc_type' or 'quarter+doc_type'")
+        raise ValueError(
+            f"unknown design {value!r}: expected 'year', 'quarter', "
+            "'year+doc_type' or 'quarter+doc_type'"
+        )
     return by, rest == "doc_type"
 
 
@@ -147,8 +166,10 @@ def allocate(
     sizes = strata["size"].to_numpy(dtype=int)
     needed = int(np.minimum(sizes, minimum).sum())
     if n < needed:
-        raise ValueError(f"a sample of {n} is too small for {len(sizes)} strata: it needs at least "
-                         f"{needed} ({minimum} per stratum)")
+        raise ValueError(
+            f"a sample of {n} is too small for {len(sizes)} strata: it needs at least "
+            f"{needed} ({minimum} per stratum)"
+        )
     weights = sizes.astype(float)
     if allocation == "equal":
         period_sizes = strata.groupby("period")["size"].transform("sum").to_numpy(dtype=float)
@@ -179,9 +200,14 @@ def draw_random_sample(
     n = min(n, len(frame))
     ordered = frame.sort_values("sentence_id", kind="stable").reset_index(drop=True)
     ordered["stratum"] = stratum_labels(ordered, stratify_doc_type)
-    strata = (ordered.groupby("stratum", sort=True)
-              .agg(period=("period", "first"), size=("sentence_id", "size")).reset_index())
-    strata = strata.sort_values(["period", "stratum"], key=_period_key, kind="stable").reset_index(drop=True)
+    strata = (
+        ordered.groupby("stratum", sort=True)
+        .agg(period=("period", "first"), size=("sentence_id", "size"))
+        .reset_index()
+    )
+    strata = strata.sort_values(["period", "stratum"], key=_period_key, kind="stable").reset_index(
+        drop=True
+    )
     strata["n"] = allocate(strata, n, allocation=allocation)
     rng = np.random.default_rng(seed)
     picked = []
@@ -196,18 +222,24 @@ def draw_random_sample(
     sample = sample.iloc[rng.permutation(len(sample))].reset_index(drop=True)
     sample["stratified_by"] = stratified_by(by, stratify_doc_type)
     sample["strategy"] = "random"
-    notes = [f"{len(sample)} of {len(frame):,} sentences in {len(strata)} strata "
-             f"({stratified_by(by, stratify_doc_type)}, {allocation} allocation, seed {seed})"]
+    notes = [
+        f"{len(sample)} of {len(frame):,} sentences in {len(strata)} strata "
+        f"({stratified_by(by, stratify_doc_type)}, {allocation} allocation, seed {seed})"
+    ]
     small = strata[strata["n"] < MIN_PER_STRATUM]
     if len(small):
-        notes.append(f"{len(small)} stratum(s) of a single sentence are taken whole: "
-                     + ", ".join(small["stratum"].astype(str).tolist()[:5]))
+        notes.append(
+            f"{len(small)} stratum(s) of a single sentence are taken whole: "
+            + ", ".join(small["stratum"].astype(str).tolist()[:5])
+        )
     return Sample(sample, notes)
 
 
 def _period_key(values: pd.Series) -> pd.Series:
     """Sort key that puts 'undated' after the dated periods."""
-    return values.map(lambda v: (str(v).split(STRATUM_SEPARATOR)[0] in (UNDATED, UNDATED_IN_QUARTER, ALL), str(v)))
+    return values.map(
+        lambda v: (str(v).split(STRATUM_SEPARATOR)[0] in (UNDATED, UNDATED_IN_QUARTER, ALL), str(v))
+    )
 
 
 def uncertainty_scores(frame: pd.DataFrame, codes: Sequence[str]) -> pd.Series | None:
@@ -254,31 +286,45 @@ def draw_uncertain_sample(
         ordered["_tie"] = tiebreak
         sample = ordered.sort_values(["uncertainty", "_tie"], ascending=[False, True]).head(n)
         sample = sample.drop(columns="_tie")
-        notes.append(f"the {len(sample)} sentences whose p_<code> are closest to 0.5 "
-                     f"(uncertainty {sample['uncertainty'].min():.3f} to {sample['uncertainty'].max():.3f})")
+        notes.append(
+            f"the {len(sample)} sentences whose p_<code> are closest to 0.5 "
+            f"(uncertainty {sample['uncertainty'].min():.3f} to {sample['uncertainty'].max():.3f})"
+        )
     else:
         if is_near_miss is None:
-            raise ValueError("the coded sentences have no p_<code> columns and no near-miss test was given")
+            raise ValueError(
+                "the coded sentences have no p_<code> columns and no near-miss test was given"
+            )
         n_codes = ordered[list(codes)].sum(axis=1).to_numpy()
         near = np.array([is_near_miss(t) for t in ordered["text"]]) & (n_codes == 0)
         one = n_codes == 1
-        order = np.concatenate([
-            np.flatnonzero(near)[np.argsort(tiebreak[near], kind="stable")],
-            np.flatnonzero(one)[np.argsort(tiebreak[one], kind="stable")],
-        ])[:n]
+        order = np.concatenate(
+            [
+                np.flatnonzero(near)[np.argsort(tiebreak[near], kind="stable")],
+                np.flatnonzero(one)[np.argsort(tiebreak[one], kind="stable")],
+            ]
+        )[:n]
         sample = ordered.iloc[order].copy()
         sample["uncertainty"] = np.where(near[order], "trigger word, no code", "one code")
-        notes.append(f"no coder probabilities (rule coder): {int(near[order].sum())} sentences with a "
-                     f"codebook trigger word but no code (rule near-misses)"
-                     + (f" and {int((~near[order]).sum())} with exactly one code" if (~near[order]).any() else ""))
+        notes.append(
+            f"no coder probabilities (rule coder): {int(near[order].sum())} sentences with a "
+            f"codebook trigger word but no code (rule near-misses)"
+            + (
+                f" and {int((~near[order]).sum())} with exactly one code"
+                if (~near[order]).any()
+                else ""
+            )
+        )
     sample = sample.reset_index(drop=True)
     sample["inclusion_prob"] = np.nan
     sample["stratum"] = ""
     sample["stratum_size"] = pd.array([pd.NA] * len(sample), dtype="Int64")
     sample["stratified_by"] = ""
     sample["strategy"] = "uncertain"
-    notes.append("for training a coder only: these sentences were not drawn with known "
-                 "probabilities, so they cannot correct trends (use --strategy random for that)")
+    notes.append(
+        "for training a coder only: these sentences were not drawn with known "
+        "probabilities, so they cannot correct trends (use --strategy random for that)"
+    )
     return Sample(sample, notes)
 
 

@@ -33,7 +33,9 @@ def _read(path: str | Path, what: str) -> pd.DataFrame:
 
 def _examples(ids: pd.Series, limit: int = 5) -> str:
     values = ids.astype(str).tolist()
-    return ", ".join(values[:limit]) + (f" and {len(values) - limit} more" if len(values) > limit else "")
+    return ", ".join(values[:limit]) + (
+        f" and {len(values) - limit} more" if len(values) > limit else ""
+    )
 
 
 def read_sample(path: str | Path) -> pd.DataFrame:
@@ -41,8 +43,10 @@ def read_sample(path: str | Path) -> pd.DataFrame:
     frame = _read(path, "sample file")
     missing = [c for c in ("id", "inclusion_prob", "strategy") if c not in frame.columns]
     if missing:
-        raise ValidationError(f"sample file {path} lacks column(s) {', '.join(missing)}: "
-                              "it was not written by `textmine sample`")
+        raise ValidationError(
+            f"sample file {path} lacks column(s) {', '.join(missing)}: "
+            "it was not written by `textmine sample`"
+        )
     duplicated = frame["id"][frame["id"].duplicated()]
     if len(duplicated):
         raise ValidationError(f"sample file {path}: id(s) appear twice: {_examples(duplicated)}")
@@ -66,23 +70,29 @@ def check_validation(
         raise ValidationError(f"validation file {path} has no rows")
     duplicated = frame["id"][frame["id"].duplicated()]
     if len(duplicated):
-        raise ValidationError(f"validation file {path}: id(s) appear twice: {_examples(duplicated)}")
+        raise ValidationError(
+            f"validation file {path}: id(s) appear twice: {_examples(duplicated)}"
+        )
     if "strategy" in frame.columns and (frame["strategy"].astype(str) == "uncertain").any():
         raise ValidationError(
             f"validation file {path} was drawn with --strategy uncertain: its selection "
             "probabilities are unknown, so it cannot correct trends (use it to train a coder; "
-            "draw a --strategy random sample to correct trends)")
+            "draw a --strategy random sample to correct trends)"
+        )
     if "inclusion_prob" not in frame.columns:
         raise ValidationError(
             f"validation file {path} has no `inclusion_prob` column: a validation file is a "
             "sample drawn by `textmine sample` with the human codes filled in (or imported with "
-            "`textmine import-qdpx CODED.qdpx --sample FILE.sample.csv`)")
+            "`textmine import-qdpx CODED.qdpx --sample FILE.sample.csv`)"
+        )
     frame = _typed_codes(frame.copy(), path, code_columns)
     prob = pd.to_numeric(frame["inclusion_prob"], errors="coerce")
     bad = ~((prob > 0) & (prob <= 1))
     if bad.any():
-        raise ValidationError(f"validation file {path}: inclusion_prob must be a number in (0, 1]; "
-                              f"{int(bad.sum())} row(s) are not, e.g. id(s) {_examples(frame.loc[bad, 'id'])}")
+        raise ValidationError(
+            f"validation file {path}: inclusion_prob must be a number in (0, 1]; "
+            f"{int(bad.sum())} row(s) are not, e.g. id(s) {_examples(frame.loc[bad, 'id'])}"
+        )
     frame["inclusion_prob"] = prob.astype(float)
     frame = _typed_strata(frame, path)
     _check_design(frame, path)
@@ -92,8 +102,9 @@ def check_validation(
 def _typed_codes(frame: pd.DataFrame, path, code_columns: Sequence[str]) -> pd.DataFrame:
     codes = [c for c in code_columns if c in frame.columns]
     if not codes:
-        raise ValidationError(f"validation file {path} has none of the code columns "
-                              f"{', '.join(code_columns)}")
+        raise ValidationError(
+            f"validation file {path} has none of the code columns {', '.join(code_columns)}"
+        )
     for code in codes:
         text = frame[code].astype(str).str.strip()
         bad = ~text.isin(["0", "1", "0.0", "1.0"])
@@ -101,7 +112,8 @@ def _typed_codes(frame: pd.DataFrame, path, code_columns: Sequence[str]) -> pd.D
             raise ValidationError(
                 f"validation file {path}: column {code} must hold 0 or 1 on every row; "
                 f"{int(bad.sum())} row(s) do not (empty means not coded yet), e.g. id(s) "
-                f"{_examples(frame.loc[bad, 'id'])}")
+                f"{_examples(frame.loc[bad, 'id'])}"
+            )
         frame[code] = text.astype(float).astype("int64")
     return frame
 
@@ -119,18 +131,24 @@ def _typed_strata(frame: pd.DataFrame, path) -> pd.DataFrame:
     size = pd.to_numeric(frame["stratum_size"], errors="coerce")
     bad = size.isna() | (size < 1)
     if bad.any():
-        raise ValidationError(f"validation file {path}: stratum_size must be a positive whole "
-                              f"number, e.g. id(s) {_examples(frame.loc[bad, 'id'])}")
+        raise ValidationError(
+            f"validation file {path}: stratum_size must be a positive whole "
+            f"number, e.g. id(s) {_examples(frame.loc[bad, 'id'])}"
+        )
     frame["stratum_size"] = size.astype("int64")
     varying = frame.groupby("stratum")["stratum_size"].nunique()
     if (varying > 1).any():
-        raise ValidationError(f"validation file {path}: stratum_size differs within stratum "
-                              f"{varying[varying > 1].index[0]!r}")
+        raise ValidationError(
+            f"validation file {path}: stratum_size differs within stratum "
+            f"{varying[varying > 1].index[0]!r}"
+        )
     counts = frame.groupby("stratum").agg(n=("id", "size"), size=("stratum_size", "first"))
     too_many = counts[counts["n"] > counts["size"]]
     if len(too_many):
-        raise ValidationError(f"validation file {path}: stratum {too_many.index[0]!r} has more "
-                              "sampled sentences than its stratum_size")
+        raise ValidationError(
+            f"validation file {path}: stratum {too_many.index[0]!r} has more "
+            "sampled sentences than its stratum_size"
+        )
     return frame
 
 
@@ -139,8 +157,10 @@ def _check_design(frame: pd.DataFrame, path) -> None:
         return
     designs = sorted({d for d in frame["stratified_by"].astype(str) if d})
     if len(designs) > 1:
-        raise ValidationError(f"validation file {path} mixes designs {designs}: "
-                              "combine only samples drawn with the same --by and strata")
+        raise ValidationError(
+            f"validation file {path} mixes designs {designs}: "
+            "combine only samples drawn with the same --by and strata"
+        )
     for design in designs:
         try:
             parse_stratified_by(design)
@@ -174,12 +194,16 @@ def attach_sample(
     wanted = sample["id"].astype(str)
     found = wanted.isin(set(coded_set["id"].astype(str)))
     if not found.any():
-        raise ValidationError(f"none of the {len(sample)} sentences of sample {sample_path} is in the "
-                              "coded project: was it exported from this sample and this corpus?")
+        raise ValidationError(
+            f"none of the {len(sample)} sentences of sample {sample_path} is in the "
+            "coded project: was it exported from this sample and this corpus?"
+        )
     notes = []
     if not found.all():
-        notes.append(f"{int((~found).sum())} sampled sentence(s) are not in the project and are left "
-                     f"out (their documents were not matched), e.g. {_examples(wanted[~found])}")
+        notes.append(
+            f"{int((~found).sum())} sampled sentence(s) are not in the project and are left "
+            f"out (their documents were not matched), e.g. {_examples(wanted[~found])}"
+        )
     design = [c for c in DESIGN_COLUMNS if c in sample.columns and c not in ("doc_id",)]
     if "uncertainty" in sample.columns:
         design.append("uncertainty")

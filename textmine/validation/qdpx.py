@@ -78,11 +78,21 @@ def sample_qdpx_members(
     spans = sentences[sentences["sentence_id"].astype(str).isin(set(ids))].set_index("sentence_id")
     missing = [i for i in ids if i not in spans.index]
     if missing:
-        raise ValueError(f"{len(missing)} sampled sentence(s) are not in the corpus, e.g. {missing[:3]}")
+        raise ValueError(
+            f"{len(missing)} sampled sentence(s) are not in the corpus, e.g. {missing[:3]}"
+        )
     in_sample = sentences[sentences["doc_id"].astype(str).isin(doc_ids)]
     docs = documents[documents["doc_id"].astype(str).isin(doc_ids)]
-    members = build_qdpx(docs, in_sample, doc_texts, codebook, include_codings=False,
-                         project_name=PROJECT_NAME, created=created, user_name=NEUTRAL_USER)
+    members = build_qdpx(
+        docs,
+        in_sample,
+        doc_texts,
+        codebook,
+        include_codings=False,
+        project_name=PROJECT_NAME,
+        created=created,
+        user_name=NEUTRAL_USER,
+    )
     root = _unqualified(ET.fromstring(members["project.qde"]))
     marker = _add_marker_code(root)
     sources = {s.get("guid"): s for s in root.iter(_tag("TextSource"))}
@@ -91,19 +101,28 @@ def sample_qdpx_members(
         span = spans.loc[sentence_id]
         source = sources.get(source_guid(str(span["doc_id"])))
         if source is None:
-            raise ValueError(f"sampled sentence {sentence_id}: its document {span['doc_id']} has no text")
-        selection = ET.Element(_tag("PlainTextSelection"), {
-            "guid": stable_guid("sample-selection", sentence_id),
-            "name": f"sample {number:04d}: {sentence_id}",
-            "startPosition": str(int(span["start_char"])),
-            "endPosition": str(int(span["end_char"])),
-            "creatingUser": user,
-        })
+            raise ValueError(
+                f"sampled sentence {sentence_id}: its document {span['doc_id']} has no text"
+            )
+        selection = ET.Element(
+            _tag("PlainTextSelection"),
+            {
+                "guid": stable_guid("sample-selection", sentence_id),
+                "name": f"sample {number:04d}: {sentence_id}",
+                "startPosition": str(int(span["start_char"])),
+                "endPosition": str(int(span["end_char"])),
+                "creatingUser": user,
+            },
+        )
         ET.SubElement(selection, _tag("Description")).text = (
             f"Sentence {number} of {len(ids)} to code (textmine sentence {sentence_id}). Apply every "
-            "codebook code that fits this sentence read on its own; leave it uncoded if none fits.")
-        coding = ET.SubElement(selection, _tag("Coding"), {
-            "guid": stable_guid("sample-coding", sentence_id), "creatingUser": user})
+            "codebook code that fits this sentence read on its own; leave it uncoded if none fits."
+        )
+        coding = ET.SubElement(
+            selection,
+            _tag("Coding"),
+            {"guid": stable_guid("sample-coding", sentence_id), "creatingUser": user},
+        )
         ET.SubElement(coding, _tag("CodeRef"), {"targetGUID": marker})
         _insert_selection(source, selection)
     description = root.find(_tag("Description"))
@@ -113,10 +132,13 @@ def sample_qdpx_members(
         f"Validation sample of {len(ids)} sentences drawn by textmine. Open the code '{SAMPLE_CODE}' "
         "to go through them; code each with the codebook's codes (the codebook is included, no "
         "machine codes are). Export the project as REFI-QDA (.qdpx) and read it back with "
-        "`textmine import-qdpx FILE.qdpx --sample FILE.sample.csv`.")
+        "`textmine import-qdpx FILE.qdpx --sample FILE.sample.csv`."
+    )
     ET.indent(root, space="  ")
     body = ET.tostring(root, encoding="unicode")
-    members["project.qde"] = ('<?xml version="1.0" encoding="utf-8"?>\n' + body + "\n").encode("utf-8")
+    members["project.qde"] = ('<?xml version="1.0" encoding="utf-8"?>\n' + body + "\n").encode(
+        "utf-8"
+    )
     return members
 
 
@@ -125,10 +147,16 @@ def _add_marker_code(root: ET.Element) -> str:
     if codes is None:
         raise ValueError("the project has no codebook to add the sample's marker code to")
     guid = stable_guid("code", "textmine-sample-marker")
-    code = ET.SubElement(codes, _tag("Code"), {"guid": guid, "name": SAMPLE_CODE,
-                                               "isCodable": "true", "color": "#FFD700"})
-    ET.SubElement(code, _tag("Description")).text = (
-        "Marks the sentences of the validation sample (not a codebook code; ignored on import).")
+    code = ET.SubElement(
+        codes,
+        _tag("Code"),
+        {"guid": guid, "name": SAMPLE_CODE, "isCodable": "true", "color": "#FFD700"},
+    )
+    ET.SubElement(
+        code, _tag("Description")
+    ).text = (
+        "Marks the sentences of the validation sample (not a codebook code; ignored on import)."
+    )
     return guid
 
 
@@ -155,7 +183,9 @@ def write_sample_qdpx(
 ) -> Path:
     """Write the sample's blind `.qdpx`, validated against the REFI-QDA Project schema unless told not to."""
     path = Path(path)
-    members = sample_qdpx_members(sample, documents, sentences, doc_texts, codebook, created=created)
+    members = sample_qdpx_members(
+        sample, documents, sentences, doc_texts, codebook, created=created
+    )
     if validate:
         validate_project_xml(members["project.qde"], f"{path.name}/project.qde")
     with atomic_open(path, "wb") as handle, zipfile.ZipFile(handle, "w") as archive:

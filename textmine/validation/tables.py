@@ -24,11 +24,26 @@ STANCE_TABLE = "stance_trends"
 PARTNERSHIP_TABLE = "partnership_trends"
 
 REPORT_COLUMNS = [
-    "code", "period", "n_validation", "human_pos", "machine_pos",
-    "human_share", "human_ci_low", "human_ci_high",
-    "machine_share", "bias", "bias_ci_low", "bias_ci_high",
-    "precision", "precision_ci_low", "precision_ci_high",
-    "recall", "recall_ci_low", "recall_ci_high", "kappa", "note",
+    "code",
+    "period",
+    "n_validation",
+    "human_pos",
+    "machine_pos",
+    "human_share",
+    "human_ci_low",
+    "human_ci_high",
+    "machine_share",
+    "bias",
+    "bias_ci_low",
+    "bias_ci_high",
+    "precision",
+    "precision_ci_low",
+    "precision_ci_high",
+    "recall",
+    "recall_ci_low",
+    "recall_ci_high",
+    "kappa",
+    "note",
 ]
 
 
@@ -43,35 +58,45 @@ def corrected_column_names(code: str, kind: str) -> tuple[str, str, str]:
 
 
 def _design(validation: pd.DataFrame) -> tuple[str, bool] | None:
-    designs = sorted({d for d in validation.get("stratified_by", pd.Series(dtype=str)).astype(str) if d})
+    designs = sorted(
+        {d for d in validation.get("stratified_by", pd.Series(dtype=str)).astype(str) if d}
+    )
     return parse_stratified_by(designs[0]) if designs else None
 
 
 def _population_strata(frame: pd.DataFrame, design: tuple[str, bool]) -> np.ndarray:
     """The stratum label of every sentence of `frame` under the sample's design."""
     sample_by, with_doc_type = design
-    periods = pd.Series([period_or_undated(p, sample_by) for p in frame["published"]],
-                        index=frame.index)
+    periods = pd.Series(
+        [period_or_undated(p, sample_by) for p in frame["published"]], index=frame.index
+    )
     if with_doc_type:
         return (periods + STRATUM_SEPARATOR + frame["doc_type"].astype(str)).to_numpy()
     return periods.to_numpy()
 
 
-def _join(frame: pd.DataFrame, validation: pd.DataFrame, codes: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
+def _join(
+    frame: pd.DataFrame, validation: pd.DataFrame, codes: Sequence[str]
+) -> tuple[pd.DataFrame, list[str]]:
     """Validation rows with the corpus's grouping columns and machine codes (`m_<code>`)."""
     notes = []
     columns = ["sentence_id", "doc_type", "publisher", "period", *codes]
     machine = frame[columns].rename(columns={c: f"m_{c}" for c in codes})
     sample = validation[["id", "stratum", "stratum_size", *codes]]
     joined = sample.assign(sentence_id=sample["id"].astype(str)).merge(
-        machine, on="sentence_id", how="left", indicator=True)
+        machine, on="sentence_id", how="left", indicator=True
+    )
     missing = joined["_merge"] != "both"
     if missing.all():
-        raise ValueError("none of the validation sentences is a sentence of the corpus: "
-                         "was the sample drawn from this corpus?")
+        raise ValueError(
+            "none of the validation sentences is a sentence of the corpus: "
+            "was the sample drawn from this corpus?"
+        )
     if missing.any():
-        notes.append(f"{int(missing.sum())} validation sentence(s) are no longer in the corpus and "
-                     "are left out")
+        notes.append(
+            f"{int(missing.sum())} validation sentence(s) are no longer in the corpus and "
+            "are left out"
+        )
     return joined[~missing].drop(columns="_merge").reset_index(drop=True), notes
 
 
@@ -106,8 +131,11 @@ def corrected_trends(
     or touching a stratum the sample does not cover, keep NaN and say why.
     Raises ValueError when the validation file does not fit the corpus.
     """
-    codes = [c for c in [*stance_codes, *partnership_codes]
-             if c in validation.columns and c in coded_sentences.columns]
+    codes = [
+        c
+        for c in [*stance_codes, *partnership_codes]
+        if c in validation.columns and c in coded_sentences.columns
+    ]
     result = dict(trend_tables)
     if not codes:
         raise ValueError("the validation file has none of the codes of the trend tables")
@@ -123,64 +151,100 @@ def corrected_trends(
         population_index = np.array([index[s] for s in population_strata], dtype=int)
         sizes = np.bincount(population_index, minlength=len(labels)).astype(float)
         recorded = joined.groupby("stratum")["stratum_size"].first()
-        grown = [f"{s} ({int(recorded[s])} then, {int(sizes[index[s]])} now)"
-                 for s in recorded.index if int(recorded[s]) != int(sizes[index[s]])]
+        grown = [
+            f"{s} ({int(recorded[s])} then, {int(sizes[index[s]])} now)"
+            for s in recorded.index
+            if int(recorded[s]) != int(sizes[index[s]])
+        ]
         if grown:
-            notes.append("the corpus changed since the sample was drawn in stratum(s) " + ", ".join(grown[:5])
-                         + ": the sample is treated as a random sample of the strata as they are now")
+            notes.append(
+                "the corpus changed since the sample was drawn in stratum(s) "
+                + ", ".join(grown[:5])
+                + ": the sample is treated as a random sample of the strata as they are now"
+            )
         uncovered = [s for s in labels if s not in set(sample_strata)]
         if uncovered:
-            notes.append("stratum(s) with no validation sentence (rows touching them have no corrected "
-                         "estimate; draw a supplementary sample): " + ", ".join(uncovered[:5]))
+            notes.append(
+                "stratum(s) with no validation sentence (rows touching them have no corrected "
+                "estimate; draw a supplementary sample): " + ", ".join(uncovered[:5])
+            )
     else:  # no recorded design: each inclusion probability is a stratum of size n_h / p
         labels = sorted(set(sample_strata))
         index = {label: i for i, label in enumerate(labels)}
         population_index = None
         sizes = joined.groupby("stratum")["stratum_size"].first().reindex(labels).to_numpy(float)
-        notes.append("the validation file records no design (stratified_by): domain sizes within "
-                     "strata are estimated from the sample")
+        notes.append(
+            "the validation file records no design (stratified_by): domain sizes within "
+            "strata are estimated from the sample"
+        )
     sample_index = np.array([index[s] for s in sample_strata], dtype=int)
 
     machine = frame[codes].to_numpy(dtype=float)
-    differences = (joined[codes].to_numpy(dtype=float)
-                   - joined[[f"m_{c}" for c in codes]].to_numpy(dtype=float)).T
+    differences = (
+        joined[codes].to_numpy(dtype=float)
+        - joined[[f"m_{c}" for c in codes]].to_numpy(dtype=float)
+    ).T
     attributes = {d: frame[d].astype(str).to_numpy() for d in ("doc_type", "publisher", "period")}
-    sample_attributes = {d: joined[d].astype(str).to_numpy() for d in ("doc_type", "publisher", "period")}
-    kinds = {STANCE_TABLE: ("stance", stance_codes, 1.0, 6),
-             PARTNERSHIP_TABLE: ("partnership", partnership_codes, 1000.0, 4)}
+    sample_attributes = {
+        d: joined[d].astype(str).to_numpy() for d in ("doc_type", "publisher", "period")
+    }
+    kinds = {
+        STANCE_TABLE: ("stance", stance_codes, 1.0, 6),
+        PARTNERSHIP_TABLE: ("partnership", partnership_codes, 1000.0, 4),
+    }
     for key, (kind, table_codes, scale, digits) in kinds.items():
         table = trend_tables.get(key)
         if table is None:
             continue
-        present = [c for c in codes if c in table_codes and any(
-            col in table.columns for col in (f"share_{c}", f"{c}_per_1000"))]
-        estimates: dict[str, list[float]] = {name: [] for c in present for name in corrected_column_names(c, kind)}
+        present = [
+            c
+            for c in codes
+            if c in table_codes
+            and any(col in table.columns for col in (f"share_{c}", f"{c}_per_1000"))
+        ]
+        estimates: dict[str, list[float]] = {
+            name: [] for c in present for name in corrected_column_names(c, kind)
+        }
         n_validation, row_notes = [], []
         for row in table.itertuples(index=False):
             mask = _mask(attributes, row.dimension, row.group, row.period, len(frame))
             in_domain = _mask(sample_attributes, row.dimension, row.group, row.period, len(joined))
             size = int(mask.sum())
             if size != int(row.n_sentences):
-                raise ValueError(f"{key} row {row.dimension}/{row.group}/{row.period} counts "
-                                 f"{row.n_sentences} sentences, the corpus {size}: the trend table "
-                                 "was not computed from these coded sentences")
+                raise ValueError(
+                    f"{key} row {row.dimension}/{row.group}/{row.period} counts "
+                    f"{row.n_sentences} sentences, the corpus {size}: the trend table "
+                    "was not computed from these coded sentences"
+                )
             if population_index is not None:
-                domain_sizes = np.bincount(population_index[mask], minlength=len(labels)).astype(float)
+                domain_sizes = np.bincount(population_index[mask], minlength=len(labels)).astype(
+                    float
+                )
             else:  # estimated: the domain's share of each stratum's sample
                 in_stratum = np.bincount(sample_index, weights=in_domain, minlength=len(labels))
                 n_h = np.bincount(sample_index, minlength=len(labels))
-                domain_sizes = sizes * np.divide(in_stratum, n_h, out=np.zeros(len(labels)), where=n_h > 0)
+                domain_sizes = sizes * np.divide(
+                    in_stratum, n_h, out=np.zeros(len(labels)), where=n_h > 0
+                )
             positions = [codes.index(c) for c in present]
             estimate = difference_estimate(
-                machine[mask][:, positions].sum(axis=0), size, differences[positions], in_domain,
-                sample_index, sizes, domain_sizes)
+                machine[mask][:, positions].sum(axis=0),
+                size,
+                differences[positions],
+                in_domain,
+                sample_index,
+                sizes,
+                domain_sizes,
+            )
             note = _row_note(estimate.n_validation, estimate.estimable, min_validation)
             usable = estimate.estimable and estimate.n_validation > 0
             for i, code in enumerate(present):
                 names = corrected_column_names(code, kind)
                 values = (estimate.share[i], estimate.ci_low[i], estimate.ci_high[i])
                 for name, value in zip(names, values, strict=True):
-                    estimates[name].append(round(float(scale * value), digits) if usable else np.nan)
+                    estimates[name].append(
+                        round(float(scale * value), digits) if usable else np.nan
+                    )
             n_validation.append(estimate.n_validation)
             if row.dimension == ALL and row.group == ALL and row.period == ALL and notes:
                 note = "; ".join([*notes, note] if note else notes)
@@ -189,7 +253,9 @@ def corrected_trends(
     return result
 
 
-def _mask(attributes: dict[str, np.ndarray], dimension: str, group: str, period: str, n: int) -> np.ndarray:
+def _mask(
+    attributes: dict[str, np.ndarray], dimension: str, group: str, period: str, n: int
+) -> np.ndarray:
     mask = np.ones(n, dtype=bool)
     if dimension != ALL:
         mask &= attributes[dimension] == str(group)
@@ -204,14 +270,24 @@ def _row_note(n_validation: int, estimable: bool, min_validation: int) -> str:
     if not estimable:
         return "a stratum of these sentences has no validation sentence: no corrected estimate"
     if n_validation < min_validation:
-        return f"only {n_validation} validation sentences (< {min_validation}): interval approximate"
+        return (
+            f"only {n_validation} validation sentences (< {min_validation}): interval approximate"
+        )
     return ""
 
 
-def _insert(table: pd.DataFrame, codes: Sequence[str], kind: str, estimates: dict[str, list],
-            n_validation: list[int], notes: list[str]) -> pd.DataFrame:
+def _insert(
+    table: pd.DataFrame,
+    codes: Sequence[str],
+    kind: str,
+    estimates: dict[str, list],
+    n_validation: list[int],
+    notes: list[str],
+) -> pd.DataFrame:
     """The table with each code's corrected columns right after its own columns."""
-    out = table.drop(columns=[c for c in (*estimates, "n_validation", "validation_note") if c in table.columns])
+    out = table.drop(
+        columns=[c for c in (*estimates, "n_validation", "validation_note") if c in table.columns]
+    )
     columns = list(out.columns)
     for code in codes:
         anchor = f"{code}_ci_high" if kind == "stance" else f"{code}_per_1000"
@@ -220,7 +296,10 @@ def _insert(table: pd.DataFrame, codes: Sequence[str], kind: str, estimates: dic
         names = corrected_column_names(code, kind)
         position = columns.index(anchor) + 1
         columns[position:position] = list(names)
-    data = {**{c: out[c] for c in out.columns}, **{k: pd.Series(v, index=out.index) for k, v in estimates.items()}}
+    data = {
+        **{c: out[c] for c in out.columns},
+        **{k: pd.Series(v, index=out.index) for k, v in estimates.items()},
+    }
     result = pd.DataFrame(data)[columns]
     result["n_validation"] = n_validation
     result["validation_note"] = notes
@@ -247,39 +326,65 @@ def validation_report(
     ids = validation["id"].astype(str)
     missing = ~ids.isin(keyed.index)
     if missing.any():
-        raise ValueError(f"{int(missing.sum())} validation sentence(s) have no machine codes, "
-                         f"e.g. {', '.join(ids[missing].head(3))}")
+        raise ValueError(
+            f"{int(missing.sum())} validation sentence(s) have no machine codes, "
+            f"e.g. {', '.join(ids[missing].head(3))}"
+        )
     labels = sorted(set(validation["stratum"].astype(str)))
     strata = validation["stratum"].astype(str).map({s: i for i, s in enumerate(labels)}).to_numpy()
     sizes = validation.groupby("stratum")["stratum_size"].first().reindex(labels).to_numpy(float)
-    periods = validation["period"].astype(str) if "period" in validation.columns else pd.Series(ALL, index=validation.index)
+    periods = (
+        validation["period"].astype(str)
+        if "period" in validation.columns
+        else pd.Series(ALL, index=validation.index)
+    )
     ordered = sorted(set(periods), key=lambda p: (p == UNDATED, p))
     rows = []
     for code in codes:
         human = validation[code].to_numpy(dtype=float)
         predicted = keyed.loc[ids, code].astype(int).to_numpy(dtype=float)
         for period in [ALL, *ordered]:
-            in_domain = np.ones(len(validation), bool) if period == ALL else (periods == period).to_numpy()
+            in_domain = (
+                np.ones(len(validation), bool) if period == ALL else (periods == period).to_numpy()
+            )
             n = int(in_domain.sum())
             share, share_low, share_high = stratified_ratio(human, 1.0, in_domain, strata, sizes)
             machine_share, _, _ = stratified_ratio(predicted, 1.0, in_domain, strata, sizes)
-            bias, bias_low, bias_high = stratified_ratio(predicted - human, 1.0, in_domain, strata, sizes,
-                                                         bounds=(-1.0, 1.0))
+            bias, bias_low, bias_high = stratified_ratio(
+                predicted - human, 1.0, in_domain, strata, sizes, bounds=(-1.0, 1.0)
+            )
             both = human * predicted
             precision = stratified_ratio(both, predicted, in_domain, strata, sizes)
             recall = stratified_ratio(both, human, in_domain, strata, sizes)
-            rows.append({
-                "code": code, "period": period, "n_validation": n,
-                "human_pos": int(human[in_domain].sum()), "machine_pos": int(predicted[in_domain].sum()),
-                "human_share": share, "human_ci_low": share_low, "human_ci_high": share_high,
-                "machine_share": machine_share, "bias": bias, "bias_ci_low": bias_low, "bias_ci_high": bias_high,
-                "precision": precision[0], "precision_ci_low": precision[1], "precision_ci_high": precision[2],
-                "recall": recall[0], "recall_ci_low": recall[1], "recall_ci_high": recall[2],
-                "kappa": cohen_kappa(human[in_domain], predicted[in_domain]),
-                "note": _row_note(n, True, MIN_VALIDATION),
-            })
+            rows.append(
+                {
+                    "code": code,
+                    "period": period,
+                    "n_validation": n,
+                    "human_pos": int(human[in_domain].sum()),
+                    "machine_pos": int(predicted[in_domain].sum()),
+                    "human_share": share,
+                    "human_ci_low": share_low,
+                    "human_ci_high": share_high,
+                    "machine_share": machine_share,
+                    "bias": bias,
+                    "bias_ci_low": bias_low,
+                    "bias_ci_high": bias_high,
+                    "precision": precision[0],
+                    "precision_ci_low": precision[1],
+                    "precision_ci_high": precision[2],
+                    "recall": recall[0],
+                    "recall_ci_low": recall[1],
+                    "recall_ci_high": recall[2],
+                    "kappa": cohen_kappa(human[in_domain], predicted[in_domain]),
+                    "note": _row_note(n, True, MIN_VALIDATION),
+                }
+            )
     report = pd.DataFrame(rows, columns=REPORT_COLUMNS)
-    numeric = [c for c in REPORT_COLUMNS if c not in ("code", "period", "n_validation", "human_pos",
-                                                       "machine_pos", "note")]
+    numeric = [
+        c
+        for c in REPORT_COLUMNS
+        if c not in ("code", "period", "n_validation", "human_pos", "machine_pos", "note")
+    ]
     report[numeric] = report[numeric].astype(float).round(6)
     return report
