@@ -27,6 +27,7 @@ import contextlib
 import functools
 import inspect
 import multiprocessing
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
     from textmine.codebook import Codebook
     from textmine.topics import TopicOutputs
 
+ENVIRONMENT_PREFIX = "TEXTMINE_"
 ProgressCallback = Callable[..., None]
 """progress(stage, done, total[, detail]): called as a stage advances (total 0 when unknown).
 
@@ -115,7 +117,10 @@ def process_map(workers: int) -> BatchMapper:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["textmine.run.steps"])
         with concurrent.futures.ProcessPoolExecutor(
-            max_workers=min(workers, len(batches)), mp_context=context
+            max_workers=min(workers, len(batches)),
+            mp_context=context,
+            initializer=use_settings_environment,
+            initargs=(settings_environment(),),
         ) as pool:
             futures = {pool.submit(step, batch): batch for batch in batches}
             for future in concurrent.futures.as_completed(futures):
@@ -125,6 +130,18 @@ def process_map(workers: int) -> BatchMapper:
                     yield BatchResult(futures[future], error=exc)
 
     return mapper
+
+
+def settings_environment() -> dict[str, str]:
+    """The TEXTMINE_* environment variables of this process (read limits, OCR, links)."""
+    return {k: v for k, v in os.environ.items() if k.startswith(ENVIRONMENT_PREFIX)}
+
+
+def use_settings_environment(environment: dict[str, str]) -> None:
+    """In a worker: take the run's TEXTMINE_* variables, not the forkserver's old ones."""
+    for key in [k for k in os.environ if k.startswith(ENVIRONMENT_PREFIX)]:
+        del os.environ[key]
+    os.environ.update(environment)
 
 
 def default_mapper(settings: RunSettings) -> BatchMapper:
