@@ -157,6 +157,26 @@ def _with_gaps(table: pd.DataFrame, by: str) -> pd.DataFrame:
     return framed.reset_index()
 
 
+def _save_with_note(fig, plotly_fig, note: str, stem: Path, note_y: float) -> list[Path]:
+    """Put the note under the interactive chart; write `<stem>.png` and `<stem>.html`."""
+    plotly_fig.add_annotation(
+        text=note.replace("\n", "<br>"),
+        xref="paper",
+        yref="paper",
+        x=0,
+        y=note_y,
+        showarrow=False,
+        align="left",
+        xanchor="left",
+        yanchor="top",
+        font={"size": 11, "color": "#404040"},
+    )
+    return [
+        _save_png(fig, stem.with_name(f"{stem.name}.png")),
+        _save_html(plotly_fig, stem.with_name(f"{stem.name}.html")),
+    ]
+
+
 def _save_png(fig, path: Path) -> Path:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
@@ -321,22 +341,7 @@ def _finish(
     )
     plotly_fig.update_yaxes(title_text=y_label, range=[0, y_top], row=1, col=1)
     plotly_fig.update_xaxes(title_text=_x_label(by), row=2, col=1)
-    plotly_fig.add_annotation(
-        text=note.replace("\n", "<br>"),
-        xref="paper",
-        yref="paper",
-        x=0,
-        y=-0.22,
-        showarrow=False,
-        align="left",
-        xanchor="left",
-        yanchor="top",
-        font={"size": 11, "color": "#404040"},
-    )
-    return [
-        _save_png(fig, fig_dir / f"{stem}.png"),
-        _save_html(plotly_fig, fig_dir / f"{stem}.html"),
-    ]
+    return _save_with_note(fig, plotly_fig, note, fig_dir / stem, note_y=-0.22)
 
 
 def _mark_clipped(
@@ -524,22 +529,7 @@ def _topics_over_time(
     plotly_fig.update_yaxes(range=None, autorange=True, row=rows + 1, col=1)
     plotly_fig.update_yaxes(title_text="Share of the period's paragraphs (%)", row=1, col=1)
     plotly_fig.update_xaxes(title_text=_x_label(by), row=rows + 1, col=1)
-    plotly_fig.add_annotation(
-        text=note.replace("\n", "<br>"),
-        xref="paper",
-        yref="paper",
-        x=0,
-        y=-0.12,
-        showarrow=False,
-        align="left",
-        xanchor="left",
-        yanchor="top",
-        font={"size": 11, "color": "#404040"},
-    )
-    return [
-        _save_png(fig, fig_dir / "topics_over_time.png"),
-        _save_html(plotly_fig, fig_dir / "topics_over_time.html"),
-    ]
+    return _save_with_note(fig, plotly_fig, note, fig_dir / "topics_over_time", note_y=-0.12)
 
 
 def _stance_over_time(
