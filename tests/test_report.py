@@ -23,6 +23,7 @@ from textmine.cli import app
 from textmine.codebook import default_codebook_path, load_codebook
 from textmine.report import REPORT_FILENAME, write_report
 from textmine.report.data import (
+    SENTENCE_VIEW_COLUMNS,
     CodeInfo,
     ReportData,
     complete_periods,
@@ -59,19 +60,7 @@ def _gold_sentence(code: str, index: int = 0) -> str:
 
 
 def _sentence_rows(rows: list[dict]) -> pd.DataFrame:
-    columns = [
-        "sentence_id",
-        "doc_id",
-        "title",
-        "path",
-        "page",
-        "year",
-        "href",
-        "text",
-        "spans",
-        "coded",
-        "p",
-    ]
+    columns = SENTENCE_VIEW_COLUMNS
     return pd.DataFrame(
         [
             {

@@ -94,6 +94,8 @@ def test_added_code_reaches_every_output(tmp_path):
         p.read_text(encoding="utf-8", errors="ignore") for p in (out / "figures").glob("*.html")
     )
     assert "Accountability" in figures or "accountability" in figures
+    report = (out / "report.html").read_text(encoding="utf-8")  # written by every run
+    assert 'id="code-accountability"' in report
     store = open_store(out)
     assert store.code_columns[-1] == "accountability"
 

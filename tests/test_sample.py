@@ -381,3 +381,43 @@ def test_sample_qdpx_round_trip_through_the_cli(processed_corpus, tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "cannot correct trends" in result.output
+
+
+@pytest.mark.slow
+def test_run_with_a_validation_sample_writes_corrected_trends(processed_corpus, tmp_path):
+    import shutil
+
+    from textmine.run import RunSettings, run_pipeline
+
+    out = tmp_path / "out"
+    shutil.copytree(processed_corpus, out)
+    runner = CliRunner()
+    sample_csv, human_csv = tmp_path / "sample.csv", tmp_path / "human.csv"
+    result = runner.invoke(
+        app,
+        ["sample", "--n", "300", "--seed", "3", "--corpus-dir", str(out), "--out", str(sample_csv)],
+    )
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(
+        app, ["code", str(sample_csv), "--out", str(human_csv), "--coder", "rules"]
+    )
+    assert result.exit_code == 0, result.output
+
+    def run(validation):
+        settings = RunSettings(
+            paths=[CORPUS],
+            out_dir=out,
+            coder="rules",
+            stages=("ingest", "code", "trends", "export"),
+            validation=validation,
+        )
+        return run_pipeline(settings)
+
+    first = run(human_csv)
+    stance = pd.read_csv(out / "stance_trends.csv")
+    assert {"share_corrected_collaboration", "n_validation"} <= set(stance.columns)
+    assert stance["n_validation"].max() == 300
+    assert "nothing new" in " ".join(run(human_csv).notes)  # same sample: up to date
+    assert first.outputs_regenerated
+    run(None)  # the sample left out: the corrected columns leave the outputs too
+    assert "share_corrected_collaboration" not in pd.read_csv(out / "stance_trends.csv").columns

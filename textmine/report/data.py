@@ -479,7 +479,7 @@ def evidence_spans(text: str, evidence: object, code: str) -> list[tuple[int, in
     return merged
 
 
-_SENTENCE_VIEW = [
+SENTENCE_VIEW_COLUMNS = [
     "sentence_id",
     "doc_id",
     "title",
@@ -496,7 +496,7 @@ _SENTENCE_VIEW = [
 
 def _sentence_view(rows: pd.DataFrame, code: str) -> pd.DataFrame:
     if rows.empty:
-        return pd.DataFrame(columns=_SENTENCE_VIEW)
+        return pd.DataFrame(columns=SENTENCE_VIEW_COLUMNS)
     view = rows.copy()
     view["text"] = view["text"].fillna("").astype(str)
     view["spans"] = [
@@ -509,7 +509,7 @@ def _sentence_view(rows: pd.DataFrame, code: str) -> pd.DataFrame:
         _page_href(h, f, p)
         for h, f, p in zip(view["href"], view["format"], view["page"], strict=True)
     ]
-    return view[_SENTENCE_VIEW].reset_index(drop=True)
+    return view[SENTENCE_VIEW_COLUMNS].reset_index(drop=True)
 
 
 def _page_href(href: str, fmt: str, page: int) -> str:
