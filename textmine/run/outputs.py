@@ -43,6 +43,7 @@ class AnalysisTables:
 
     trends: dict[str, pd.DataFrame] | None = None
     topic_outputs: TopicOutputs | None = None
+    coded_sentences: pd.DataFrame | None = None  # read once from the store, shared with outputs
 
 
 OUTPUT_SETTINGS_KEY = "output_settings"
@@ -111,7 +112,11 @@ def write_outputs(
     """Regenerate every output from the store, register them, remove the stale rest."""
     out = settings.out_dir
     written: dict[str, list[Path]] = {}
-    coded = store.coded_sentences()
+    coded = (
+        analysis.coded_sentences
+        if analysis.coded_sentences is not None
+        else store.coded_sentences()
+    )
     listing = store.documents(include_duplicates=True)  # duplicate files listed, zero counts
     formats = list(settings.formats) if "export" in settings.stages else []
     formats += sorted(registered_formats(store) - set(formats))

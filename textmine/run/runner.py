@@ -535,6 +535,7 @@ def analysis_stages(
     if not store.counts()["coded_sentences"] or codebook is None:
         return analysis
     coded, documents = store.coded_sentences(), store.documents()
+    analysis.coded_sentences = coded
     if "topics" in settings.stages:
         tick("topics", 0, 1)
         with stage_timer(report, "topics"):
