@@ -12,9 +12,13 @@ Rows (each measured here, or marked "not run" with the reason):
 4. row 3 + character 3-5-grams (`FeatureConfig(chars=True)`);
 5. row 2 + the packaged static word embeddings distilled from
    all-MiniLM-L6-v2 (textmine/learned/distill.py);
-6. a small encoder fine-tuned, run through onnxruntime: not run here;
-7. that encoder distilled into the fast model on unlabelled corpus sentences:
-   not run here (needs row 4).
+6. a small encoder (all-MiniLM-L6-v2) fine-tuned on train.csv, run through
+   onnxruntime (int8), alone (`--encoder DIR`, an encoder folder);
+7. that encoder averaged with row 3 (the encoder folder's coder);
+8. that encoder distilled into row 3's model on unlabelled corpus sentences
+   (`--finetuned NPZ --table DIR`: the fine-tuning run's fold probabilities).
+Rows 6-8 need an encoder fine-tuned on a GPU (README: Fine-tuned encoder);
+without the options they are marked "not run".
 
 Accuracy: grouped 5-fold cross-validation on ../shared/gold/train.csv (folds
 by source; vocabulary, weights and thresholds learned inside the training
@@ -33,11 +37,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
-NOT_RUN = {
-    "fine-tuned small encoder (onnxruntime)": "not run: fine-tuning needs torch and hours of CPU time per cross-validation on this "
-    "2-core shared machine with no GPU; no fine-tuned weights exist in any PyPI package",
-    "fine-tuned encoder distilled into the fast model": "not run: needs the fine-tuned encoder above",
-}
+ENCODER_ROWS = (
+    "fine-tuned MiniLM-L6 encoder alone (onnxruntime int8)",
+    "fine-tuned encoder + linear (0.5 each)",
+)
+STUDENT_ROW = "fine-tuned encoder distilled into the linear model"
 LEARNED_ROWS = (
     ("linear: n-grams + rules + genre + neighbours", {"concepts": False}),
     ("linear + concept cues (default)", {}),
@@ -53,6 +57,116 @@ def folder_size(folder: Path) -> int:
         for p in folder.iterdir()
         if p.is_file() and not p.name.startswith("metrics")
     )
+
+
+def cv_figures(table, codebook) -> dict:
+    """Kappa per stance code, types micro-F1 and the lowest type F1 of a metrics table."""
+    by_code = table.set_index("code")
+    cv = {code: by_code.loc[code, "kappa"] for code in codebook.stance_codes}
+    cv["types"] = by_code.loc["micro_f1_types", "f1"]
+    types = [c for c in codebook.code_columns if c in codebook.partnership_codes]
+    return {"cv": cv, "min_type_f1": float(by_code.loc[types, "f1"].min())}
+
+
+def encoder_rows(folder: Path, codebook, measure) -> None:
+    """Rows 6 and 7: the encoder alone and averaged with the linear model."""
+    import dataclasses
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    from textmine.learned import load_coder
+    from textmine.learned.encoder import ENCODER_JSON, ENCODER_ONNX, LINEAR_DIR, TOKENIZER_JSON
+
+    meta = json.loads((folder / "metrics.json").read_text())
+    details = json.loads((folder / ENCODER_JSON).read_text())
+    blend = load_coder("learned", folder, codebook)
+    alone = dataclasses.replace(
+        blend.encoder,
+        blend=1.0,
+        thresholds=np.array(
+            [details["encoder_alone_thresholds"][c] for c in codebook.code_columns]
+        ),
+    )
+    alone_coder = type(blend)(alone, blend.linear, codebook, blend.version, folder)
+    encoder_size = sum((folder / n).stat().st_size for n in (ENCODER_ONNX, TOKENIZER_JSON))
+    alone_table = pd.DataFrame(meta["encoder_alone"])
+    measure(ENCODER_ROWS[0], alone_coder, cv_figures(alone_table, codebook), encoder_size)
+    blend_table = pd.DataFrame(meta["per_code"])
+    size = encoder_size + folder_size(folder / LINEAR_DIR)
+    measure(ENCODER_ROWS[1], blend, cv_figures(blend_table, codebook), size)
+
+
+def student_row(finetuned: Path, table_dir: Path, training, codebook, measure) -> None:
+    """Row 8: the linear model trained on train.csv + encoder-coded unlabelled sentences."""
+    import numpy as np
+    import pandas as pd
+
+    from textmine.learned.coder import LearnedCoder
+    from textmine.learned.encoder_build import (
+        fit_student,
+        student_cross_validation,
+        teacher_labels,
+    )
+    from textmine.learned.features import FeatureConfig, featurize
+    from textmine.learned.metrics import agreement_with_intervals
+    from textmine.learned.model import LearnedModel
+    from textmine.learned.train import best_threshold, training_features
+
+    started = time.perf_counter()
+    codes = codebook.code_columns
+    table = pd.read_parquet(table_dir / "table.parquet")
+    results = np.load(finetuned)
+    train_rows = np.where(table["split"] == "train")[0]
+    unlabelled = np.where(table["split"] == "unlabelled")[0]
+    folds = table["fold"].to_numpy()[train_rows]
+    config = FeatureConfig()
+    from textmine.coding import get_coder
+
+    _, pseudo_features = featurize(
+        get_coder(codebook),
+        table["sentence"].iloc[unlabelled].tolist(),
+        table["inspection"].iloc[unlabelled].tolist(),
+        [(-1, -1)] * len(unlabelled),
+        config,
+    )
+    teacher_following = results["inner_probs"][train_rows].astype(float)
+    decisions, held = student_cross_validation(
+        training,
+        codebook,
+        folds,
+        pseudo_features,
+        results["unlabelled_by_fold"],
+        teacher_following,
+    )
+    kinds = {c: codebook.codes[c].kind for c in codes}
+    metrics = agreement_with_intervals(
+        training.labels, decisions, training.groups, codes, kinds, resamples=1
+    )
+    labels = training.labels
+    teacher = results["held_probs"][train_rows].astype(float)
+    teacher_t = np.array([best_threshold(labels[:, j], teacher[:, j]) for j in range(len(codes))])
+    pseudo = teacher_labels(results["final_probs"][unlabelled].astype(float), teacher_t)
+    space, weights, intercepts = fit_student(
+        training_features(training, codebook, config), labels, pseudo_features, pseudo, config
+    )
+    thresholds = {c: best_threshold(labels[:, j], held[:, j]) for j, c in enumerate(codes)}
+    model = LearnedModel(
+        codes=codes,
+        codebook_version=codebook.version,
+        codebook_name=codebook.name,
+        config=config,
+        space=space,
+        weights=weights,
+        intercepts=intercepts,
+        thresholds=thresholds,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save(Path(tmp))
+        size = folder_size(Path(tmp))
+    figures = {**cv_figures(metrics, codebook), "train_s": time.perf_counter() - started}
+    measure(STUDENT_ROW, LearnedCoder(model, codebook, "student"), figures, size)
 
 
 def agreement(gold, coded, codebook) -> dict:
@@ -118,6 +232,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--encoder", type=Path, help="an encoder folder (encoder_build)")
+    parser.add_argument("--finetuned", type=Path, help="finetune.py's NAME.npz for that encoder")
+    parser.add_argument("--table", type=Path, help="folder of the fine-tuning table.parquet")
     args = parser.parse_args()
 
     import pandas as pd
@@ -186,6 +303,16 @@ def main() -> None:
                 folder_size(folder),
             )
 
+    not_run = {}
+    if args.encoder:
+        encoder_rows(args.encoder, codebook, measure)
+    else:
+        not_run.update(dict.fromkeys(ENCODER_ROWS, "not run: pass --encoder DIR"))
+    if args.finetuned and args.table:
+        student_row(args.finetuned, args.table, training, codebook, measure)
+    else:
+        not_run[STUDENT_ROW] = "not run: pass --finetuned NPZ --table DIR"
+
     stance = codebook.stance_codes
     header = (
         "| coder | "
@@ -218,7 +345,7 @@ def main() -> None:
             f"{row['train_s']:.0f} s" if "train_s" in row else "–",
         ]
         print("| " + " | ".join(cells) + " |")
-    for name, reason in NOT_RUN.items():
+    for name, reason in not_run.items():
         print(f"| {name} | {reason} |")
     print(
         "rules row: agreement with all of train.csv (the rules are not fitted to it); "

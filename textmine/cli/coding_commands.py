@@ -49,7 +49,10 @@ def _read_csv(path: Path, what: str) -> pd.DataFrame:
 
 
 CODER_HELP = "Sentence coder: learned (the trained model) or rules (the codebook's tagger)."
-MODEL_HELP = "Model folder written by `textmine train` (default: the packaged model)."
+MODEL_HELP = (
+    "Model folder written by `textmine train`, or an encoder folder "
+    "(README: Fine-tuned encoder); default: the packaged model."
+)
 
 
 def _sentence_coder(coder: str, model_dir: Path | None, codebook):

@@ -65,7 +65,7 @@ def run_cmd(
     model: Path = typer.Option(
         None,
         "--model",
-        help="Model folder from `textmine train` (default: the packaged model).",
+        help="Model folder from `textmine train`, or an encoder folder (default: the packaged model).",
         show_default=False,
     ),
     validation: Path = typer.Option(

@@ -3,6 +3,7 @@
 Public API (what the pipeline plugs in):
 
     coder = load_coder("learned")            # or "rules", or model_dir=Path(...)
+                                             # (a linear model folder or an encoder folder)
     coded = coder.code_sentences(sentences)  # sentence_id, doc_id, sentence_index, text
 
 `textmine train` (textmine.learned.train) builds a model folder; the packaged
@@ -22,9 +23,10 @@ from textmine.learned.coder import (
     LearnedCoder,
     ModelCodebookMismatch,
     RulesCoder,
-    load_coder,
     probability_columns,
 )
+from textmine.learned.encoder import EncoderCoder
+from textmine.learned.loading import load_coder
 from textmine.learned.model import ModelFolderError, default_model_dir, model_version
 
 
@@ -48,6 +50,7 @@ class SentenceCoder(Protocol):
 __all__ = [
     "MODEL_VERSION",
     "RULES_VERSION",
+    "EncoderCoder",
     "LearnedCoder",
     "ModelCodebookMismatch",
     "ModelFolderError",

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 import textmine
-from textmine.codebook import Codebook, load_codebook
+from textmine.codebook import Codebook
 from textmine.columns import (
     CODEBOOK_VERSION,
     EVIDENCE,
@@ -18,20 +20,61 @@ from textmine.columns import (
     probability_column,
 )
 from textmine.learned.features import (
+    RuleView,
     featurize,
     is_inspection,
     lower_lemmas,
     neighbour_indices,
     word_spans,
 )
-from textmine.learned.model import LearnedModel, default_model_dir, load_model, model_version
+from textmine.learned.model import LearnedModel
 
 RULES_VERSION = "rules"
 GENRE_COLUMNS = ("doc_type", "source_kind")
 
 
+def get_rule_coder(codebook: Codebook):
+    """The codebook's (cached) rule coder."""
+    from textmine.coding import get_coder
+
+    return get_coder(codebook)
+
+
+@dataclass
+class LinearPass:
+    """One pass of the linear model over some sentences."""
+
+    texts: list[str]
+    inspection: list[bool]
+    views: list[RuleView]
+    x: Any  # sparse design matrix [rows, features]
+    probabilities: np.ndarray  # [rows, codes]
+
+    def rule_labels(self, codes: list[str]) -> np.ndarray:
+        """The rules' 0/1 codes [rows, codes]."""
+        return np.array(
+            [[view.labels.get(c, 0) for c in codes] for view in self.views], dtype=np.int64
+        ).reshape(len(self.views), len(codes))
+
+
 class ModelCodebookMismatch(ValueError):
     """A model trained with another codebook version than the one in use."""
+
+
+def refuse_other_codebook(
+    what: str, version: str, codes: list[str], codebook: Codebook, remedy: str
+) -> None:
+    """ModelCodebookMismatch unless a model's codebook version and codes are the codebook's."""
+    if version != codebook.version:
+        raise ModelCodebookMismatch(
+            f"{what} with codebook version {version}, but the codebook in use "
+            f"({codebook.path}) is version {codebook.version}; {remedy}"
+        )
+    if codes != codebook.code_columns:
+        raise ModelCodebookMismatch(
+            f"{what} for the codes {', '.join(codes)}, which differ from the codebook's "
+            f"{', '.join(codebook.code_columns)}"
+        )
 
 
 def probability_columns(codebook: Codebook) -> list[str]:
@@ -105,26 +148,21 @@ class LearnedCoder:
         self, model: LearnedModel, codebook: Codebook, version: str, folder: Path | None = None
     ):
         """Wrap a model; ModelCodebookMismatch if it was trained with another codebook."""
-        if model.codebook_version != codebook.version:
-            raise ModelCodebookMismatch(
-                f"model folder {folder}: the model was trained with codebook version "
-                f"{model.codebook_version}, but the codebook in use ({codebook.path}) is "
-                f"version {codebook.version}; train a model for this codebook with "
-                "`textmine train CODED.csv --out MODEL_DIR --codebook FILE` and pass "
-                "`--model MODEL_DIR`, or use `--coder rules`"
-            )
-        if model.codes != codebook.code_columns:
-            raise ModelCodebookMismatch(
-                f"model folder {folder}: the model codes {', '.join(model.codes)} differ from "
-                f"the codebook's {', '.join(codebook.code_columns)}"
-            )
+        refuse_other_codebook(
+            f"model folder {folder}: the model was trained",
+            model.codebook_version,
+            model.codes,
+            codebook,
+            "train a model for this codebook with `textmine train CODED.csv --out MODEL_DIR "
+            "--codebook FILE` and pass `--model MODEL_DIR`, or use `--coder rules`",
+        )
         self.model = model
         self.codebook = codebook
         self.version = version
         self.folder = folder
 
-    def code_sentences(self, sentences: pd.DataFrame, *, text_column: str = "text") -> pd.DataFrame:
-        """Codes, p_<code>, evidence and versions for each row (same index and order).
+    def linear_pass(self, sentences: pd.DataFrame, text_column: str = "text") -> LinearPass:
+        """The rules' findings, the design matrix and the model's probabilities of each row.
 
         Genre comes from `doc_type` (or `source_kind`); neighbours from rows of
         the same `doc_id` whose `sentence_index` differs by one.
@@ -154,12 +192,14 @@ class LearnedCoder:
             get_coder(self.codebook), texts, genres, neighbours, self.model.config
         )
         x = self.model.design(features, texts)
-        probabilities = self.model.probabilities(x)
-        labels = self.model.decide(probabilities)
-        evidence = ["{}"] * len(texts)
-        lemmas = lower_lemmas(get_coder(self.codebook))
+        return LinearPass(texts, genres, views, x, self.model.probabilities(x))
+
+    def evidence(self, linear: LinearPass, labels: np.ndarray) -> list[str]:
+        """JSON evidence per row: the rule spans of each code set, else the terms that drove it."""
+        evidence = ["{}"] * len(linear.texts)
+        lemmas = lower_lemmas(get_rule_coder(self.codebook))
         for i in np.flatnonzero(labels.any(axis=1)):
-            view = views[i]
+            view = linear.views[i]
             chosen: dict[str, list[dict]] = {}
             spans = None
             for j in np.flatnonzero(labels[i]):
@@ -168,25 +208,22 @@ class LearnedCoder:
                     chosen[code] = view.evidence[code]
                 else:
                     if spans is None:
-                        spans = word_spans(texts[i], lemmas, self.model.config.bigrams)
-                    chosen[code] = self.model.term_evidence(x[i], spans, int(j), texts[i])
+                        spans = word_spans(linear.texts[i], lemmas, self.model.config.bigrams)
+                    chosen[code] = self.model.term_evidence(
+                        linear.x[i], spans, int(j), linear.texts[i]
+                    )
             evidence[i] = json.dumps(chosen, ensure_ascii=False)
-        return _assemble(sentences, self.codebook, labels, probabilities, evidence, self.version)
+        return evidence
 
-
-def load_coder(
-    coder: str = "learned", model_dir: Path | None = None, codebook: Codebook | None = None
-):
-    """A SentenceCoder: "rules", or "learned" from `model_dir` (default: the packaged model).
-
-    Raises ModelCodebookMismatch (a ValueError) when the model was trained with
-    another codebook version, and ModelFolderError when the folder is unusable.
-    """
-    codebook = codebook if codebook is not None else load_codebook()
-    if coder == "rules":
-        return RulesCoder(codebook)
-    if coder != "learned":
-        raise ValueError(f"unknown coder {coder!r}; use 'learned' or 'rules'")
-    folder = Path(model_dir) if model_dir is not None else default_model_dir()
-    model = load_model(folder)
-    return LearnedCoder(model, codebook, model_version(folder), folder)
+    def code_sentences(self, sentences: pd.DataFrame, *, text_column: str = "text") -> pd.DataFrame:
+        """Codes, p_<code>, evidence and versions for each row (same index and order)."""
+        linear = self.linear_pass(sentences, text_column)
+        labels = self.model.decide(linear.probabilities)
+        return _assemble(
+            sentences,
+            self.codebook,
+            labels,
+            linear.probabilities,
+            self.evidence(linear, labels),
+            self.version,
+        )
