@@ -222,6 +222,55 @@ def test_cross_validation_holds_out_whole_sources(codebook):
         assert held and not held & kept
 
 
+def test_one_source_in_two_coded_sets_is_one_group(codebook, tmp_path):
+    from textmine.learned.train import read_coded_sets
+
+    frame = pd.read_csv(TINY)
+    first, second = frame.iloc[: len(frame) // 2], frame.iloc[len(frame) // 2 :].copy()
+    shared_source = first["source"].iloc[0]
+    second.loc[second.index[0], "source"] = shared_source
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.to_csv(a, index=False)
+    second.to_csv(b, index=False)
+    training = read_coded_sets([a, b], codebook)
+    sources = pd.concat([first["source"], second["source"]]).to_numpy()
+    groups = training.groups
+    assert len(set(groups[sources == shared_source])) == 1
+    assert len(set(groups)) == len(set(sources))
+    no_source = first.drop(columns="source")
+    c, d = tmp_path / "c.csv", tmp_path / "d.csv"
+    no_source.to_csv(c, index=False)
+    no_source.to_csv(d, index=False)
+    ids = read_coded_sets([c, d], codebook).groups
+    assert len(set(ids)) == 2 * len(no_source)  # ids are groups per file when there is no source
+
+
+def test_training_on_two_files_scores_each_file_and_genre_alone(codebook, tmp_path):
+    frame = pd.read_csv(TINY)
+    first, second = frame.iloc[::2], frame.iloc[1::2].copy()
+    second["source_kind"] = "inspection_report"
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.to_csv(a, index=False)
+    second.to_csv(b, index=False)
+    _, table, summary = train_model([a, b], tmp_path / "model", codebook, folds=3, resamples=50)
+    parts = summary["by_file"]
+    assert set(parts) == {
+        "a.csv",
+        "b.csv",
+        "inspection-report sentences",
+        "sentences of other genres",
+    }
+    pooled = table.set_index("code")["positives"]
+    for code in codebook.code_columns:
+        assert parts["a.csv"].set_index("code").loc[code, "positives"] == first[code].sum()
+        both = sum(parts[n].set_index("code").loc[code, "positives"] for n in ("a.csv", "b.csv"))
+        assert both == pooled[code]
+    report = (tmp_path / "model" / "metrics.md").read_text()
+    assert "## Rows of b.csv only" in report
+    saved = json.loads((tmp_path / "model" / "metrics.json").read_text())
+    assert set(saved["by_file"]) == set(parts)
+
+
 def test_neighbours_are_adjacent_sentences_of_one_document():
     assert neighbour_indices(["a", "a", "b", "a", ""], [0, 1, 0, 3, 0]) == [
         (-1, 1),
@@ -375,10 +424,15 @@ def test_cli_train_code_and_evaluate(codebook, tmp_path):
 @pytest.mark.shared
 @pytest.mark.slow
 def test_grouped_cv_on_the_shared_training_set(codebook, tmp_path):
-    """Regression guard on the measured figures (README: competition 0.67, types 0.83)."""
+    """Regression guard on the default's recipe and figures (README, Validity)."""
     train = SHARED / "gold" / "train.csv"
-    _, table, summary = train_model([train], tmp_path / "model", codebook, folds=5, resamples=200)
-    by_code = table.set_index("code")
+    extra = Path(__file__).resolve().parents[1] / "training" / "ofsted_childrens_services.csv"
+    _, _, summary = train_model(
+        [train, extra], tmp_path / "model", codebook, folds=5, resamples=200
+    )
+    inspection = summary["by_file"]["inspection-report sentences"].set_index("code")
+    assert inspection.loc["collaboration", "kappa"] >= 0.74
+    by_code = summary["by_file"]["train.csv"].set_index("code")
     assert by_code.loc[codebook.stance_codes[0], "kappa"] >= 0.62
     assert by_code.loc[codebook.stance_codes[1], "kappa"] >= 0.72
     assert by_code.loc["micro_f1_types", "f1"] >= 0.80

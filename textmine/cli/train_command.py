@@ -81,25 +81,16 @@ def train_cmd(
         err_console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from error
     if len(table):
-        shown = Table(
-            title=f"grouped {summary['cross_validation']['folds']}-fold "
-            f"cross-validation: {summary['sentences']:,} sentences, "
-            f"{summary['groups']:,} sources"
-        )
-        for column in ("code", "positives", "P", "R", "F1 [95% CI]", "kappa [95% CI]"):
-            shown.add_column(column, justify="left" if column == "code" else "right")
-        for row in table.to_dict("records"):
-            shown.add_row(
-                row["code"],
-                "" if row["positives"] != row["positives"] else str(int(row["positives"])),
-                _fmt(row["precision"]),
-                _fmt(row["recall"]),
-                f"{_fmt(row['f1'])} [{_fmt(row['f1_low'])}, {_fmt(row['f1_high'])}]",
-                ""
-                if row["kind"] == "summary"
-                else f"{_fmt(row['kappa'])} [{_fmt(row['kappa_low'])}, {_fmt(row['kappa_high'])}]",
+        console.print(
+            _metrics_table(
+                table,
+                f"grouped {summary['cross_validation']['folds']}-fold "
+                f"cross-validation: {summary['sentences']:,} sentences, "
+                f"{summary['groups']:,} sources",
             )
-        console.print(shown)
+        )
+        for name, part in summary.get("by_file", {}).items():
+            console.print(_metrics_table(part, f"the same, rows of {name} only"))
     from textmine.learned.model import model_version
 
     console.print(
@@ -107,3 +98,21 @@ def train_cmd(
         f"({len(model.codes)} codes, {len(model.space.names):,} features) -> {out} "
         f"in {summary['seconds']:.0f} s"
     )
+
+
+def _metrics_table(table, title: str) -> Table:
+    shown = Table(title=title)
+    for column in ("code", "positives", "P", "R", "F1 [95% CI]", "kappa [95% CI]"):
+        shown.add_column(column, justify="left" if column == "code" else "right")
+    for row in table.to_dict("records"):
+        shown.add_row(
+            row["code"],
+            "" if row["positives"] != row["positives"] else str(int(row["positives"])),
+            _fmt(row["precision"]),
+            _fmt(row["recall"]),
+            f"{_fmt(row['f1'])} [{_fmt(row['f1_low'])}, {_fmt(row['f1_high'])}]",
+            ""
+            if row["kind"] == "summary"
+            else f"{_fmt(row['kappa'])} [{_fmt(row['kappa_low'])}, {_fmt(row['kappa_high'])}]",
+        )
+    return shown

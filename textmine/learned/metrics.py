@@ -204,20 +204,40 @@ def metrics_markdown(table: pd.DataFrame, title: str, notes: Sequence[str] = ())
 
 
 def write_metrics(
-    folder: Path, table: pd.DataFrame, summary: dict, title: str, notes: Sequence[str] = ()
+    folder: Path,
+    table: pd.DataFrame,
+    summary: dict,
+    title: str,
+    notes: Sequence[str] = (),
+    parts: dict[str, pd.DataFrame] | None = None,
 ) -> None:
-    """metrics.json (summary + rows), metrics.csv and metrics.md in `folder`."""
+    """metrics.json (summary + rows), metrics.csv and metrics.md in `folder`.
+
+    `parts`: the same figures for subsets of the rows (e.g. one coded-set file),
+    appended to metrics.md and stored in metrics.json under `by_file`.
+    """
     folder.mkdir(parents=True, exist_ok=True)
-    records = [
+    records = _records(table)
+    parts = parts or {}
+    by_file = {name: _records(part) for name, part in parts.items()}
+    document = {**summary, "per_code": records, **({"by_file": by_file} if by_file else {})}
+    (folder / "metrics.json").write_text(
+        json.dumps(document, indent=2, default=_json_default) + "\n", encoding="utf-8"
+    )
+    table.to_csv(folder / "metrics.csv", index=False)
+    markdown = metrics_markdown(table, title, notes)
+    for name, part in parts.items():
+        markdown += "\n" + metrics_markdown(part, f"Rows of {name} only", ()).replace(
+            "# ", "## ", 1
+        )
+    (folder / "metrics.md").write_text(markdown, encoding="utf-8")
+
+
+def _records(table: pd.DataFrame) -> list[dict]:
+    return [
         {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
         for row in table.to_dict("records")
     ]
-    (folder / "metrics.json").write_text(
-        json.dumps({**summary, "per_code": records}, indent=2, default=_json_default) + "\n",
-        encoding="utf-8",
-    )
-    table.to_csv(folder / "metrics.csv", index=False)
-    (folder / "metrics.md").write_text(metrics_markdown(table, title, notes), encoding="utf-8")
 
 
 def _json_default(value):

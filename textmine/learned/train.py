@@ -100,7 +100,9 @@ def read_coded_sets(paths: Sequence[Path], codebook: Codebook) -> TrainingSet:
             if "sentence_index" in frame.columns
             else np.arange(len(frame))
         )
-        if "source" in frame.columns and (frame["source"] != "").all():
+        by_source = "source" in frame.columns and (frame["source"] != "").all()
+        out["source_key"] = frame["source"].astype(str) if by_source else ""
+        if by_source:
             group = frame["source"]
         elif "doc_id" in frame.columns and (frame["doc_id"] != "").all():
             group = frame["doc_id"]
@@ -115,7 +117,26 @@ def read_coded_sets(paths: Sequence[Path], codebook: Codebook) -> TrainingSet:
     data = pd.concat(frames, ignore_index=True)
     if not len(data):
         raise CodedSetError(f"coded set(s) {', '.join(map(str, paths))}: no rows")
-    return TrainingSet(frame=data, codes=codes)
+    # one source (page or report) in several files is one group, named as in the first file
+    sourced = data["source_key"] != ""
+    first = data[sourced].drop_duplicates("source_key").set_index("source_key")["group"]
+    data.loc[sourced, "group"] = data.loc[sourced, "source_key"].map(first)
+    return TrainingSet(frame=data.drop(columns="source_key"), codes=codes)
+
+
+def score_subsets(training: TrainingSet) -> dict[str, np.ndarray]:
+    """Row masks scored on their own: each file (when several) and each genre (when both)."""
+    frame = training.frame
+    subsets: dict[str, np.ndarray] = {}
+    files = frame["file"].to_numpy()
+    if len(set(files)) > 1:
+        for name in dict.fromkeys(files):
+            subsets[Path(name).name] = files == name
+    inspection = np.array(is_inspection(frame["genre"].tolist()))
+    if inspection.any() and not inspection.all():
+        subsets["inspection-report sentences"] = inspection
+        subsets["sentences of other genres"] = ~inspection
+    return subsets
 
 
 def training_features(
@@ -342,6 +363,7 @@ def train_model(
     if config.concepts:
         summary["averaged"] = "concept cues (k:): mean of the fits with and without them"
     table = pd.DataFrame()
+    parts: dict[str, pd.DataFrame] = {}
     if folds and folds > 1:
         if progress:
             progress(f"grouped {folds}-fold cross-validation over {summary['groups']} sources")
@@ -349,6 +371,10 @@ def train_model(
         table = agreement_with_intervals(
             labels, cv.predictions, groups, codes, kinds, resamples=resamples
         )
+        for name, rows in score_subsets(training).items():
+            parts[name] = agreement_with_intervals(
+                labels[rows], cv.predictions[rows], groups[rows], codes, kinds, resamples=resamples
+            )
         summary["cross_validation"] = {
             "folds": len(np.unique(cv.folds)),
             "grouped_by": "source (else doc_id, else id)",
@@ -384,5 +410,16 @@ def train_model(
             f"Intervals: {summary['cross_validation']['intervals']}.",
             f"Codebook {codebook.version}; files: {', '.join(summary['files'])}.",
         ]
-        write_metrics(out, table, summary, "textmine train: cross-validated agreement", notes)
+        for part in parts.values():
+            part["threshold"] = part["code"].map(final)
+        if parts:
+            notes.append(
+                "Below: the same held-out predictions, scored on each file's rows and on each "
+                "genre's alone (a source in several files is one group, so it never sits on "
+                "both sides)."
+            )
+        write_metrics(
+            out, table, summary, "textmine train: cross-validated agreement", notes, parts
+        )
+        summary["by_file"] = parts
     return model, table, summary
