@@ -1,14 +1,16 @@
-"""Does an added coded set help? Grouped CV on train.csv's rows, with and without it.
+"""Do added coded sets help? Grouped CV on train.csv's rows, without and with them.
 
-    python benchmarks/coded_data.py [EXTRA.csv]   # default: training/ofsted_childrens_services.csv
+    python benchmarks/coded_data.py [EXTRA.csv ...]
+    # default: training/ofsted_childrens_services.csv ../shared/gold/dev.csv
 
 Folds are those `textmine train` makes for ../shared/gold/train.csv alone; a
-row of the added set joins the fold of its source (a report of train.csv),
+row of an added set joins the fold of its source (a report of train.csv),
 and a source train.csv lacks stays in every training fold. In each fold the
 linear model (default features) is fitted on the training folds' rows, with
-or without the added rows, and scored on train.csv's held-out rows only: the
-same rows and folds for both, so the difference is the added data's. Prints
-kappa and F1 for all of train.csv's rows and for its inspection-report rows.
+none, the first, the first two ... of the added sets, and scored on
+train.csv's held-out rows only: the same rows and folds each time, so the
+differences are the added data's. Prints kappa and F1 for all of train.csv's
+rows and for its inspection-report rows.
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ def main() -> None:
     """Print one table: without and with the added set, all rows and inspection rows."""
     parser = argparse.ArgumentParser()
     parser.add_argument(
-        "extra", nargs="?", type=Path, default=REPO / "training" / "ofsted_childrens_services.csv"
+        "extra",
+        nargs="*",
+        type=Path,
+        default=[REPO / "training" / "ofsted_childrens_services.csv", TRAIN.parent / "dev.csv"],
     )
     args = parser.parse_args()
     if not TRAIN.exists():
@@ -47,7 +52,7 @@ def main() -> None:
     codebook = load_codebook()
     codes = codebook.code_columns
     kinds = {c: codebook.codes[c].kind for c in codes}
-    both = read_coded_sets([TRAIN, args.extra], codebook)
+    both = read_coded_sets([TRAIN, *args.extra], codebook)
     frame = both.frame
     is_train = (frame["file"] == str(TRAIN)).to_numpy()
     train_groups = both.groups[is_train]
@@ -61,11 +66,13 @@ def main() -> None:
     stance = " | ".join(f"CV κ {c}" for c in codebook.stance_codes)
     print(f"| training rows | scored rows | {stance} | CV types micro-F1 | CV cross_sector F1 |")
     print("|---" * (4 + len(codebook.stance_codes)) + "|")
-    for with_extra in (False, True):
+    files = frame["file"].to_numpy()
+    for added in range(len(args.extra) + 1):
+        used = is_train | np.isin(files, [str(p) for p in args.extra[:added]])
         held = np.zeros(labels.shape)
         limits = np.zeros(labels.shape)
         for k in range(5):
-            fit = np.where((folds != k) & (is_train | with_extra))[0]
+            fit = np.where((folds != k) & used)[0]
             out = np.where((folds == k) & is_train)[0]
             space, w, b, t = fit_model_rows(
                 [features[i] for i in fit],
@@ -79,7 +86,7 @@ def main() -> None:
             held[out] = _probabilities(x, w, b)
             limits[out] = t
         predicted = (held >= limits).astype(np.int64)[is_train]
-        name = f"train.csv + {args.extra.name}" if with_extra else "train.csv"
+        name = " + ".join(["train.csv", *(p.name for p in args.extra[:added])])
         for scored, rows in (("all", np.ones(len(inspection), bool)), ("inspection", inspection)):
             table = agreement_with_intervals(
                 labels[is_train][rows],

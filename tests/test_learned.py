@@ -427,8 +427,9 @@ def test_grouped_cv_on_the_shared_training_set(codebook, tmp_path):
     """Regression guard on the default's recipe and figures (README, Validity)."""
     train = SHARED / "gold" / "train.csv"
     extra = Path(__file__).resolve().parents[1] / "training" / "ofsted_childrens_services.csv"
+    dev = SHARED / "gold" / "dev.csv"
     _, _, summary = train_model(
-        [train, extra], tmp_path / "model", codebook, folds=5, resamples=200
+        [train, extra, dev], tmp_path / "model", codebook, folds=5, resamples=200
     )
     inspection = summary["by_file"]["inspection-report sentences"].set_index("code")
     assert inspection.loc["collaboration", "kappa"] >= 0.74
