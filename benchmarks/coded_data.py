@@ -64,8 +64,11 @@ def main() -> None:
     labels = both.labels
     inspection = np.array(is_inspection(frame["genre"].tolist()))[is_train]
     stance = " | ".join(f"CV κ {c}" for c in codebook.stance_codes)
-    print(f"| training rows | scored rows | {stance} | CV types micro-F1 | CV cross_sector F1 |")
-    print("|---" * (4 + len(codebook.stance_codes)) + "|")
+    print(
+        f"| training rows | scored rows | {stance} | CV types micro-F1 | CV cross_sector F1 "
+        "| CV local_partnership F1 |"
+    )
+    print("|---" * (5 + len(codebook.stance_codes)) + "|")
     files = frame["file"].to_numpy()
     for added in range(len(args.extra) + 1):
         used = is_train | np.isin(files, [str(p) for p in args.extra[:added]])
@@ -107,7 +110,8 @@ def main() -> None:
             print(
                 f"| {name} | train.csv, {scored} ({rows.sum()}) | {' | '.join(cells)} | "
                 f"{types['f1']:.3f} [{types['f1_low']:.3f}, {types['f1_high']:.3f}] | "
-                f"{table.loc['cross_sector', 'f1']:.3f} |"
+                f"{table.loc['cross_sector', 'f1']:.3f} | "
+                f"{table.loc['local_partnership', 'f1']:.3f} |"
             )
 
 
