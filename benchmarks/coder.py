@@ -158,7 +158,7 @@ def student_row(finetuned: Path, table_dir: Path, training, codebook, measure) -
     teacher = results["held_probs"][train_rows].astype(float)
     teacher_t = np.array([best_threshold(labels[:, j], teacher[:, j]) for j in range(len(codes))])
     pseudo = teacher_labels(results["final_probs"][unlabelled].astype(float), teacher_t)
-    space, weights, intercepts = fit_student(
+    student = fit_student(
         training_features(training, codebook, config), labels, pseudo_features, pseudo, config
     )
     thresholds = {c: best_threshold(labels[:, j], held[:, j]) for j, c in enumerate(codes)}
@@ -167,9 +167,9 @@ def student_row(finetuned: Path, table_dir: Path, training, codebook, measure) -
         codebook_version=codebook.version,
         codebook_name=codebook.name,
         config=config,
-        space=space,
-        weights=weights,
-        intercepts=intercepts,
+        space=student.space,
+        weights=student.weights,
+        intercepts=student.intercepts,
         thresholds=thresholds,
     )
     with tempfile.TemporaryDirectory() as tmp:

@@ -269,6 +269,12 @@ def test_training_on_two_files_scores_each_file_and_genre_alone(codebook, tmp_pa
     assert "## Rows of b.csv only" in report
     saved = json.loads((tmp_path / "model" / "metrics.json").read_text())
     assert set(saved["by_file"]) == set(parts)
+    result = CliRunner().invoke(
+        app, ["train", str(a), str(b), "--out", str(tmp_path / "cli"), "--folds", "3"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "rows of b.csv only" in result.output
+    assert "rows of inspection-report sentences only" in result.output
 
 
 def test_neighbours_are_adjacent_sentences_of_one_document():

@@ -23,6 +23,7 @@ from textmine.cli import app
 from textmine.codebook import default_codebook_path, load_codebook
 from textmine.report import REPORT_FILENAME, write_report
 from textmine.report.data import (
+    REPORT_DOCUMENT_COLUMNS,
     SENTENCE_VIEW_COLUMNS,
     CodeInfo,
     ReportData,
@@ -96,23 +97,7 @@ def _report_data(codes: list[CodeInfo] | None = None, **changes) -> ReportData:
         by="year",
         counts={"documents": 1, "pages": 3, "sentences": 2},
         changes={},
-        documents=pd.DataFrame(
-            columns=[
-                "doc_id",
-                "path",
-                "format",
-                "pages",
-                "title",
-                "publisher",
-                "doc_type",
-                "published",
-                "source",
-                "n_sentences",
-                "duplicate_of",
-                "year",
-                "href",
-            ]
-        ),
+        documents=pd.DataFrame(columns=[*REPORT_DOCUMENT_COLUMNS, "year", "href"]),
         corpus_table=pd.DataFrame(
             columns=["year", "doc_type", "publisher", "documents", "pages", "sentences"]
         ),

@@ -40,6 +40,13 @@ def get_rule_coder(codebook: Codebook):
     return get_coder(codebook)
 
 
+def rule_label_array(views: list[RuleView], codes: list[str]) -> np.ndarray:
+    """The rules' 0/1 codes [views, codes] in the order of `codes`."""
+    return np.array(
+        [[view.labels.get(c, 0) for c in codes] for view in views], dtype=np.int64
+    ).reshape(len(views), len(codes))
+
+
 @dataclass
 class LinearPass:
     """One pass of the linear model over some sentences."""
@@ -52,9 +59,7 @@ class LinearPass:
 
     def rule_labels(self, codes: list[str]) -> np.ndarray:
         """The rules' 0/1 codes [rows, codes]."""
-        return np.array(
-            [[view.labels.get(c, 0) for c in codes] for view in self.views], dtype=np.int64
-        ).reshape(len(self.views), len(codes))
+        return rule_label_array(self.views, codes)
 
 
 class ModelCodebookMismatch(ValueError):

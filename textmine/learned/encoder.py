@@ -36,7 +36,12 @@ import numpy as np
 import pandas as pd
 
 from textmine.codebook import Codebook
-from textmine.learned.coder import LearnedCoder, _assemble, refuse_other_codebook
+from textmine.learned.coder import (
+    LearnedCoder,
+    _assemble,
+    refuse_other_codebook,
+    rule_label_array,
+)
 from textmine.learned.features import analyse_rules, is_inspection
 from textmine.learned.metrics import group_folds
 from textmine.learned.model import ModelFolderError, load_model, model_version
@@ -80,9 +85,7 @@ def rule_label_matrix(codebook: Codebook, texts: Sequence[str]) -> np.ndarray:
     """0/1 rule codes [texts, codes] in the codebook's column order."""
     from textmine.coding import get_coder
 
-    codes = codebook.code_columns
-    views = analyse_rules(get_coder(codebook), list(texts))
-    return np.array([[view.labels.get(c, 0) for c in codes] for view in views], dtype=np.int64)
+    return rule_label_array(analyse_rules(get_coder(codebook), list(texts)), codebook.code_columns)
 
 
 def finetune_table(

@@ -25,16 +25,13 @@ from textmine.codebook import Codebook, load_codebook
 from textmine.learned.encoder import write_encoder_folder
 from textmine.learned.features import FeatureConfig
 from textmine.learned.metrics import agreement_with_intervals, write_metrics
-from textmine.learned.model import FeatureSpace, default_model_dir
+from textmine.learned.model import default_model_dir
 from textmine.learned.train import (
     DEFAULT_C,
+    LinearFit,
     TrainingSet,
-    _averaged,
-    _design,
-    _probabilities,
     best_threshold,
-    fit_model_rows,
-    fit_weights,
+    fit_linear,
     read_coded_sets,
     training_features,
 )
@@ -54,13 +51,10 @@ def fit_student(
     pseudo_labels: np.ndarray,
     config: FeatureConfig,
     c: float = DEFAULT_C,
-) -> tuple[FeatureSpace, np.ndarray, np.ndarray]:
-    """The linear model fitted on coded sentences + teacher-coded ones: (space, weights, intercepts)."""
+) -> LinearFit:
+    """The linear model fitted on coded sentences + teacher-coded ones."""
     rows = list(features) + list(pseudo_features)
-    space = FeatureSpace.build(rows)
-    x = _design(space, rows, [], config, None)
-    w, b = fit_weights(x, np.vstack([labels, pseudo_labels]), c, _averaged(space, x))
-    return space, w, b
+    return fit_linear(rows, [], np.vstack([labels, pseudo_labels]), config, c)
 
 
 def student_cross_validation(
@@ -97,11 +91,10 @@ def student_cross_validation(
             ((folds != k) & (folds != k_next), folds == k_next, following),
         ):
             fit_rows, out_rows = np.where(fit)[0], np.where(out)[0]
-            space, w, b = fit_student(
+            student = fit_student(
                 [features[i] for i in fit_rows], labels[fit_rows], pseudo_features, pseudo, config
             )
-            x = _design(space, [features[i] for i in out_rows], [], config, None)
-            target[out_rows] = _probabilities(x, w, b)
+            target[out_rows] = student.probabilities([features[i] for i in out_rows], [], config)
     return (held >= next_fold_thresholds(labels, following, folds)).astype(np.int64), held
 
 
@@ -115,8 +108,7 @@ def linear_fold_probabilities(
     """
     config = FeatureConfig()
     features = training_features(training, codebook, config)
-    labels, groups = training.labels, training.groups
-    texts = training.frame["sentence"].tolist()
+    labels = training.labels
     fold_ids = sorted(np.unique(folds))
     held = np.zeros(labels.shape)
     following = np.zeros(labels.shape)
@@ -124,20 +116,12 @@ def linear_fold_probabilities(
         k_next = fold_ids[(j + 1) % len(fold_ids)]
         fit = np.where(folds != k)[0]
         out = np.where(folds == k)[0]
-        space, w, b, _ = fit_model_rows(
-            [features[i] for i in fit], [texts[i] for i in fit], labels[fit], groups[fit], config, c
-        )
-        held[out] = _probabilities(
-            _design(space, [features[i] for i in out], [], config, None), w, b
-        )
+        fitted = fit_linear([features[i] for i in fit], [], labels[fit], config, c)
+        held[out] = fitted.probabilities([features[i] for i in out], [], config)
         fit = np.where((folds != k) & (folds != k_next))[0]
         out = np.where(folds == k_next)[0]
-        space = FeatureSpace.build([features[i] for i in fit])
-        x = _design(space, [features[i] for i in fit], [], config, None)
-        w, b = fit_weights(x, labels[fit], c, _averaged(space, x))
-        following[out] = _probabilities(
-            _design(space, [features[i] for i in out], [], config, None), w, b
-        )
+        fitted = fit_linear([features[i] for i in fit], [], labels[fit], config, c)
+        following[out] = fitted.probabilities([features[i] for i in out], [], config)
     return held, following
 
 

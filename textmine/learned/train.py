@@ -258,20 +258,49 @@ def fit_model_rows(
     oof = np.zeros(labels.shape)
     for fold in np.unique(inner):
         fit_rows, held = np.where(inner != fold)[0], np.where(inner == fold)[0]
-        space = FeatureSpace.build([features[i] for i in fit_rows])
-        x_fit = _design(
-            space, [features[i] for i in fit_rows], [texts[i] for i in fit_rows], config, embeddings
+        fitted = fit_linear(
+            [features[i] for i in fit_rows],
+            [texts[i] for i in fit_rows],
+            labels[fit_rows],
+            config,
+            c,
+            embeddings,
         )
-        x_held = _design(
-            space, [features[i] for i in held], [texts[i] for i in held], config, embeddings
+        oof[held] = fitted.probabilities(
+            [features[i] for i in held], [texts[i] for i in held], config, embeddings
         )
-        w, b = fit_weights(x_fit, labels[fit_rows], c, _averaged(space, x_fit))
-        oof[held] = _probabilities(x_held, w, b)
     thresholds = np.array([best_threshold(labels[:, j], oof[:, j]) for j in range(labels.shape[1])])
+    fitted = fit_linear(features, texts, labels, config, c, embeddings)
+    return fitted.space, fitted.weights, fitted.intercepts, thresholds
+
+
+@dataclass
+class LinearFit:
+    """A vocabulary and the per-code weights fitted over it."""
+
+    space: FeatureSpace
+    weights: np.ndarray  # [codes, features]
+    intercepts: np.ndarray  # [codes]
+
+    def probabilities(self, features, texts, config: FeatureConfig, embeddings=None) -> np.ndarray:
+        """P(code) [rows, codes] of these sentences."""
+        x = _design(self.space, features, texts, config, embeddings)
+        return _probabilities(x, self.weights, self.intercepts)
+
+
+def fit_linear(
+    features: list[SentenceFeatures],
+    texts: list[str],
+    labels: np.ndarray,
+    config: FeatureConfig,
+    c: float,
+    embeddings=None,
+) -> LinearFit:
+    """Vocabulary from these rows, then one (averaged) logistic regression per code."""
     space = FeatureSpace.build(features)
     x = _design(space, features, texts, config, embeddings)
     weights, intercepts = fit_weights(x, labels, c, _averaged(space, x))
-    return space, weights, intercepts, thresholds
+    return LinearFit(space, weights, intercepts)
 
 
 @dataclass

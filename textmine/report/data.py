@@ -65,6 +65,21 @@ METRIC_NAMES = (
     "accuracy",
 )
 
+# the report's document table: these columns (then year and href, added from them)
+REPORT_DOCUMENT_COLUMNS = [
+    "doc_id",
+    "path",
+    "format",
+    "pages",
+    "title",
+    "publisher",
+    "doc_type",
+    "published",
+    "source",
+    "n_sentences",
+    "duplicate_of",
+]
+
 
 @dataclass(frozen=True)
 class CodeInfo:
@@ -265,33 +280,12 @@ def _file_locations(store) -> dict[str, str]:
 
 def _documents(store, out: Path) -> pd.DataFrame:
     frame = store.documents(include_duplicates=True).copy()
-    columns = [
-        "doc_id",
-        "path",
-        "format",
-        "pages",
-        "title",
-        "publisher",
-        "doc_type",
-        "published",
-        "source",
-        "n_sentences",
-        "duplicate_of",
-    ]
+    columns = REPORT_DOCUMENT_COLUMNS
     for column in columns:
         if column not in frame.columns:
             frame[column] = ""
     frame = frame[columns].reset_index(drop=True)
-    for column in (
-        "path",
-        "format",
-        "title",
-        "publisher",
-        "doc_type",
-        "published",
-        "source",
-        "duplicate_of",
-    ):
+    for column in (c for c in columns if c not in ("doc_id", "pages", "n_sentences")):
         frame[column] = frame[column].fillna("").astype(str)
     frame["publisher"] = frame["publisher"].replace("", "unknown")
     frame["doc_type"] = frame["doc_type"].replace("", "unknown")
