@@ -147,18 +147,7 @@ def topic_tables(
                 "textmine_version": __version__,
             }
         )
-    doc_topics = chunks[
-        [
-            "chunk_id",
-            "doc_id",
-            "path",
-            "page",
-            "paragraph_index",
-            "start_char",
-            "end_char",
-            "published",
-        ]
-    ].copy()
+    doc_topics = chunks[DOC_TOPIC_COLUMNS[: DOC_TOPIC_COLUMNS.index("published") + 1]].copy()
     by = settings.by
     doc_topics["period"] = [period_label(p, by) or "" for p in doc_topics["published"]]
     doc_topics["topic"] = topics
