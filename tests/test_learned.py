@@ -302,6 +302,18 @@ def test_concept_cues_name_word_families_not_codes():
     assert all(name.removeprefix("k:") not in load_codebook().code_columns for name in found)
 
 
+def test_area_programme_and_other_sector_cues():
+    # area programmes by their abbreviations (codebook: LOCAL_PARTNERSHIP's area programmes)
+    assert concept_feature_names("Two EAZs and the EiC partnership met.") == ["k:area_programme"]
+    assert "k:area_programme" in concept_feature_names("Derby was one of the first six OAs.")
+    # organisations of other sectors (codebook: CROSS_SECTOR), also inside hyphenated words
+    assert concept_feature_names("A school-university partnership began.") == ["k:other_sector"]
+    assert concept_feature_names("Fee-paying schools share facilities.") == ["k:other_sector"]
+    assert concept_feature_names("Local businesses sponsor the academy.") == ["k:other_sector"]
+    # no cue from words that only share a prefix with a key
+    assert concept_feature_names("Oak trees and firmly held actions.") == []
+
+
 def test_character_ngrams_are_unit_length_and_shared_by_word_forms():
     assert char_ngrams("ab") == ["ch: ab", "ch: ab ", "ch:ab "]
     assert char_ngrams("a") == ["ch: a "]
@@ -336,6 +348,33 @@ def test_a_model_folder_without_the_newer_feature_groups_keeps_them_off(codebook
     codes = codebook.code_columns
     pd.testing.assert_frame_equal(before[codes], after[codes])
     assert FeatureConfig().concepts and not FeatureConfig().chars  # what new training uses
+
+
+def test_a_cue_family_added_after_a_model_was_trained_leaves_its_codes_unchanged(
+    codebook, tmp_path, monkeypatch
+):
+    import textmine.learned.features as features
+
+    every_family = dict(features.CONCEPT_CUES)
+    older = {name: regex for name, regex in every_family.items() if name != "other_sector"}
+    sentences = pd.DataFrame(
+        {
+            "text": [
+                "Universities and local businesses work with the schools in partnership.",
+                "Schools compete for pupils in a market.",
+            ]
+        }
+    )
+    monkeypatch.setattr(features, "CONCEPT_CUES", older)
+    folder = tmp_path / "older"
+    train_model([TINY], folder, codebook, folds=0)
+    assert "k:other_sector" not in load_model(folder).space.index
+    before = load_coder("learned", folder, codebook).code_sentences(sentences)
+    monkeypatch.setattr(features, "CONCEPT_CUES", every_family)
+    assert "k:other_sector" in features.concept_feature_names(sentences["text"][0])
+    after = load_coder("learned", folder, codebook).code_sentences(sentences)
+    columns = [probability_column(c) for c in codebook.code_columns]
+    pd.testing.assert_frame_equal(before[columns], after[columns])
 
 
 def test_averaged_columns_give_the_mean_of_the_fits_with_and_without_them():

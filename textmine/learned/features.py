@@ -20,7 +20,9 @@ columns through a Vocabulary built at training time:
 * concept cues (`k:...`): broad word families named in the codebook's
   descriptions and conventions (parents' choice, places and rolls, pulling staff
   or pupils, promotion, rankings, threats to other schools, new providers,
-  groupings of local authorities, area groupings). They name no code: the model
+  groupings of local authorities, area groupings, area programmes by their
+  abbreviations, and organisations of other sectors: universities, businesses,
+  independent schools, colleges, charities). They name no code: the model
   learns what each cue is worth for each code (`textmine.learned.train` averages
   the fit with and without them, which keeps the rules' weight);
 * character n-grams (`ch:...`, 3 to 5 characters of each space-padded word,
@@ -106,6 +108,18 @@ CONCEPT_CUE_PATTERNS: tuple[tuple[str, str], ...] = (
         r"\bopportunity areas?\b|\b(?:london|city) challenge\b|\bplace[- ]based\b|"
         r"\bin (?:the|their|each|every) (?:area|locality|borough|district|county)\b",
     ),
+    (
+        "area_programme",
+        r"\b(?:eazs?|eics?|oas?|action zones?|action forums?|bep)\b|\bcamden learning\b|"
+        r"\bbirmingham education partnership\b",
+    ),
+    (
+        "other_sector",
+        r"\buniversit(?:y|ies)\b|\bheis?\b|\bhigher education\b|\bbusiness(?:es)?\b|"
+        r"\bemployers?\b|\bfirms?\b|\bcompan(?:y|ies)\b|"
+        r"\b(?:independent|private|fee[- ]paying) schools?\b|\bfurther education\b|"
+        r"\bcolleges?\b|\bcharit(?:y|ies)\b|\bvoluntary sector\b",
+    ),
 )
 # every match of a cue starts a word (or a part of a hyphenated word) with the first four
 # letters of one of its keys: a cheap word-prefix lookup before the regex
@@ -188,6 +202,35 @@ CONCEPT_CUE_KEYS: dict[str, tuple[str, ...]] = {
         "borough",
         "district",
         "county",
+    ),
+    "area_programme": (
+        "eaz",
+        "eazs",
+        "eic",
+        "eics",
+        "oa",
+        "oas",
+        "action",
+        "bep",
+        "camden learning",
+        "birmingham",
+    ),
+    "other_sector": (
+        "universit",
+        "hei",
+        "heis",
+        "higher",
+        "business",
+        "employer",
+        "firm",
+        "compan",
+        "independent",
+        "private",
+        "fee",
+        "further",
+        "college",
+        "charit",
+        "voluntary",
     ),
 }
 CONCEPT_CUES: dict[str, re.Pattern] = {
