@@ -28,6 +28,7 @@ from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner  # 
 from pydantic import BaseModel, Field, field_validator  # noqa: E402
 
 from textmine.run import STAGES, BatchResult, RunReport, RunSettings, run_pipeline  # noqa: E402
+from textmine.run.preflight import check_run_inputs  # noqa: E402
 from textmine.store import open_store  # noqa: E402
 
 TaskRunnerName = Literal["thread", "process", "dask"]
@@ -221,6 +222,7 @@ def mine_corpus(
         stages=tuple(stages),
         task_runner=task_runner,
     )
+    check_run_inputs(settings)  # as `textmine run` does: fail before reading anything
     runner = make_task_runner(task_runner, dask, max_workers)
     report = mine_batches.with_options(task_runner=runner)(settings, task_runner)
     _artifacts(settings, report)

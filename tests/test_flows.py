@@ -95,6 +95,24 @@ def test_mine_corpus_flow_is_incremental(prefect_api, tmp_path):
     assert open_store(out).codebook_version == third["codebook_version"]
 
 
+def test_mine_corpus_refuses_an_unusable_model_before_reading_anything(tmp_path):
+    from textmine.learned.coder import ModelCodebookMismatch
+    from textmine.learned.model import ModelFolderError
+
+    corpus = make_corpus(tmp_path / "corpus")
+    empty_model = tmp_path / "model"
+    empty_model.mkdir()
+    out = tmp_path / "out"
+    # the flow's own body (no Prefect run needed): the same checks as `textmine run`
+    with pytest.raises(ModelFolderError, match=r"missing model\.json"):
+        mine_corpus.fn(corpus_paths=[str(corpus)], out_dir=str(out), model_dir=str(empty_model))
+    codebook = tmp_path / "codebook.yml"
+    write_edited_codebook(codebook)  # another codebook version than the packaged model's
+    with pytest.raises(ModelCodebookMismatch, match=r"codebook version .* is version"):
+        mine_corpus.fn(corpus_paths=[str(corpus)], out_dir=str(out), codebook=str(codebook))
+    assert not out.exists()  # nothing read, no store, no lock
+
+
 def test_watch_publications_downloads_then_mines_what_is_new(prefect_api, tmp_path):
     pdf = (CORPUS / PDF_NAME).read_bytes()
     feed = (

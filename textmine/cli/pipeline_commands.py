@@ -121,28 +121,13 @@ def default_workers() -> int:
 def _checked_settings(**values) -> RunSettings:
     """RunSettings from command-line values; exit 2 with one line naming the problem."""
     from textmine.codebook import CodebookError
-    from textmine.manifest import ManifestError, read_manifest
+    from textmine.manifest import ManifestError
     from textmine.run import RunSettings
+    from textmine.run.preflight import check_run_inputs
 
     try:
         settings = RunSettings(**values)
-        settings.check_inputs()
-        if settings.codebook is not None:
-            from textmine.codebook import load_codebook
-
-            load_codebook(settings.codebook)
-        manifest = settings.resolved_manifest()
-        if manifest is not None:
-            read_manifest(manifest)
-        if settings.validation is not None:
-            from textmine.validation import read_validation
-
-            read_validation(settings.validation)
-        if "code" in settings.stages:
-            from textmine.run.runner import coder_spec
-            from textmine.run.steps import load_sentence_coder
-
-            load_sentence_coder(coder_spec(settings))  # a model of another codebook: refused now
+        check_run_inputs(settings)  # a model of another codebook: refused now
     except (ValueError, FileNotFoundError, ManifestError, CodebookError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
