@@ -229,3 +229,53 @@ def test_a_run_writes_nothing_outside_its_output_folder_but_library_caches(tmp_p
     allowed = (".cache/matplotlib", ".config/matplotlib", ".cache/fontconfig", ".cache/numba")
     assert all(w.startswith(allowed) for w in written), written
     assert (out / "coded_sentences.csv").is_file()
+
+
+@pytest.mark.slow
+def test_topics_fitted_alongside_give_the_outputs_of_one_process(tmp_path):
+    """`--workers 2` fits topics in a second process while this one codes and writes."""
+    corpus = make_corpus(tmp_path / "corpus")
+    shutil.copy2(CORPUS / NEW_DOCUMENT, corpus / NEW_DOCUMENT)
+    reports = {
+        workers: run_pipeline(
+            RunSettings(
+                paths=[corpus], out_dir=tmp_path / str(workers), coder="rules", workers=workers
+            )
+        )
+        for workers in (1, 2)
+    }
+    one, two = reports[1], reports[2]
+    assert "topics_wait" in two.timings and "topics_wait" not in one.timings
+    assert two.counts.stage_errors == one.counts.stage_errors == 0
+    assert two.notes == one.notes
+    assert any("topics from" in note for note in two.notes)
+
+    def relative(report, folder):
+        return [Path(p).relative_to(tmp_path / folder).as_posix() for p in report.outputs]
+
+    assert relative(two, "2") == relative(one, "1")
+    # HTML files carry random element ids and run.json the timings: every other file compared
+    compared = [p for p in relative(one, "1") if not p.endswith((".html", "run.json"))]
+    assert {"topics.csv", "doc_topics.csv", "topics_over_time.csv"} <= set(compared)
+    assert any(p.startswith("figures/topics_over_time") for p in compared)
+    for name in compared:
+        assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes(), name
+    with open_store(tmp_path / "2") as store:
+        assert len(store.read_table("doc_topics")) == len(
+            pd.read_csv(tmp_path / "2" / "doc_topics.csv")
+        )
+    # nothing new: no topic process, outputs kept
+    again = run_pipeline(
+        RunSettings(paths=[corpus], out_dir=tmp_path / "2", coder="rules", workers=2)
+    )
+    assert "topics_wait" not in again.timings
+    assert "nothing new: outputs are up to date and were not rewritten" in again.notes
+    # nothing read, topics refitted: the topic process starts after coding, same topics
+    refit = run_pipeline(
+        RunSettings(
+            paths=[corpus], out_dir=tmp_path / "2", coder="rules", workers=2, refit_topics=True
+        )
+    )
+    assert "topics_wait" in refit.timings and refit.counts.documents_read == 0
+    for name in ("topics.csv", "doc_topics.csv", "figures/topics_over_time.png"):
+        assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes(), name

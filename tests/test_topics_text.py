@@ -64,6 +64,70 @@ def test_front_matter_sentences_are_recognised(milton_keynes):
     assert body.str.contains("social workers", case=False).sum() > 10
 
 
+def test_front_matter_test_is_the_three_patterns_on_short_sentences(milton_keynes):
+    """The fast test (start-anchored alternatives matched at the start only) equals the plain one."""
+    from textmine.topics.chunks import (
+        FRONT_MATTER,
+        FRONT_MATTER_MAX_WORDS,
+        JUDGEMENT_LINE,
+        JUDGEMENT_LINE_MAX_WORDS,
+        REPORT_TEMPLATE,
+    )
+
+    sentences, _ = milton_keynes
+    texts = pd.concat(
+        [
+            sentences["text"],
+            pd.Series(
+                [
+                    "",
+                    "   ",
+                    "The report was carried out under section 136 of the Act.",
+                    "Her Majesty\u2019s Inspector",
+                    "The director has been in post since 2019.",
+                    "Overall effectiveness Good",
+                    "Overall effectiveness " + "word " * 30 + "good",
+                ]
+            ),
+        ],
+        ignore_index=True,
+    )
+    words = texts.str.split().str.len()
+    plain = (
+        (texts.str.contains(FRONT_MATTER) | texts.str.contains(REPORT_TEMPLATE))
+        & (words <= FRONT_MATTER_MAX_WORDS)
+    ) | (texts.str.contains(JUDGEMENT_LINE) & (words <= JUDGEMENT_LINE_MAX_WORDS))
+    fast = is_front_matter(texts)
+    assert fast.tolist() == plain.astype(bool).tolist()
+    assert fast.sum() > 10 and fast.iloc[-5:-1].all() and not fast.iloc[-1]
+
+
+def test_period_word_counts_are_count_vectorizer_counts(milton_keynes):
+    from textmine.topics.tables import count_vocabulary
+
+    sentences, documents = milton_keynes
+    texts = [
+        *build_chunks(sentences, documents)["text"],
+        "",
+        "Social workers' visits: social work, SOCIAL  WORK and social-work plans.",
+        "Children\u2019s homes; children's homes",
+    ]
+    vocabulary = sorted(
+        {"social work", "social workers", "children", "homes", "children homes", "plans"}
+        | {"social-work plans", "visits", "leaders", "care leavers", "work"}
+    )
+    expected = (
+        CountVectorizer(
+            vocabulary=vocabulary, ngram_range=(1, 2), token_pattern=token_pattern(), lowercase=True
+        )
+        .transform(texts)
+        .tocsr()
+    )
+    counts = count_vocabulary(texts, vocabulary)
+    assert counts.shape == expected.shape and counts.dtype == expected.dtype
+    assert (counts != expected).nnz == 0 and expected.sum() > 50
+
+
 def test_chunks_leave_out_front_matter(milton_keynes):
     sentences, documents = milton_keynes
     chunks = build_chunks(sentences, documents)

@@ -152,6 +152,7 @@ def gather_report_data(
     *,
     run_record: Mapping[str, Any] | None = None,
     model_dirs: list[str | os.PathLike] | None = None,
+    coded_sentences: pd.DataFrame | None = None,
 ) -> ReportData:
     """Read everything the report shows from `store` and the run folder `out_dir`.
 
@@ -162,6 +163,8 @@ def gather_report_data(
         run_record: this run's record (`{"settings": ..., **RunReport.to_dict()}`);
             default: `out_dir/run.json`, which a run in progress has not yet written.
         model_dirs: extra folders that may hold a learned model's `metrics.json`.
+        coded_sentences: `store.coded_sentences()` when the caller has read it already
+            (a run has); default: read from the store. It is not changed.
 
     Returns:
         A ReportData; nothing in it refers back to the store.
@@ -174,7 +177,7 @@ def gather_report_data(
     codes = [_code_info(codebook, key) for key in codebook.code_columns]
 
     documents = _documents(store, out)
-    coded = store.coded_sentences()
+    coded = store.coded_sentences() if coded_sentences is None else coded_sentences
     missing_codes = [c.key for c in codes if c.key not in coded.columns]
     if missing_codes and len(coded):
         notes.append(

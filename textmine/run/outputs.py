@@ -10,8 +10,8 @@ under another name, a figure no longer drawn).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +25,7 @@ from textmine.store import Store
 
 if TYPE_CHECKING:
     from textmine.codebook import Codebook
+    from textmine.run.topic_job import TopicJob
     from textmine.topics import TopicOutputs
 
 RUN_JSON = "run.json"
@@ -44,6 +45,11 @@ class AnalysisTables:
     trends: dict[str, pd.DataFrame] | None = None
     topic_outputs: TopicOutputs | None = None
     coded_sentences: pd.DataFrame | None = None  # read once from the store, shared with outputs
+    # the topic stage running in its own process (textmine.run.topic_job), until waited for
+    topic_job: TopicJob | None = None
+    topic_notes_at: int = 0  # where its notes go in the run's notes
+    topic_figures: list[Path] = field(default_factory=list)  # the figure files it wrote
+    topic_figure_error: BaseException | None = None
 
 
 OUTPUT_SETTINGS_KEY = "output_settings"
@@ -108,8 +114,98 @@ def write_outputs(
     codebook: Codebook | None,
     fingerprint: str,
     run_id: int | None,
+    wait_for_topics: Callable[[], None] | None = None,
 ) -> list[Path]:
-    """Regenerate every output from the store, register them, remove the stale rest."""
+    """Regenerate every output from the store, register them, remove the stale rest.
+
+    When the topic stage runs in its own process (`analysis.topic_job`), the
+    outputs that do not need topics are written first, then `wait_for_topics`
+    is called (it sets `analysis.topic_outputs` and the topic tables of the
+    store), then the topic tables, the topic figure and the report. The files
+    and their order in `report.outputs` are the same either way.
+    """
+    out = settings.out_dir
+    written = _write_corpus_tables(store, settings, report, analysis, codebook)
+    trend_files: list[Path] = []
+    if analysis.trends:
+        for name, frame in analysis.trends.items():
+            path = out / TREND_FILES.get(name, f"{name}.csv")
+            write_csv_atomic(path, frame)
+            trend_files.append(path)
+    pending_topics = analysis.topic_job is not None
+    figures = "figures" in settings.stages and analysis.trends is not None
+    figure_files: list[Path] = []
+    if figures and pending_topics:  # the trend figures while the topics are fitted
+        figure_files = _figures(report, analysis.trends, None, out, settings, codebook)
+    if pending_topics and wait_for_topics is not None:
+        wait_for_topics()
+    if analysis.topic_outputs is not None:
+        written["topics"] = list(analysis.topic_outputs.write(out))
+    if analysis.trends:
+        written["trends"] = trend_files
+    if figures:
+        if not pending_topics:
+            figure_files = _figures(
+                report, analysis.trends, analysis.topic_outputs, out, settings, codebook
+            )
+        elif analysis.topic_figure_error is not None:
+            report.stage_error("figures", analysis.topic_figure_error)
+        written["figure"] = _in_figure_order(analysis.topic_figures + figure_files)
+    elif analysis.topic_figures:  # drawn alongside, but the run draws no figures after all
+        for path in analysis.topic_figures:
+            path.unlink(missing_ok=True)
+    if codebook is not None:
+        try:
+            from textmine.report import write_report
+
+            record = {"settings": settings.to_dict(), **report.to_dict()}
+            written["report"] = [
+                write_report(
+                    store,
+                    out,
+                    codebook,
+                    run_record=record,
+                    coded_sentences=analysis.coded_sentences,
+                )
+            ]
+        except Exception as exc:  # the report is a view on the tables: report, keep the run
+            report.stage_error("report", exc)
+    written["run"] = [out / RUN_JSON]
+    return _register_written(store, settings, report, written, fingerprint, run_id)
+
+
+def _register_written(
+    store: Store,
+    settings: RunSettings,
+    report: RunReport,
+    written: dict[str, list[Path]],
+    fingerprint: str,
+    run_id: int | None,
+) -> list[Path]:
+    """Register the written files (none after a stage error), remove stale ones; the files."""
+    out = settings.out_dir
+    all_written = [p for paths in written.values() for p in paths]
+    report.outputs = [str(p) for p in all_written]
+    report.outputs_removed = remove_stale_outputs(store, out, all_written)
+    report.counts.outputs_removed = len(report.outputs_removed)
+    report.outputs_regenerated = True
+    if not report.counts.stage_errors:  # else the next run tries again
+        for kind, paths in written.items():
+            store.register_outputs(_relative(paths, out), kind, fingerprint, run_id)
+        store.set_meta(OUTPUT_SETTINGS_KEY, _settings_key(settings))
+    else:
+        store.forget_outputs(_relative(all_written, out))
+    return all_written
+
+
+def _write_corpus_tables(
+    store: Store,
+    settings: RunSettings,
+    report: RunReport,
+    analysis: AnalysisTables,
+    codebook: Codebook | None,
+) -> dict[str, list[Path]]:
+    """The export formats, documents.csv, sentences.csv and failures.csv; {kind: files}."""
     out = settings.out_dir
     written: dict[str, list[Path]] = {}
     coded = (
@@ -146,50 +242,33 @@ def write_outputs(
     for name, frame in (("sentences.csv", store.sentences()), ("failures.csv", store.failures())):
         write_csv_atomic(out / name, frame)
         written["table"].append(out / name)
-    if analysis.topic_outputs is not None:
-        written["topics"] = list(analysis.topic_outputs.write(out))
-    if analysis.trends:
-        written["trends"] = []
-        for name, frame in analysis.trends.items():
-            path = out / TREND_FILES.get(name, f"{name}.csv")
-            write_csv_atomic(path, frame)
-            written["trends"].append(path)
-    if "figures" in settings.stages and analysis.trends is not None:
-        try:
-            from textmine.figures import write_figures
+    return written
 
-            written["figure"] = list(
-                write_figures(
-                    analysis.trends,
-                    analysis.topic_outputs,
-                    out / "figures",
-                    by=settings.by,
-                    codebook=codebook,
-                )
-            )
-        except Exception as exc:  # charts are a view on the tables: report, keep the run
-            report.stage_error("figures", exc)
-    if codebook is not None:
-        try:
-            from textmine.report import write_report
 
-            record = {"settings": settings.to_dict(), **report.to_dict()}
-            written["report"] = [write_report(store, out, codebook, run_record=record)]
-        except Exception as exc:  # the report is a view on the tables: report, keep the run
-            report.stage_error("report", exc)
-    written["run"] = [out / RUN_JSON]
-    all_written = [p for paths in written.values() for p in paths]
-    report.outputs = [str(p) for p in all_written]
-    report.outputs_removed = remove_stale_outputs(store, out, all_written)
-    report.counts.outputs_removed = len(report.outputs_removed)
-    report.outputs_regenerated = True
-    if not report.counts.stage_errors:  # else the next run tries again
-        for kind, paths in written.items():
-            store.register_outputs(_relative(paths, out), kind, fingerprint, run_id)
-        store.set_meta(OUTPUT_SETTINGS_KEY, _settings_key(settings))
-    else:
-        store.forget_outputs(_relative(all_written, out))
-    return all_written
+def _figures(
+    report: RunReport,
+    trends: dict[str, pd.DataFrame] | None,
+    topic_outputs: TopicOutputs | None,
+    out: Path,
+    settings: RunSettings,
+    codebook: Codebook | None,
+) -> list[Path]:
+    """The figures of these tables; a failure is noted in the report (charts are a view)."""
+    try:
+        from textmine.figures import write_figures
+
+        return list(
+            write_figures(trends, topic_outputs, out / "figures", by=settings.by, codebook=codebook)
+        )
+    except Exception as exc:
+        report.stage_error("figures", exc)
+        return []
+
+
+def _in_figure_order(paths: list[Path]) -> list[Path]:
+    """Figure files once each, the shared plotly.min.js last (as `write_figures` lists them)."""
+    unique = list(dict.fromkeys(paths))
+    return [p for p in unique if p.suffix != ".js"] + [p for p in unique if p.suffix == ".js"]
 
 
 def register_export(store: Store, out_dir: Path, paths: Iterable[Path], kind: str) -> None:

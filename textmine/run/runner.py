@@ -27,7 +27,6 @@ import contextlib
 import functools
 import inspect
 import multiprocessing
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -47,15 +46,21 @@ from textmine.run.outputs import (
     write_run_json,
 )
 from textmine.run.plan import WorkPlan, plan_work, scan_files
-from textmine.run.settings import RunReport, RunSettings, stage_timer
+from textmine.run.settings import (
+    RunReport,
+    RunSettings,
+    settings_environment,
+    stage_timer,
+    use_settings_environment,
+)
 from textmine.run.steps import CoderSpec, Extraction, code_documents, extract_files
 from textmine.store import STORE_FILENAME, CodingVersion, Store
 
 if TYPE_CHECKING:
     from textmine.codebook import Codebook
+    from textmine.run.topic_job import TopicJob
     from textmine.topics import TopicOutputs
 
-ENVIRONMENT_PREFIX = "TEXTMINE_"
 ProgressCallback = Callable[..., None]
 """progress(stage, done, total[, detail]): called as a stage advances (total 0 when unknown).
 
@@ -132,18 +137,6 @@ def process_map(workers: int) -> BatchMapper:
     return mapper
 
 
-def settings_environment() -> dict[str, str]:
-    """The TEXTMINE_* environment variables of this process (read limits, OCR, links)."""
-    return {k: v for k, v in os.environ.items() if k.startswith(ENVIRONMENT_PREFIX)}
-
-
-def use_settings_environment(environment: dict[str, str]) -> None:
-    """In a worker: take the run's TEXTMINE_* variables, not the forkserver's old ones."""
-    for key in [k for k in os.environ if k.startswith(ENVIRONMENT_PREFIX)]:
-        del os.environ[key]
-    os.environ.update(environment)
-
-
 def default_mapper(settings: RunSettings) -> BatchMapper:
     """`process_map` for more than one worker, else `serial_map`."""
     return process_map(settings.workers) if settings.workers > 1 else serial_map
@@ -174,6 +167,7 @@ def run_pipeline(
             run_id,
             map_batches=map_batches or default_mapper(settings),
             progress=progress,
+            topics_alongside=map_batches is None and settings.workers > 1,
         )
     write_run_json(settings, report)
     return report
@@ -236,39 +230,98 @@ def run_stages(
     *,
     map_batches: BatchMapper = serial_map,
     progress: ProgressCallback | None = None,
+    topics_alongside: bool = False,
 ) -> None:
-    """Every stage the settings ask for, in order, committing as work arrives."""
+    """Every stage the settings ask for, in order, committing as work arrives.
+
+    With `topics_alongside` (`textmine run --workers N`, N > 1) the topic stage
+    runs in its own process (`textmine.run.topic_job`). When there are files to
+    read, that process starts before reading and loads the topic libraries
+    meanwhile; it is given the sentences right after reading when reading
+    changed the store, and the sentences are then coded in this process (two
+    busy processes on two cores: this one coding, then writing outputs, the
+    other fitting topics). Else it is given the coded sentences after coding.
+    """
     started = time.perf_counter()
     tick = with_detail(progress)
-    if "ingest" in settings.stages:
-        ingest_stage(store, settings, report, run_id, map_batches, tick)
-    codebook = None
-    report.codebook_version = store.codebook_version
-    report.model_version = store.model_version
-    if "code" in settings.stages:
-        with stage_timer(report, "code"):
-            codebook = code_stage(store, settings, report, run_id, map_batches, tick)
-    report.counts.set_totals(store.counts())
-    fingerprint = outputs_fingerprint(store)
-    if outputs_are_fresh(store, settings, fingerprint):
-        report.notes.append("nothing new: outputs are up to date and were not rewritten")
-    else:
-        if codebook is None and store.coding is not None:
-            codebook = load_run_codebook(settings)
-        analysis = analysis_stages(store, settings, report, codebook, tick)
-        tick("outputs", 0, 1)
-        with stage_timer(report, "outputs"):
-            write_outputs(
+    jobs: list[TopicJob] = []  # the topic process, once started
+
+    topics_after_reading = topics_alongside and {"code", "topics"} <= set(settings.stages)
+
+    def prepare_topics(plan: WorkPlan) -> None:
+        if topics_after_reading and plan.to_read:
+            from textmine.run.topic_job import TopicJob
+
+            jobs.append(TopicJob(settings))
+
+    try:
+        if "ingest" in settings.stages:
+            ingest_stage(store, settings, report, run_id, map_batches, tick, prepare_topics)
+            if topics_after_reading:
+                start_topics_after_reading(jobs, settings, store, report)
+        codebook = None
+        report.codebook_version = store.codebook_version
+        report.model_version = store.model_version
+        if "code" in settings.stages:
+            code_map = serial_map if jobs and jobs[0].started else map_batches
+            with stage_timer(report, "code"):
+                codebook = code_stage(store, settings, report, run_id, code_map, tick)
+        report.counts.set_totals(store.counts())
+        fingerprint = outputs_fingerprint(store)
+        if outputs_are_fresh(store, settings, fingerprint):
+            report.notes.append("nothing new: outputs are up to date and were not rewritten")
+        else:
+            if codebook is None and store.coding is not None:
+                codebook = load_run_codebook(settings)
+            analysis = analysis_stages(
                 store,
                 settings,
                 report,
-                analysis,
-                codebook=codebook,
-                fingerprint=fingerprint,
-                run_id=run_id,
+                codebook,
+                tick,
+                jobs[0] if jobs else None,
+                alongside=topics_alongside,
             )
-        tick("outputs", 1, 1)
+            jobs[:] = [analysis.topic_job] if analysis.topic_job is not None else []
+            tick("outputs", 0, 1)
+            with stage_timer(report, "outputs"):
+                write_outputs(
+                    store,
+                    settings,
+                    report,
+                    analysis,
+                    codebook=codebook,
+                    fingerprint=fingerprint,
+                    run_id=run_id,
+                    wait_for_topics=lambda: finish_topic_job(store, report, analysis, tick),
+                )
+            tick("outputs", 1, 1)
+    finally:
+        for job in jobs:  # finished: a no-op; else its work is not needed
+            job.cancel()
     report.timings["total"] = round(time.perf_counter() - started, 3)
+
+
+def start_topics_after_reading(
+    jobs: list[TopicJob], settings: RunSettings, store: Store, report: RunReport
+) -> None:
+    """Give the topic process (`jobs[0]`, else a new one) the sentences right after reading.
+
+    Only when reading changed the store (so the outputs are not up to date).
+    Topics need the sentences' text, not their codes: coding, trends and most
+    outputs run alongside.
+    """
+    counts = report.counts
+    if not (counts.documents_read or counts.documents_retired):
+        return
+    sentences = store.sentences()
+    if sentences.empty:
+        return
+    if not jobs:
+        from textmine.run.topic_job import TopicJob
+
+        jobs.append(TopicJob(settings))
+    jobs[0].start(sentences, store.documents())
 
 
 def ingest_stage(
@@ -278,11 +331,17 @@ def ingest_stage(
     run_id: int,
     map_batches: BatchMapper,
     tick: ProgressCallback,
+    before_reading: Callable[[WorkPlan], None] | None = None,
 ) -> WorkPlan:
-    """Scan, plan, read the new files in batches; commit each document as it arrives."""
+    """Scan, plan, read the new files in batches; commit each document as it arrives.
+
+    `before_reading`, when given, is called with the plan before any file is read.
+    """
     with stage_timer(report, "scan"):
         scan = scan_files(settings.paths, settings.resolved_manifest(), exclude=settings.out_dir)
         plan = plan_work(store, scan, settings.paths, password=settings.password, run_id=run_id)
+    if before_reading is not None:
+        before_reading(plan)
     counts = report.counts
     counts.files_found = len(scan.files)
     counts.documents_unchanged = len(plan.unchanged)
@@ -529,14 +588,39 @@ def analysis_stages(
     report: RunReport,
     codebook: Codebook | None,
     tick: ProgressCallback,
+    topic_job: TopicJob | None = None,
+    *,
+    alongside: bool = False,
 ) -> AnalysisTables:
-    """Topics and trends on the coded corpus; a failing analysis is reported, not raised."""
+    """Topics and trends on the coded corpus; a failing analysis is reported, not raised.
+
+    With `alongside` the topic stage runs in its own process (`topic_job`, started
+    after reading, or started here) and is waited for by the outputs stage
+    (`finish_topic_job`); else it runs here.
+    """
     analysis = AnalysisTables()
     if not store.counts()["coded_sentences"] or codebook is None:
+        if topic_job is not None:
+            topic_job.cancel()
         return analysis
     coded, documents = store.coded_sentences(), store.documents()
     analysis.coded_sentences = coded
-    if "topics" in settings.stages:
+    if topic_job is not None and (
+        "topics" not in settings.stages or (topic_job.started and not topic_job.matches(len(coded)))
+    ):
+        topic_job.cancel()  # not the corpus that is coded now (a sentence left uncoded): fit anew
+        topic_job = None
+    if "topics" in settings.stages and alongside:
+        from textmine.run.topic_job import TopicJob
+
+        topic_job = topic_job or TopicJob(settings)
+        if not topic_job.started:
+            topic_job.start(coded, documents)
+    if topic_job is not None:
+        tick("topics", 0, 1, "fitting in a second process, alongside the outputs")
+        analysis.topic_job = topic_job
+        analysis.topic_notes_at = len(report.notes)
+    elif "topics" in settings.stages:
         tick("topics", 0, 1)
         with stage_timer(report, "topics"):
             try:
@@ -579,22 +663,56 @@ def fit_topics(
 
     `status` is told what the topic stage is doing (for a progress line).
     """
-    from textmine.topics import TopicSettings, run_topics
+    from textmine.run.topic_job import topic_outputs_of
 
-    outputs = run_topics(
-        coded,
-        documents,
-        TopicSettings(by=settings.by, n_topics=settings.n_topics),
-        settings.out_dir / "topic_model",
-        refit=settings.refit_topics,
-        codebook=codebook,
-        status=status,
-    )
+    outputs = topic_outputs_of(settings, coded, documents, codebook, status)
+    keep_topic_tables(store, outputs)
+    return outputs
+
+
+def keep_topic_tables(store: Store, outputs: TopicOutputs) -> None:
+    """The topic tables as result tables of the store."""
     for name in ("topics", "doc_topics", "topics_over_time"):
         frame = getattr(outputs, name, None)
         if isinstance(frame, pd.DataFrame):
             store.write_table(name, frame)
-    return outputs
+
+
+def finish_topic_job(
+    store: Store, report: RunReport, analysis: AnalysisTables, tick: ProgressCallback
+) -> None:
+    """Wait for the topic process; keep its tables and notes as the in-process stage would.
+
+    Its notes go where the topic stage's notes go in a one-process run (before the
+    trend notes); `timings["topics"]` is the topic process's own seconds and
+    `timings["topics_wait"]` how long this process waited for it.
+    """
+    job = analysis.topic_job
+    if job is None:
+        return
+    waited = time.perf_counter()
+    result = job.result(status=lambda text: tick("topics", 0, 1, text))
+    analysis.topic_job = None
+    report.timings["topics_wait"] = round(time.perf_counter() - waited, 3)
+    report.timings["topics"] = round(result.seconds, 3)
+    notes_before = len(report.notes)
+    if result.error is not None:
+        report.stage_error("topics", result.error)
+    elif result.outputs is not None:
+        try:
+            keep_topic_tables(store, result.outputs)
+            analysis.topic_outputs = result.outputs
+        except Exception as exc:  # as in the one-process stage: reported, the run goes on
+            report.stage_error("topics", exc)
+    if analysis.topic_outputs is not None:
+        report.topics_refit = bool(getattr(analysis.topic_outputs, "refitted", True))
+        report.notes.extend(getattr(analysis.topic_outputs, "notes", []) or [])
+    analysis.topic_figures = list(result.figure_paths)
+    analysis.topic_figure_error = result.figure_error
+    added = report.notes[notes_before:]
+    del report.notes[notes_before:]
+    report.notes[analysis.topic_notes_at : analysis.topic_notes_at] = added
+    tick("topics", 1, 1)
 
 
 def compute_trend_tables(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -15,6 +16,7 @@ STAGES: tuple[Stage, ...] = get_args(Stage)
 EXPORT_FORMATS = ("csv", "parquet", "qdpx", "qdc")
 CODERS = ("learned", "rules")
 MANIFEST_NAME = "manifest.csv"
+ENVIRONMENT_PREFIX = "TEXTMINE_"  # environment variables a run passes on to its workers
 
 
 @dataclass
@@ -237,3 +239,15 @@ def _plain(value: object) -> object:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
+
+
+def settings_environment() -> dict[str, str]:
+    """The TEXTMINE_* environment variables of this process (read limits, OCR, links)."""
+    return {k: v for k, v in os.environ.items() if k.startswith(ENVIRONMENT_PREFIX)}
+
+
+def use_settings_environment(environment: dict[str, str]) -> None:
+    """In a worker: take the run's TEXTMINE_* variables, not the forkserver's old ones."""
+    for key in [k for k in os.environ if k.startswith(ENVIRONMENT_PREFIX)]:
+        del os.environ[key]
+    os.environ.update(environment)

@@ -14,23 +14,25 @@ import re
 import pandas as pd
 
 # Sentences of inspection-report front matter, left out of topic chunks. Only
-# sentences of at most FRONT_MATTER_MAX_WORDS words are tested.
-FRONT_MATTER = re.compile(
+# sentences of at most FRONT_MATTER_MAX_WORDS words are tested. Alternatives that
+# must start the sentence are kept apart from those found anywhere in it, so the
+# first are tried at the start only (`re.match`), not at every character.
+FRONT_MATTER_AT_START = (
     r"^(?:inspection dates?|(?:deputy )?lead inspector|reporting inspector|team inspectors?|"
     r"(?:senior )?data analyst|quality assurance manager|shadow inspector|judgement grade|"
     r"age group|website|reference no)\b|^(?:report )?published\s*:"
     r"|^(?:his|her) majesty['\u2019]s inspectors?$"
-    r"|\bthe inspection team consisted of\b"
-    r"|^ofsted produces this report\b|^this report includes the report of\b|\bcarried out under section \d+"
+    r"|^ofsted produces this report\b|^this report includes the report of\b"
     # report titles: "Inspection of Leeds City local authority children's services", "Inspection of services for ..."
     r"|^(?:[A-Z][\w ,&'\u2019-]{0,60} )?inspection of (?:services for children|local authority children|"
     r"looked after children services|children['\u2019]s social care services|.{0,60}local authority children['\u2019]s services)"
-    r"(?!.*[.!?]$)",
-    re.I,
+    r"(?!.*[.!?]$)"
 )
+FRONT_MATTER_ANYWHERE = r"\bthe inspection team consisted of\b|\bcarried out under section \d+"
+FRONT_MATTER = re.compile(f"{FRONT_MATTER_AT_START}|{FRONT_MATTER_ANYWHERE}", re.I)
 # The templated sentences of an inspection report's context sections: area
 # statistics, previous inspections, who is in post, what a judgement means.
-REPORT_TEMPLATE = re.compile(
+REPORT_TEMPLATE_AT_START = (
     r"^(?:in a local authority that [\w ]+, )?there are no widespread or serious failures\b"
     r"|^the welfare of looked after children is safeguarded and promoted"
     r"|^it is ofsted['\u2019]s expectation that\b"
@@ -42,13 +44,16 @@ REPORT_TEMPLATE = re.compile(
     r"|^the largest minority ethnic groups? of children\b"
     r"|^(?:children looked after in this area |child protection in this area )?at \d{1,2} \w+ \d{4}, [\d,]+ children\b"
     r"|^this is an? (?:increase|decrease|reduction) from [\d,]+"
-    r"|\bceased to be looked after and (?:moved on|are now living)\b"
     r"|^the local authority was given the opportunity to review this section\b"
     r"|^the [\w ]{0,40}(?:operates|does not operate) (?:any |\d+ )?children['\u2019]s homes"
     r"|^the previous inspection of\b"
-    r"|\bhas been in post since\b",
-    re.I,
 )
+REPORT_TEMPLATE_ANYWHERE = (
+    r"\bceased to be looked after and (?:moved on|are now living)\b|\bhas been in post since\b"
+)
+REPORT_TEMPLATE = re.compile(f"{REPORT_TEMPLATE_AT_START}|{REPORT_TEMPLATE_ANYWHERE}", re.I)
+_AT_START = re.compile(f"{FRONT_MATTER_AT_START}|{REPORT_TEMPLATE_AT_START}", re.I)
+_ANYWHERE = re.compile(f"{FRONT_MATTER_ANYWHERE}|{REPORT_TEMPLATE_ANYWHERE}", re.I)
 # A line of a judgement table: a short line ending in a grade, without a full stop
 # ("Adoption performance Outstanding", "Children's services in Wigan are good").
 JUDGEMENT_LINE = re.compile(
@@ -142,13 +147,25 @@ def build_chunks(
 
 
 def is_front_matter(texts: pd.Series) -> pd.Series:
-    """True for sentences of inspection-report front matter (FRONT_MATTER, REPORT_TEMPLATE, JUDGEMENT_LINE)."""
-    words = texts.str.split().str.len().fillna(0)
-    front = (texts.str.contains(FRONT_MATTER) | texts.str.contains(REPORT_TEMPLATE)) & (
-        words <= FRONT_MATTER_MAX_WORDS
-    )
-    judgement = texts.str.contains(JUDGEMENT_LINE) & (words <= JUDGEMENT_LINE_MAX_WORDS)
-    return (front | judgement).astype(bool)
+    """True for sentences of inspection-report front matter (FRONT_MATTER, REPORT_TEMPLATE, JUDGEMENT_LINE).
+
+    The same as `texts.str.contains(FRONT_MATTER) | texts.str.contains(REPORT_TEMPLATE)` for
+    sentences of at most FRONT_MATTER_MAX_WORDS words, or `texts.str.contains(JUDGEMENT_LINE)`
+    for sentences of at most JUDGEMENT_LINE_MAX_WORDS words; missing texts are not front matter.
+    """
+    at_start, anywhere, judgement = _AT_START.match, _ANYWHERE.search, JUDGEMENT_LINE.search
+
+    def front(text: object) -> bool:
+        if not isinstance(text, str):
+            return False
+        words = len(text.split())
+        if words > FRONT_MATTER_MAX_WORDS:
+            return False
+        if at_start(text) is not None or anywhere(text) is not None:
+            return True
+        return words <= JUDGEMENT_LINE_MAX_WORDS and judgement(text) is not None
+
+    return pd.Series([front(t) for t in texts], index=texts.index, dtype=bool)
 
 
 def _close_chunk(chunks: list[dict], pending: dict, min_words: int) -> None:

@@ -7,11 +7,13 @@ model's topic words) to DataFrames with the column lists below.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from textmine import __version__
 from textmine.periods import period_label, period_start
@@ -251,8 +253,6 @@ def _period_words(frame: pd.DataFrame, model, top_n: int) -> dict[tuple[int, str
     """
     if model is None:
         return {}
-    from sklearn.feature_extraction.text import CountVectorizer
-
     topic_words = {
         t: [w for w, _ in (model.get_topic(t) or [])[:top_n] if w]
         for t in sorted(set(frame["topic"].tolist()))
@@ -260,10 +260,7 @@ def _period_words(frame: pd.DataFrame, model, top_n: int) -> dict[tuple[int, str
     vocabulary = sorted({w for words in topic_words.values() for w in words})
     if not vocabulary:
         return {}
-    counter = CountVectorizer(
-        vocabulary=vocabulary, ngram_range=(1, 2), token_pattern=token_pattern(), lowercase=True
-    )
-    counts = counter.transform(frame["text"].tolist()).tocsr()
+    counts = count_vocabulary(frame["text"].tolist(), vocabulary)
     index = {w: i for i, w in enumerate(vocabulary)}
     result: dict[tuple[int, str], str] = {}
     keys = frame[["topic", "period"]].to_numpy()
@@ -280,6 +277,41 @@ def _period_words(frame: pd.DataFrame, model, top_n: int) -> dict[tuple[int, str
         order = sorted(range(len(words)), key=lambda i: (-totals[i], i))
         result[(int(topic), str(period))] = ", ".join(words[i] for i in order[:5] if totals[i] > 0)
     return result
+
+
+def count_vocabulary(texts: list[str], vocabulary: list[str]) -> sparse.csr_matrix:
+    """How often each text uses each vocabulary word or two-word phrase (texts x vocabulary).
+
+    The counts of `CountVectorizer(vocabulary=vocabulary, ngram_range=(1, 2),
+    token_pattern=token_pattern(), lowercase=True).transform(texts)`, without
+    building every two-word phrase of every text: a phrase is looked up only
+    when its first word starts a phrase of the vocabulary.
+    """
+    pattern = re.compile(token_pattern())
+    index = {word: i for i, word in enumerate(vocabulary)}
+    phrase_starts = {word.split(" ", 1)[0] for word in vocabulary if " " in word}
+    rows: list[int] = []
+    columns: list[int] = []
+    for row, text in enumerate(texts):
+        tokens = pattern.findall(text.lower())
+        last = len(tokens) - 1
+        for i, token in enumerate(tokens):
+            column = index.get(token)
+            if column is not None:
+                rows.append(row)
+                columns.append(column)
+            if i < last and token in phrase_starts:
+                column = index.get(f"{token} {tokens[i + 1]}")
+                if column is not None:
+                    rows.append(row)
+                    columns.append(column)
+    counts = sparse.csr_matrix(
+        (np.ones(len(rows), dtype=np.int64), (rows, columns)),
+        shape=(len(texts), len(vocabulary)),
+        dtype=np.int64,
+    )
+    counts.sum_duplicates()
+    return counts
 
 
 def empty_table(columns: list[str]) -> pd.DataFrame:
