@@ -279,3 +279,32 @@ def test_topics_fitted_alongside_give_the_outputs_of_one_process(tmp_path):
     assert "topics_wait" in refit.timings and refit.counts.documents_read == 0
     for name in ("topics.csv", "doc_topics.csv", "figures/topics_over_time.png"):
         assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes(), name
+
+
+def test_the_topic_process_ends_when_its_run_is_killed():
+    """A busy topic process (`_exit_when_gone` runs beside its fit) ends when its run dies."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    busy = (
+        "import sys, threading\n"
+        "from textmine.run.topic_job import _exit_when_gone\n"
+        "threading.Thread(target=_exit_when_gone, args=(int(sys.argv[1]), 0.1), daemon=True).start()\n"
+        "while True: sum(range(10000))  # a fit that would run on\n"
+    )
+    topic = subprocess.Popen([sys.executable, "-c", busy, str(run.pid)])
+    try:
+        time.sleep(1.0)
+        assert topic.poll() is None  # keeps working while its run lives
+        run.send_signal(signal.SIGKILL)
+        run.wait(timeout=30)
+        assert topic.wait(timeout=30) == 1
+    finally:
+        for process in (run, topic):
+            if process.poll() is None:
+                os.kill(process.pid, signal.SIGKILL)
+                process.wait()

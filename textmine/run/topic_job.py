@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -105,15 +106,32 @@ def run_topic_stage(
     return result
 
 
-def _child_main(connection: Connection, environment: dict[str, str]) -> None:
+def _exit_when_gone(parent_pid: int, every_seconds: float = 1.0) -> None:
+    """End this process as soon as the process `parent_pid` is gone (a killed run)."""
+    while True:
+        time.sleep(every_seconds)
+        try:
+            os.kill(parent_pid, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:  # it exists (under another user): alive
+            continue
+
+
+def _child_main(connection: Connection, environment: dict[str, str], parent_pid: int) -> None:
     """Entry point of the second process.
 
     Loads the topic libraries first (while the main process reads), then waits
     for (settings, sentences, documents, with_figure), or None to stop; sends
-    status lines, then the result, through `connection`.
+    status lines, then the result, through `connection`. Ends at once when the
+    run's process `parent_pid` is gone, so a killed run leaves no fit running
+    that could write the topic model folder under the next run.
     """
+    import threading
+
     from textmine.run.settings import use_settings_environment
 
+    threading.Thread(target=_exit_when_gone, args=(parent_pid,), daemon=True).start()
     use_settings_environment(environment)
     with contextlib.suppress(Exception):  # reported by the stage itself, which imports again
         from textmine.topics.fit import import_model_libraries
@@ -167,7 +185,7 @@ class TopicJob:
         self._connection, child = context.Pipe(duplex=True)
         self._process = context.Process(
             target=_child_main,
-            args=(child, settings_environment()),
+            args=(child, settings_environment(), os.getpid()),
             name="textmine-topics",
             daemon=True,
         )
