@@ -198,6 +198,37 @@ def test_grouping_in_a_local_area_is_local_partnership(codebook):
     assert "network" not in codes
 
 
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "The Education Action Zone ran a summer school.",
+        "Two EAZs and the EiC programme funded learning mentors.",
+        "Excellence in Cities reached 58 local education authorities.",
+        "Derby was one of the first six Opportunity Areas.",
+        "The regional adoption agency places children without delay.",
+        "Adopt Berkshire has arranged five placements.",
+        "Policies are written through the pan-Berkshire procedures subgroup.",
+        "Out-of-hours services are shared with two neighbouring authorities.",
+        "Profiles are shared within the regional adoption consortium.",
+        "Essex, as part of Partners in Practice, supports other councils.",
+        "Cross-authority arrangements for missing children are effective.",
+    ],
+)
+def test_area_programmes_and_groupings_of_authorities_are_local_partnership(codebook, sentence):
+    # codebook Conventions: area programmes and groupings of local authorities
+    codes = codes_of(codebook, sentence)
+    assert "local_partnership" in codes
+    assert "network" not in codes
+
+
+def test_other_action_zones_and_a_lone_authority_are_not_local_partnership(codebook):
+    assert "local_partnership" not in codes_of(codebook, "The Health Action Zone closed.")
+    assert "local_partnership" not in codes_of(
+        codebook, "The local authority has improved its adoption service."
+    )
+    assert "local_partnership" not in codes_of(codebook, "Adopt a clear plan for every child.")
+
+
 # -- evidence ------------------------------------------------------------------------------
 def test_evidence_gives_text_and_offsets_relative_to_the_sentence(codebook):
     sentence = "League tables push schools to compete, yet heads share expertise."
