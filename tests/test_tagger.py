@@ -3,8 +3,9 @@
 import json
 
 import pytest
+import yaml
 
-from textmine.codebook import load_codebook
+from textmine.codebook import default_codebook_path, load_codebook, parse_codebook
 from textmine.coding import code_texts, get_coder
 from textmine.columns import CODE_COLUMNS
 from textmine.tagger import DROPPED_KEY, SPANS_KEY
@@ -56,34 +57,52 @@ def test_hyphenated_compounds_stay_whole(codebook):
 
 
 # -- negation and contrast -------------------------------------------------------
-def test_negated_type_is_not_coded(codebook):
-    codes = codes_of(
-        codebook,
-        "The two infant schools share an executive headteacher, but not in a formal federation.",
-    )
+NEGATED = "The two infant schools share an executive headteacher, but not in a formal federation."
+CONTRASTED = "Governors chose an informal partnership rather than a multi-academy trust."
+
+
+@pytest.fixture(scope="module")
+def negating_codebook():
+    """The default codebook with negation and contrast cues listed (the rule switched on)."""
+    data = yaml.safe_load(default_codebook_path().read_text(encoding="utf-8"))
+    data["context"]["negation_cues"] = ["not", "n't", "never", "without", "neither", "nor", "no"]
+    data["context"]["contrast_cues"] = ["rather than", "instead of", "as opposed to"]
+    return parse_codebook(yaml.safe_dump(data), source="negating codebook")
+
+
+def test_negated_or_counterfactual_structure_keeps_its_type_by_the_conventions(codebook):
+    # codebook Conventions: "not in a formal federation" -> FEDERATION
+    assert {"federation", "system_leader"} <= codes_of(codebook, NEGATED)
+    assert {"academy_trust", "collaboration", "network"} <= codes_of(codebook, CONTRASTED)
+    doc = get_coder(codebook).nlp("They are not a federation.")
+    assert list(doc.spans[DROPPED_KEY]) == []
+
+
+def test_negated_type_is_not_coded_when_the_codebook_lists_negation_cues(negating_codebook):
+    codes = codes_of(negating_codebook, NEGATED)
     assert "federation" not in codes
     assert "system_leader" in codes
-    doc = get_coder(codebook).nlp("They are not a federation.")
+    doc = get_coder(negating_codebook).nlp("They are not a federation.")
     assert [(s.label_, s.id_) for s in doc.spans[DROPPED_KEY]] == [("federation", "negation")]
 
 
-def test_contrast_cue_removes_the_type(codebook):
-    codes = codes_of(
-        codebook, "Governors chose an informal partnership rather than a multi-academy trust."
-    )
+def test_contrast_cue_removes_the_type_when_listed(negating_codebook):
+    codes = codes_of(negating_codebook, CONTRASTED)
     assert "academy_trust" not in codes
     assert {"collaboration", "network"} <= codes
 
 
-def test_negation_exceptions_and_other_clauses_keep_the_type(codebook):
-    assert "federation" in codes_of(codebook, "This is not only a federation but a family.")
-    assert "federation" in codes_of(codebook, "It is not clear, but the federation grew.")
+def test_negation_exceptions_and_other_clauses_keep_the_type(negating_codebook):
+    assert "federation" in codes_of(
+        negating_codebook, "This is not only a federation but a family."
+    )
+    assert "federation" in codes_of(negating_codebook, "It is not clear, but the federation grew.")
 
 
-def test_negation_does_not_remove_stance(codebook):
+def test_negation_does_not_remove_stance(negating_codebook):
     # sceptical or negative talk of competition/collaboration is still coded
-    assert "competition" in codes_of(codebook, "Heads here do not compete for pupils.")
-    assert "collaboration" in codes_of(codebook, "The schools never collaborated at all.")
+    assert "competition" in codes_of(negating_codebook, "Heads here do not compete for pupils.")
+    assert "collaboration" in codes_of(negating_codebook, "The schools never collaborated at all.")
 
 
 # -- non-target senses -----------------------------------------------------------
