@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_DATA = REPO / "tests" / "data"
@@ -40,3 +41,13 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared is not beside this checkout")
     return SHARED
+
+
+def codebook_file_with_code(path: Path, key: str, entry: dict) -> Path:
+    """Write the packaged codebook with the code `key` (a codebook entry) added; return `path`."""
+    from textmine.codebook import default_codebook_path
+
+    data = yaml.safe_load(default_codebook_path().read_text(encoding="utf-8"))
+    data["codes"][key] = entry
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path

@@ -15,10 +15,10 @@ from xml.etree import ElementTree as ET
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
+from tests.conftest import codebook_file_with_code
 from tests.test_export import FrameStore, seed_corpus
-from textmine.codebook import default_codebook_path, load_codebook
+from textmine.codebook import load_codebook
 from textmine.coding import code_sentences
 from textmine.columns import probability_column
 from textmine.evaluate import agreement_table
@@ -53,11 +53,8 @@ CODEBOOK_NS = "{urn:QDA-XML:codebook:1.0}"
 
 
 def _codebook_with_added_code(folder, kind: str = "stance"):
-    data = yaml.safe_load(default_codebook_path().read_text(encoding="utf-8"))
-    data["codes"][ADDED] = dict(ADDED_ENTRY, kind=kind)
     path = folder / f"codebook_{kind}.yml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return load_codebook(path)
+    return load_codebook(codebook_file_with_code(path, ADDED, dict(ADDED_ENTRY, kind=kind)))
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from typer.testing import CliRunner
 
-from tests.conftest import TEST_DATA
+from tests.conftest import TEST_DATA, codebook_file_with_code
 from tests.test_learned import SENTENCES
 from textmine.cli import app
 from textmine.codebook import load_codebook, parse_codebook
@@ -152,16 +151,14 @@ def test_encoder_version_follows_its_files(codebook, tmp_path):
 
 def test_encoder_with_another_codebook_is_refused(codebook, tmp_path):
     folder = make_folder(codebook, tmp_path / "enc")
-    data = yaml.safe_load(Path(codebook.path).read_text(encoding="utf-8"))
-    data["codes"]["accountability"] = {
+    entry = {
         "name": "Accountability",
         "kind": "stance",
         "colour": "#9edae5",
         "description": "High-stakes accountability.",
         "patterns": ["floor standard"],
     }
-    path = tmp_path / "codebook.yml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    path = codebook_file_with_code(tmp_path / "codebook.yml", "accountability", entry)
     other = parse_codebook(path.read_bytes(), source=str(path))
     assert other.version != codebook.version
     with pytest.raises(ModelCodebookMismatch) as caught:

@@ -11,7 +11,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from tests.conftest import SHARED, TEST_DATA
+from tests.conftest import SHARED, TEST_DATA, codebook_file_with_code
+from tests.test_added_code import ADDED, ADDED_ENTRY
 from textmine.cli import app
 from textmine.codebook import load_codebook, parse_codebook
 from textmine.columns import MODEL_VERSION, probability_column
@@ -129,26 +130,13 @@ def test_codebook_mismatch_is_refused_with_both_versions(codebook, tiny_model, t
     assert isinstance(caught.value, ValueError)
 
 
-def _codebook_with_accountability(codebook, folder: Path):
-    data = yaml.safe_load(Path(codebook.path).read_text(encoding="utf-8"))
-    data["codes"]["accountability"] = {
-        "name": "Accountability",
-        "kind": "stance",
-        "colour": "#9edae5",
-        "description": "High-stakes accountability: inspection, floor standards, intervention.",
-        "patterns": [
-            {"tokens": [{"LEMMA": {"IN": ["inspect", "inspection"]}}], "id": "inspection"},
-            "floor standard",
-            {"phrase": "Ofsted", "attr": "LOWER"},
-        ],
-    }
-    path = folder / "codebook_accountability.yml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+def _codebook_with_accountability(folder: Path):
+    path = codebook_file_with_code(folder / "codebook_accountability.yml", ADDED, ADDED_ENTRY)
     return parse_codebook(path.read_bytes(), source=str(path))
 
 
 def test_a_code_added_to_the_codebook_is_learned(codebook, tmp_path):
-    extended = _codebook_with_accountability(codebook, tmp_path)
+    extended = _codebook_with_accountability(tmp_path)
     assert extended.code_columns[-1] == "accountability"
     folder = tmp_path / "model"
     model, table, _ = train_model([TINY], folder, extended, folds=3, resamples=100)
@@ -173,7 +161,7 @@ def test_a_code_added_to_the_codebook_is_learned(codebook, tmp_path):
 
 
 def test_a_coded_set_without_the_added_code_is_refused(codebook, tmp_path):
-    extended = _codebook_with_accountability(codebook, tmp_path)
+    extended = _codebook_with_accountability(tmp_path)
     frame = pd.read_csv(TINY).drop(columns=["accountability"])
     path = tmp_path / "no_accountability.csv"
     frame.to_csv(path, index=False)

@@ -15,12 +15,11 @@ from urllib.parse import unquote
 
 import pandas as pd
 import pytest
-import yaml
 from typer.testing import CliRunner
 
-from tests.conftest import CORPUS, REPO, TEST_DATA
+from tests.conftest import CORPUS, REPO, TEST_DATA, codebook_file_with_code
 from textmine.cli import app
-from textmine.codebook import default_codebook_path, load_codebook
+from textmine.codebook import load_codebook
 from textmine.report import REPORT_FILENAME, write_report
 from textmine.report.data import (
     REPORT_DOCUMENT_COLUMNS,
@@ -476,16 +475,14 @@ def test_report_command_rebuilds_it_alone_with_evaluation_figures(processed):
 
 @pytest.mark.slow
 def test_report_shows_a_code_the_researcher_added(processed, tmp_path):
-    data = yaml.safe_load(default_codebook_path().read_text(encoding="utf-8"))
-    data["codes"][ADDED_CODE] = {
+    entry = {
         "name": "Improvement partner",
         "kind": "partnership",
         "colour": "#123456",
         "description": "A council acting as improvement partner to another.",
         "patterns": ["improvement partner"],
     }
-    codebook = tmp_path / "codebook.yml"
-    codebook.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    codebook = codebook_file_with_code(tmp_path / "codebook.yml", ADDED_CODE, entry)
     out = tmp_path / "copy"
     shutil.copytree(processed, out, ignore=shutil.ignore_patterns(REPORT_FILENAME, ".*lock*"))
     result = CliRunner().invoke(app, ["report", "--out", str(out), "--codebook", str(codebook)])

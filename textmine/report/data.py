@@ -34,6 +34,7 @@ import pandas as pd
 
 import textmine
 from textmine.codebook import Codebook
+from textmine.columns import DOCUMENT_COLUMNS
 from textmine.trends import ALL, UNDATED, UNDATED_IN_QUARTER, wilson_interval
 
 REPORT_FILENAME = "report.html"
@@ -65,20 +66,9 @@ METRIC_NAMES = (
     "accuracy",
 )
 
-# the report's document table: these columns (then year and href, added from them)
-REPORT_DOCUMENT_COLUMNS = [
-    "doc_id",
-    "path",
-    "format",
-    "pages",
-    "title",
-    "publisher",
-    "doc_type",
-    "published",
-    "source",
-    "n_sentences",
-    "duplicate_of",
-]
+# the report's document table: documents.csv's columns but how the date was found and
+# the licence (then year and href, added from them)
+REPORT_DOCUMENT_COLUMNS = [c for c in DOCUMENT_COLUMNS if c not in ("date_source", "licence")]
 
 
 @dataclass(frozen=True)

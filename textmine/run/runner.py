@@ -26,7 +26,6 @@ import concurrent.futures
 import contextlib
 import functools
 import inspect
-import multiprocessing
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -52,6 +51,7 @@ from textmine.run.settings import (
     settings_environment,
     stage_timer,
     use_settings_environment,
+    worker_context,
 )
 from textmine.run.steps import CoderSpec, Extraction, code_documents, extract_files
 from textmine.store import STORE_FILENAME, CodingVersion, Store
@@ -119,11 +119,9 @@ def process_map(workers: int) -> BatchMapper:
         if len(batches) < 2:
             yield from serial_map(step, batches, name=name)
             return
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["textmine.run.steps"])
         with concurrent.futures.ProcessPoolExecutor(
             max_workers=min(workers, len(batches)),
-            mp_context=context,
+            mp_context=worker_context(),
             initializer=use_settings_environment,
             initargs=(settings_environment(),),
         ) as pool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -251,3 +252,10 @@ def use_settings_environment(environment: dict[str, str]) -> None:
     for key in [k for k in os.environ if k.startswith(ENVIRONMENT_PREFIX)]:
         del os.environ[key]
     os.environ.update(environment)
+
+
+def worker_context() -> multiprocessing.context.ForkServerContext:
+    """The context of a run's worker processes: forkserver (no fork of threads), steps preloaded."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["textmine.run.steps"])
+    return context

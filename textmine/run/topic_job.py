@@ -14,7 +14,6 @@ single-threaded; a test compares the outputs of both ways).
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import time
 import traceback
@@ -175,10 +174,9 @@ class TopicJob:
     """
 
     def __init__(self, settings: RunSettings) -> None:
-        from textmine.run.settings import settings_environment
+        from textmine.run.settings import settings_environment, worker_context
 
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["textmine.run.steps"])
+        context = worker_context()
         self.settings = settings
         self.with_figure = "figures" in settings.stages and "trends" in settings.stages
         self.n_sentences: int | None = None  # None: not started
