@@ -100,6 +100,28 @@ def test_added_code_reaches_every_output(tmp_path):
     assert store.code_columns[-1] == "accountability"
 
 
+def test_a_corpus_with_nothing_to_draw_is_up_to_date_on_its_second_run(tmp_path):
+    """Undated documents give no period and so no figure: a re-run still does no work."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for number in (1, 2, 3):
+        (corpus / f"note-{number}.txt").write_text(
+            f"Schools in the area work together in partnership {number}.\n\n"
+            f"The trust competes with other schools for pupils {number}.\n",
+            encoding="utf-8",
+        )
+    out = tmp_path / "out"
+    settings = RunSettings(paths=[corpus], out_dir=out, coder="rules", workers=1)
+    first = run_pipeline(settings)
+    assert first.outputs_regenerated
+    assert not list(out.glob("figures/*.png"))  # no dated period: nothing to draw
+    before = {p.name: p.stat().st_mtime_ns for p in out.glob("*.csv")}
+    again = run_pipeline(settings)
+    assert not again.did_work and not again.outputs_regenerated
+    assert "nothing new: outputs are up to date and were not rewritten" in again.notes
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.csv")} == before
+
+
 @pytest.mark.slow
 def test_no_output_is_older_than_the_store(tmp_path):
     corpus = make_corpus(tmp_path / "corpus")

@@ -135,12 +135,16 @@ def _checked_settings(**values) -> RunSettings:
 
 
 def execute_run(settings: RunSettings, quiet: bool = False) -> RunReport:
-    """Run the pipeline with progress bars; exit 3 when the folder is locked, 2 on bad config."""
+    """Run the pipeline with progress bars; exit 3 when the folder is locked, 2 on bad config.
+
+    Exit 1 when the coder failed on every document (`CoderBrokenError`).
+    """
     from rich.console import Console
 
     from textmine.lock import StoreLockedError
     from textmine.manifest import ManifestError
     from textmine.run import run_pipeline
+    from textmine.run.runner import CoderBrokenError
 
     console = Console(stderr=True, quiet=quiet)
     try:
@@ -152,6 +156,9 @@ def execute_run(settings: RunSettings, quiet: bool = False) -> RunReport:
     except ManifestError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+    except CoderBrokenError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
 
 
 class _progress_bars:
@@ -232,6 +239,8 @@ def _print_summary(
     failures = f"{c.get('failed', 0)} this run; {c.get('failures_total', 0)} files failing"
     if c.get("known_failures_skipped"):
         failures += f" ({c['known_failures_skipped']} unchanged, not retried)"
+    if c.get("coding_failed"):
+        failures += f"; {c['coding_failed']} documents not coded (retried next run)"
     table.add_row("failures", failures)
     if c.get("documents_retired") or c.get("missing"):
         table.add_row(
@@ -258,11 +267,13 @@ def _print_summary(
     )
     console.print(table)
     for failure in report.failures[:20]:
+        label = "not coded" if failure.get("stage") == "coding" else "failed"
         console.print(
-            f"  [yellow]failed[/yellow] {failure['path']}: {failure['reason']} - {failure['message']}"
+            f"  [yellow]{label}[/yellow] {failure['path']}: {failure['reason']} - "
+            f"{failure['message']}"
         )
     if len(report.failures) > 20:
-        console.print(f"  ... and {len(report.failures) - 20} more in {out_dir / 'failures.csv'}")
+        console.print(f"  ... and {len(report.failures) - 20} more in {out_dir / 'run.json'}")
     for note in report.notes:
         console.print(f"  note: {note}")
 

@@ -133,6 +133,9 @@ class ReportData:
     timings: dict[str, float]
     runs: pd.DataFrame
     notes: list[str]
+    coding_failures: pd.DataFrame = field(  # path, doc_id, message: documents not coded
+        default_factory=lambda: pd.DataFrame(columns=["path", "doc_id", "message"])
+    )
 
 
 def gather_report_data(
@@ -226,6 +229,7 @@ def gather_report_data(
         },
         runs=_runs(store),
         notes=notes + [str(n) for n in record.get("notes") or []],
+        coding_failures=_coding_failures(record),
     )
 
 
@@ -336,6 +340,16 @@ def _failures(store) -> pd.DataFrame:
     return frame[["path", "reason", "meaning", "message"]].reset_index(drop=True)
 
 
+def _coding_failures(record: Mapping[str, Any]) -> pd.DataFrame:
+    """The run's documents the coder failed on (failures of stage "coding" in its record)."""
+    rows = [
+        {key: str(f.get(key, "")) for key in ("path", "doc_id", "message")}
+        for f in record.get("failures") or []
+        if isinstance(f, Mapping) and f.get("stage") == "coding"
+    ]
+    return pd.DataFrame(rows, columns=["path", "doc_id", "message"])
+
+
 def _duplicates(documents: pd.DataFrame) -> pd.DataFrame:
     kept = documents[documents["duplicate_of"] == ""].drop_duplicates("doc_id")
     paths = dict(zip(kept["doc_id"], kept["path"], strict=True))
@@ -365,6 +379,7 @@ _CHANGE_KEYS = (
     ("pages_read", "pages read"),
     ("sentences_new", "new sentences"),
     ("sentences_coded", "sentences coded this run"),
+    ("coding_failed", "documents the coder failed on this run"),
 )
 
 

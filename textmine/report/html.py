@@ -561,6 +561,15 @@ def _corpus(data: ReportData) -> str:
             for r in data.failures.itertuples()
         ]
         parts.append(_table(["file", "reason", "meaning", "message"], rows))
+    if not data.coding_failures.empty:
+        parts.append("<h3>Documents the coder failed on</h3>")
+        parts.append(
+            '<p class="muted">Read, but not coded this run: their sentences are left out of '
+            "the coded sentences, code counts and trends until a run codes them (every run "
+            "tries again).</p>"
+        )
+        rows = [[_e(r.path), _e(r.message)] for r in data.coding_failures.itertuples()]
+        parts.append(_table(["file", "message"], rows))
     parts.append("<h3>Duplicates</h3>")
     if data.duplicates.empty:
         parts.append('<p class="muted">None: no file repeats another\'s content.</p>')

@@ -53,6 +53,8 @@ class AnalysisTables:
 
 
 OUTPUT_SETTINGS_KEY = "output_settings"
+# the fingerprint the figures were last drawn from (also when there was nothing to draw)
+FIGURES_DRAWN_KEY = "figures_drawn"
 
 
 def outputs_fingerprint(store: Store) -> str:
@@ -94,6 +96,7 @@ def outputs_are_fresh(store: Store, settings: RunSettings, fingerprint: str) -> 
         "figures" in settings.stages
         and store.coding is not None
         and not any(name.startswith("figures/") for name in names)
+        and store.get_meta(FIGURES_DRAWN_KEY) != fingerprint  # none to draw (no dated periods)
     ):
         return False
     missing_formats = set(settings.formats) - set(registered["kind"])
@@ -193,6 +196,7 @@ def _register_written(
         for kind, paths in written.items():
             store.register_outputs(_relative(paths, out), kind, fingerprint, run_id)
         store.set_meta(OUTPUT_SETTINGS_KEY, _settings_key(settings))
+        store.set_meta(FIGURES_DRAWN_KEY, fingerprint if "figure" in written else "")
     else:
         store.forget_outputs(_relative(all_written, out))
     return all_written

@@ -13,7 +13,9 @@ Incremental rules (the store remembers everything by content hash):
 - a file that failed is not retried until its bytes, the password or the
   textmine version change; a failure of the reading machinery is retried;
 - only sentences not yet coded with the current coding (codebook version and
-  coder version) are coded;
+  coder version) are coded; a document the coder fails on is a failure of the
+  run's report (stage "coding") and stays uncoded, so every run tries it again;
+  a coder that fails on every document and has coded nothing stops the run;
 - topics are refitted only when asked; new sentences are assigned to the saved
   model; nothing new means no topic work at all;
 - outputs are regenerated from the store, and skipped when every registered
@@ -402,7 +404,12 @@ def record_problems(store: Store, report: RunReport, problems: list, run_id: int
             textmine_version=__version__,
         )
         report.failures.append(
-            {"path": problem.path, "reason": problem.reason, "message": problem.message}
+            {
+                "path": problem.path,
+                "reason": problem.reason,
+                "message": problem.message,
+                "stage": "reading",
+            }
         )
     report.counts.failed += len(problems)
 
@@ -467,7 +474,12 @@ def record_extraction(
         return
     counts.failed += 1
     report.failures.append(
-        {"path": file.display_path, "reason": extraction.reason, "message": extraction.message}
+        {
+            "path": file.display_path,
+            "reason": extraction.reason,
+            "message": extraction.message,
+            "stage": "reading",
+        }
     )
     if extraction.transient:
         return  # not stored: the bytes may be fine, the next run reads them again
@@ -512,6 +524,13 @@ def code_stage(
 
     Returns None without loading anything when the store is coded already with
     the codebook and model files as they are now.
+
+    A batch the coder fails on is coded again one document at a time; each
+    document that still fails becomes a `report.failures` entry (reason
+    `coding_error`, stage `coding`) and its sentences stay uncoded (pending),
+    so the next run codes them again. Raises CoderBrokenError, with nothing
+    marked coded, when the coder failed on every document and no sentence of
+    the corpus is coded with this coding (a broken coder, not a bad document).
     """
     spec = coder_spec(settings)
     quick = quick_coding_key(spec)
@@ -537,18 +556,128 @@ def code_stage(
         )
     pending = store.pending_sentences(coding)
     total = len(pending)
+    coded_before = store.counts()["sentences"] - total  # coded with this coding already
     tick("code", 0, total)
-    done = 0
-    step = functools.partial(code_documents, spec=spec)
-    batches = sentence_batches(pending, settings.code_batch_documents)
-    for outcome in map_batches(step, batches, name="code"):
-        if outcome.error is not None:
-            raise outcome.error
-        done += store.save_codes(outcome.result, coding, run_id)
-        tick("code", done, total)
+    tally = CodingTally()
+    step = functools.partial(code_batch, spec=spec)
+
+    def code_and_save(batches: list[pd.DataFrame]) -> list[tuple[pd.DataFrame, str]]:
+        return save_coded_batches(
+            map_batches(step, batches, name="code"),
+            lambda coded: store.save_codes(coded, coding, run_id),
+            tally,
+            lambda: tick("code", tally.coded, total),
+        )
+
+    failed = code_and_save(sentence_batches(pending, settings.code_batch_documents))
+    # a failed batch of several documents: its documents one at a time, so that
+    # one bad document does not keep the others of its batch uncoded
+    retry = [d for batch, _ in failed if batch["doc_id"].nunique() > 1 for d in by_document(batch)]
+    failed = [(b, error) for b, error in failed if b["doc_id"].nunique() == 1]
+    if retry:
+        failed += code_and_save(retry)
+    failed.sort(key=lambda item: str(item[0]["path"].iloc[0]))
+    if failed and not tally.coded and not coded_before:
+        batch, error = failed[0]
+        raise CoderBrokenError(
+            f"the coder failed on every document of the run ({len(failed)}) and no sentence "
+            f"is coded with codebook {coding.codebook_version} and coder "
+            f"{coding.model_version}: the coder does not work (not one bad document); "
+            f"first failure: {batch['path'].iloc[0]}: {error}"
+        )
+    tick("code", total, total)
+    # failed documents stay pending: `count_pending` finds them, so the next run codes them
     store.set_coding(coding)
-    report.counts.sentences_coded = done
+    report.failures.extend(coding_failure(batch, error) for batch, error in failed)
+    report.counts.coding_failed = len(failed)
+    report.counts.sentences_coded += tally.coded
     return codebook
+
+
+CODING_FAILURE_REASON = "coding_error"
+"""The `reason` of a document whose sentences the coder failed on (a `report.failures` entry)."""
+
+
+class CoderBrokenError(RuntimeError):
+    """The coder failed on every document and has coded no sentence with its coding yet.
+
+    Then it is the coder that does not work (a broken model or codebook, a
+    missing library), not a bad document: the run stops instead of writing
+    outputs without codes.
+    """
+
+
+@dataclass
+class BatchCoding:
+    """What coding one batch gave: the coded sentences, or the error that stopped it."""
+
+    coded: pd.DataFrame | None = None
+    error: str = ""  # "<exception type>: <message>" when the coder raised
+
+
+def code_batch(sentences: pd.DataFrame, spec: CoderSpec) -> BatchCoding:
+    """`code_documents` on one batch; an exception comes back as text, never raised.
+
+    So a bad document cannot end a batch mapper's loop (`serial_map` runs the
+    step in this process), and the outcome always pickles back from a worker.
+    """
+    try:
+        return BatchCoding(coded=code_documents(sentences, spec))
+    except Exception as exc:  # bad input for the coder: reported per document, the run goes on
+        return BatchCoding(error=f"{type(exc).__name__}: {exc}")
+
+
+@dataclass
+class CodingTally:
+    """Sentences coded and saved so far by the code stage (its progress)."""
+
+    coded: int = 0
+
+
+def save_coded_batches(
+    outcomes: Iterator[BatchResult],
+    save: Callable[[pd.DataFrame], int],
+    tally: CodingTally,
+    advanced: Callable[[], None],
+) -> list[tuple[pd.DataFrame, str]]:
+    """Save each coded batch (`save` returns the sentences saved); the failed (batch, error)s.
+
+    A batch fails when its step returned an error (`code_batch`) or the mapper
+    could not run it (`BatchResult.error`: a worker died). `advanced` is called
+    after each batch saved.
+    """
+    failed: list[tuple[pd.DataFrame, str]] = []
+    for outcome in outcomes:
+        result = outcome.result
+        if outcome.error is not None:
+            failed.append((outcome.batch, f"{type(outcome.error).__name__}: {outcome.error}"))
+        elif result.error:
+            failed.append((outcome.batch, result.error))
+        else:
+            tally.coded += save(result.coded)
+            advanced()
+    return failed
+
+
+def by_document(sentences: pd.DataFrame) -> list[pd.DataFrame]:
+    """One batch per document, in the order the documents come."""
+    return [sentences[sentences["doc_id"] == d] for d in dict.fromkeys(sentences["doc_id"])]
+
+
+def coding_failure(sentences: pd.DataFrame, error: str) -> dict[str, str]:
+    """The `report.failures` entry of a document whose sentences could not be coded.
+
+    The keys of a reading failure (`path`, `reason`, `message`, `stage`) and the
+    document's `doc_id`.
+    """
+    return {
+        "path": str(sentences["path"].iloc[0]),
+        "reason": CODING_FAILURE_REASON,
+        "message": f"coding failed ({error}); its {len(sentences)} sentences stay uncoded "
+        "and are coded again on the next run",
+        "stage": "coding",
+        "doc_id": str(sentences["doc_id"].iloc[0]),
+    }
 
 
 def sentence_batches(sentences: pd.DataFrame, documents_per_batch: int) -> list[pd.DataFrame]:

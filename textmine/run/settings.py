@@ -132,6 +132,7 @@ class RunCounts:
     sentences_new: int = 0
     documents_retired: int = 0
     sentences_coded: int = 0
+    coding_failed: int = 0  # documents the coder failed on this run (left pending, retried)
     stage_errors: int = 0
     outputs_removed: int = 0
     documents_total: int = 0
