@@ -330,3 +330,39 @@ def test_the_topic_process_ends_when_its_run_is_killed():
             if process.poll() is None:
                 os.kill(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+def test_handing_the_sentences_to_a_topic_process_still_loading_does_not_wait():
+    """`TopicJob.start` returns at once though the process reads nothing yet (it loads libraries).
+
+    A pipe holds 64 KiB: a corpus's sentences sent in the run's thread kept the
+    run waiting until the topic process had imported its libraries.
+    """
+    import multiprocessing
+    import threading
+
+    from textmine.run.settings import RunSettings as Settings
+    from textmine.run.topic_job import TopicJob, TopicResult
+
+    job = TopicJob.__new__(TopicJob)  # its process end is ours, and reads nothing yet
+    job.settings, job.with_figure, job.n_sentences = Settings(paths=[]), True, None
+    job._connection, ours = multiprocessing.Pipe(duplex=True)
+    job._result, job._sender = None, None
+    job._process = multiprocessing.get_context("spawn").Process(target=int)
+    job._process.start()  # ends at once; `result` joins it
+    sentences = pd.DataFrame(
+        {"text": [f"Sentence {i} of a long report." * 5 for i in range(20000)]}
+    )
+    assert len(sentences.to_csv()) > 64 * 1024 * 10
+    started = threading.Thread(target=job.start, args=(sentences, pd.DataFrame()), daemon=True)
+    started.start()
+    started.join(timeout=10)
+    returned = not started.is_alive()
+    sent_settings, received, documents, with_figure = ours.recv()  # (frees a blocked sender)
+    assert returned and job.started  # it had returned before the message was read
+    assert received.equals(sentences) and documents.empty and with_figure
+    assert sent_settings == job.settings
+    ours.send(("status", "fitting"))
+    ours.send(("result", TopicResult(None, seconds=1.5)))
+    said: list[str] = []
+    assert job.result(said.append).seconds == 1.5 and said == ["fitting"]

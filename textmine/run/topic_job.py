@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -126,8 +127,6 @@ def _child_main(connection: Connection, environment: dict[str, str], parent_pid:
     run's process `parent_pid` is gone, so a killed run leaves no fit running
     that could write the topic model folder under the next run.
     """
-    import threading
-
     from textmine.run.settings import use_settings_environment
 
     threading.Thread(target=_exit_when_gone, args=(parent_pid,), daemon=True).start()
@@ -190,6 +189,7 @@ class TopicJob:
         self._process.start()
         child.close()
         self._result: TopicResult | None = None
+        self._sender: threading.Thread | None = None
 
     @property
     def started(self) -> bool:
@@ -197,10 +197,27 @@ class TopicJob:
         return self.n_sentences is not None
 
     def start(self, sentences: pd.DataFrame, documents: pd.DataFrame) -> None:
-        """Fit the topics of these sentences (sentence columns) and documents (dates)."""
+        """Fit the topics of these sentences (sentence columns) and documents (dates).
+
+        Returns at once: the sentences are sent on a thread, as the process
+        reads them only once its libraries are loaded (a pipe holds 64 KiB, so
+        sending here would wait for that).
+        """
         self.n_sentences = len(sentences)
+        message = (self.settings, sentences, documents, self.with_figure)
+        self._sender = threading.Thread(
+            target=self._send, args=(message,), name="textmine-topics-send", daemon=True
+        )
+        self._sender.start()
+
+    def _send(self, message: tuple) -> None:
         with contextlib.suppress(OSError):  # the process is gone: `result` says so
-            self._connection.send((self.settings, sentences, documents, self.with_figure))
+            self._connection.send(message)
+
+    def _sent(self) -> None:
+        """Wait until the sentences are sent (or the process is found gone)."""
+        if self._sender is not None:
+            self._sender.join()
 
     def result(self, status: Callable[[str], None] | None = None) -> TopicResult:
         """Wait for the topic stage; `status` is told what it is doing meanwhile."""
@@ -209,6 +226,7 @@ class TopicJob:
         if not self.started:
             raise RuntimeError("the topic process was not given any sentences")
         say = status or (lambda text: None)
+        self._sent()
         try:
             while True:
                 kind, value = self._connection.recv()
@@ -234,6 +252,7 @@ class TopicJob:
         if self._process.is_alive():
             self._process.terminate()
         self._process.join()
+        self._sent()  # a send to the ended process fails at once
         self._connection.close()
 
     def matches(self, sentences_total: int) -> bool:
