@@ -22,21 +22,11 @@ from pathlib import Path
 import pandas as pd
 import pypdfium2 as pdfium
 
+from textmine.codebook import load_codebook
+
 SEED = 20261122
 RANDOM_N = 100
 VOCAB_N = 100
-CODES = [
-    "competition",
-    "collaboration",
-    "academy_trust",
-    "federation",
-    "teaching_school",
-    "system_leader",
-    "local_partnership",
-    "cross_sector",
-    "faith",
-    "network",
-]
 VOCAB = re.compile(
     r"partner|collaborat|co-?operat|compet|network|\btrust\b|federat|teaching school|"
     r"leaders? of education|diocese|diocesan|executive head|cluster|market|league table|"
@@ -91,9 +81,10 @@ def main(folder: str, out: str) -> None:
             sample.append({**rows[i], "stratum": stratum})
     frame = pd.DataFrame(sample)
     frame.insert(0, "id", [f"o{n:04d}" for n in range(1, len(frame) + 1)])
-    for code in CODES:
+    codes = load_codebook().code_columns  # the codebook's codes, left empty for the coder
+    for code in codes:
         frame[code] = ""
-    frame = frame[["id", "sentence", *CODES, "source", "page", "stratum"]]
+    frame = frame[["id", "sentence", *codes, "source", "page", "stratum"]]
     frame.to_csv(out, index=False)
     print(f"{len(rows)} sentences in {folder}; wrote {len(frame)} to {out}")
 

