@@ -17,6 +17,7 @@ from tests.test_pipeline import CORPUS, NEW_DOCUMENT, SMALL_CORPUS, make_corpus
 from textmine.cli import app
 from textmine.codebook import default_codebook_path
 from textmine.run import RunSettings, run_pipeline
+from textmine.run.runner import process_map
 from textmine.store import open_store
 
 ADDED_CODE = """
@@ -199,7 +200,8 @@ def test_two_processes_give_the_same_corpus_as_one(tmp_path):
             stages=stages,
             workers=2,
             code_batch_documents=1,
-        )
+        ),
+        map_batches=process_map(2),  # a pool for these few files too (`run` reads them here)
     )
     assert one.counts.documents_read == two.counts.documents_read == 4
     for name in ("coded_sentences.csv", "sentences.csv"):
@@ -366,3 +368,33 @@ def test_handing_the_sentences_to_a_topic_process_still_loading_does_not_wait():
     ours.send(("result", TopicResult(None, seconds=1.5)))
     said: list[str] = []
     assert job.result(said.append).seconds == 1.5 and said == ["fitting"]
+
+
+def test_a_few_small_files_are_read_in_the_run_process_with_workers(tmp_path, monkeypatch):
+    """Below IN_PROCESS_READING_BYTES a worker pool would cost more than it saves."""
+    import os
+
+    import textmine.run.runner as runner
+
+    corpus = make_corpus(tmp_path / "corpus", files=SMALL_CORPUS[:2])
+    readers: list[int] = []
+
+    def extract_here(files, **options):
+        readers.append(os.getpid())
+        return extract_files(files, **options)
+
+    extract_files = runner.extract_files
+    monkeypatch.setattr(runner, "extract_files", extract_here)  # not picklable: no pool
+    stages = ("ingest", "code", "export")
+    report = run_pipeline(
+        RunSettings(paths=[corpus], out_dir=tmp_path / "out", stages=stages, workers=2)
+    )
+    assert report.counts.documents_read == 2 and set(readers) == {os.getpid()}
+    calls = len(readers)
+    monkeypatch.setattr(runner, "IN_PROCESS_READING_BYTES", 0)
+    pooled = run_pipeline(
+        RunSettings(paths=[corpus], out_dir=tmp_path / "pool", stages=stages, workers=2)
+    )
+    # now a pool, which cannot take the local function: never run here, the files retried later
+    assert len(readers) == calls and pooled.counts.documents_read == 0
+    assert all("reading failed" in f["message"] for f in pooled.failures)
