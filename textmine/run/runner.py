@@ -243,6 +243,9 @@ def run_stages(
     changed the store, and the sentences are then coded in this process (two
     busy processes on two cores: this one coding, then writing outputs, the
     other fitting topics). Else it is given the coded sentences after coding.
+    With `small_reads_in_process` (the run's own worker pool, not a caller's
+    mapper), files adding up to fewer than IN_PROCESS_READING_BYTES are read in
+    this process.
     """
     started = time.perf_counter()
     tick = with_detail(progress)
