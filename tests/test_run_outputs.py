@@ -398,3 +398,48 @@ def test_a_few_small_files_are_read_in_the_run_process_with_workers(tmp_path, mo
     # now a pool, which cannot take the local function: never run here, the files retried later
     assert len(readers) == calls and pooled.counts.documents_read == 0
     assert all("reading failed" in f["message"] for f in pooled.failures)
+
+
+def test_a_killed_run_leaves_no_topic_process_behind(tmp_path):
+    """A run's topic process (`TopicJob`) ends when its run is SIGKILLed while it loads.
+
+    While its libraries load, imports hold the GIL and its watchdog thread
+    (`_exit_when_gone`, tested above) cannot run; it ends on reading the closed
+    pipe once loaded. During a fit the watchdog ends it within about a second.
+    """
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from textmine.run import RunSettings\n"
+        "from textmine.run.topic_job import TopicJob\n"
+        "job = TopicJob(RunSettings(paths=[], out_dir=Path(sys.argv[1])))\n"
+        "print(job._process.pid, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", run, str(tmp_path / "out")], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        topic_pid = int(process.stdout.readline())  # type: ignore[union-attr]
+        os.kill(topic_pid, 0)  # alive while its run lives
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        killed = time.monotonic()
+        while time.monotonic() - killed < 60:
+            try:
+                os.kill(topic_pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail(f"the topic process {topic_pid} outlived its killed run by 60 s")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
