@@ -307,3 +307,30 @@ def test_killed_runs_are_marked_when_the_next_starts(tmp_path):
     second = store.start_run({}, "test")
     runs = store.runs().set_index("run_id")["status"].to_dict()
     assert runs == {first: "killed", second: "running"}
+
+
+def test_rows_are_converted_a_column_at_a_time_as_value_by_value():
+    """`_plain_rows` (the store's fast row conversion) gives what `_plain` gives per value."""
+    import numpy as np
+
+    from textmine.store import _plain, _plain_rows
+
+    frame = pd.DataFrame(
+        {
+            "count": np.array([3, 4, 5], dtype="int64"),
+            "share": [1.5, np.nan, 2.0],
+            "text": ["x", None, "z"],
+            "flag": [True, False, True],
+            "mixed": [{"k": 1}, [1, 2], "s"],
+            "nullable": pd.array([1, None, 3], dtype="Int64"),
+            "string": pd.array(["a", "b", "c"], dtype="string"),
+        }
+    )
+    by_value = [tuple(_plain(v) for v in row) for row in frame.itertuples(index=False, name=None)]
+    by_column = _plain_rows(frame)
+    assert [tuple(map(repr, row)) for row in by_column] == [
+        tuple(map(repr, row)) for row in by_value
+    ]
+    assert by_column[0] == (3, 1.5, "x", True, '{"k": 1}', 1, "a")
+    assert by_column[1][1] is None and by_column[1][2] is None
+    assert _plain_rows(frame.iloc[:0]) == [] and _plain_rows(frame[[]]) == [(), (), ()]

@@ -472,9 +472,7 @@ class Store:
         sentences = sentences.reindex(columns=SENTENCE_COLUMNS)
         sentences["paragraph_number"] = sentences["paragraph_number"].astype(object).fillna("")
         sentences["ocr"] = sentences["ocr"].fillna(0).astype(int)
-        sentence_rows = [
-            tuple(_plain(v) for v in rec) for rec in sentences.itertuples(index=False, name=None)
-        ]
+        sentence_rows = _plain_rows(sentences)
         with self.transaction() as conn:
             conn.execute("DELETE FROM codings WHERE doc_id = ?", (document.doc_id,))
             conn.execute("DELETE FROM sentence_codes WHERE doc_id = ?", (document.doc_id,))
@@ -673,7 +671,7 @@ class Store:
             conn.execute(f'CREATE TABLE "{table}" ({", ".join(_quote(c) for c in columns)})')
             conn.executemany(
                 f'INSERT INTO "{table}" VALUES ({", ".join("?" * len(columns))})',
-                [tuple(_plain(v) for v in rec) for rec in frame.itertuples(index=False, name=None)],
+                _plain_rows(frame),
             )
 
     def read_table(self, name: str) -> pd.DataFrame | None:
@@ -949,6 +947,22 @@ def _migrate(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE failures ADD COLUMN duplicate_of TEXT NOT NULL DEFAULT ''")
     conn.execute("DELETE FROM meta WHERE key IN ('codebook_version', 'outputs_fingerprint')")
     conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION,))
+
+
+def _plain_rows(frame: pd.DataFrame) -> list[tuple]:
+    """The frame's rows as tuples of `_plain` values, converted a column at a time.
+
+    `tolist()` gives Python ints, floats and strings already; only other values
+    (NaN, NumPy or pandas scalars, dicts, lists) go through `_plain`.
+    """
+    columns = []
+    for _, column in frame.items():
+        values = column.tolist()
+        columns.append([v if type(v) in _PLAIN_TYPES else _plain(v) for v in values])
+    return list(zip(*columns, strict=True)) if columns else [() for _ in range(len(frame))]
+
+
+_PLAIN_TYPES = (str, int)  # exactly these types: `_plain` returns them unchanged (not bool)
 
 
 def _plain(value):
