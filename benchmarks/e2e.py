@@ -4,6 +4,7 @@
     python benchmarks/e2e.py --coder learned --workers 2 --warm-runs 2
     python benchmarks/e2e.py --source ../shared/corpus --source corpus --keep /tmp/e2e
     python benchmarks/e2e.py --compare-eager      # also first/warm runs as before issue 15
+    python benchmarks/e2e.py --every 2            # every 2nd distinct report: run time vs corpus size
 
 The corpus is every real Ofsted report PDF under the sources (default
 ../shared/corpus when it is beside the checkout, and the bundled corpus/),
@@ -85,10 +86,14 @@ def default_sources() -> list[Path]:
     return [p for p in (shared, REPO / "corpus") if p.is_dir()]
 
 
-def build_corpus(sources: list[Path], target: Path) -> list[Path]:
-    """Copy every distinct real Ofsted PDF of `sources` into `target` with a manifest; the files."""
+def build_corpus(sources: list[Path], target: Path, every: int = 1) -> list[Path]:
+    """Copy every distinct real Ofsted PDF of `sources` into `target` with a manifest; the files.
+
+    With `every` = k, only every k-th of them (in order of their path in the corpus).
+    """
     rows: dict[str, dict] = {}
     seen: dict[str, Path] = {}
+    originals: dict[Path, Path] = {}
     fields: list[str] = []
     for root in sources:
         manifest = root / "manifest.csv"
@@ -104,8 +109,12 @@ def build_corpus(sources: list[Path], target: Path) -> list[Path]:
                 continue
             relative = path.relative_to(root)
             seen[digest] = relative
-            (target / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target / relative)
+            originals[relative] = path
+    chosen = sorted(seen.values())[:: max(1, every)]
+    seen = {str(relative): relative for relative in chosen}
+    for relative in chosen:
+        (target / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(originals[relative], target / relative)
     if fields:
         keep = [rows[p.as_posix()] for p in seen.values() if p.as_posix() in rows]
         with (target / "manifest.csv").open("w", newline="", encoding="utf-8") as handle:
@@ -330,6 +339,12 @@ def main() -> None:
         action="store_true",
         help="also a first and a warm run with pynndescent compiled at import (before issue 15)",
     )
+    parser.add_argument(
+        "--every",
+        type=int,
+        default=1,
+        help="only every k-th distinct report, by path (2: half the corpus; default 1: all)",
+    )
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="textmine-e2e-"))
@@ -337,7 +352,7 @@ def main() -> None:
     try:
         corpus = work / "corpus"
         shutil.rmtree(corpus, ignore_errors=True)
-        files = build_corpus(args.source or default_sources(), corpus)
+        files = build_corpus(args.source or default_sources(), corpus, args.every)
         if not files:
             sys.exit("no Ofsted PDFs found under the sources")
         print(
