@@ -36,10 +36,13 @@ import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from textmine.coding import Coder
+if TYPE_CHECKING:
+    from textmine.coding import Coder
+
 
 INSPECTION_GENRE = "inspection_report"
 _TOKEN = re.compile(r"[a-z0-9]+(?:['’\-][a-z0-9]+)*")

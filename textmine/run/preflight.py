@@ -29,8 +29,31 @@ def check_run_inputs(settings: RunSettings) -> None:
         from textmine.validation import read_validation
 
         read_validation(settings.validation)
-    if "code" in settings.stages:
+    if "code" in settings.stages and not coded_with_these_files(settings):
         from textmine.run.runner import coder_spec
         from textmine.run.steps import load_sentence_coder
 
         load_sentence_coder(coder_spec(settings))
+
+
+def coded_with_these_files(settings: RunSettings) -> bool:
+    """True when the output folder's store is coded with this codebook and model, byte for byte.
+
+    The coding key hashes the codebook and model files, so they loaded and
+    coded before: loading them again here (~1 s, most of a run with nothing
+    new) would tell nothing new.
+    """
+    from textmine.run.runner import coder_spec, quick_coding_key
+    from textmine.store import open_store, store_path
+
+    if not store_path(settings.out_dir).is_file():
+        return False
+    quick = quick_coding_key(coder_spec(settings))
+    if quick is None:
+        return False
+    store = open_store(settings.out_dir, read_only=True)
+    try:
+        current = store.coding
+    finally:
+        store.close()
+    return current is not None and current.key == quick

@@ -381,10 +381,10 @@ def ingest_stage(
         step = functools.partial(
             extract_files, password=settings.password, spacy_model=settings.spacy_model
         )
-        batches = file_batches(plan.to_read, settings.workers)
-        reader = map_batches
+        reader, workers = map_batches, settings.workers
         if sum(f.size for f in plan.to_read) < in_process_below_bytes:
-            reader = serial_map
+            reader, workers = serial_map, 1  # one file at a time, as `--workers 1` reads
+        batches = file_batches(plan.to_read, workers)
         done = 0
         for outcome in reader(step, batches, name="extract"):
             extractions = (
@@ -726,7 +726,7 @@ def quick_coding_key(spec: CoderSpec) -> str | None:
         codebook_version = codebook_file_version(spec.codebook_path)
         if spec.coder == "rules":
             return f"{codebook_version}/rules"
-        from textmine.learned import model_version
+        from textmine.learned.model import model_version  # no spaCy import
 
         return (
             f"{codebook_version}/{model_version(Path(spec.model_dir) if spec.model_dir else None)}"
