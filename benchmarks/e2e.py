@@ -5,12 +5,19 @@
     python benchmarks/e2e.py --source ../shared/corpus --source corpus --keep /tmp/e2e
     python benchmarks/e2e.py --compare-eager      # also first/warm runs as before issue 15
     python benchmarks/e2e.py --every 2            # every 2nd distinct report: run time vs corpus size
+    python benchmarks/e2e.py --copies 5           # 5 byte-distinct copies of each: the issue's corpus size
 
 The corpus is every real Ofsted report PDF under the sources (default
 ../shared/corpus when it is beside the checkout, and the bundled corpus/),
 copied once per distinct content into a temporary folder with their manifest
 rows (identical bytes would be read once by textmine, so copies are not used to
 inflate the corpus: the table says how many documents and pages were measured).
+`--copies K` is the one exception, for measuring at the size of the issue's
+415-report corpus, which is not here: each report is also written K-1 more times
+with a PDF comment after its end (`% textmine benchmark copy k`), so every copy
+has its own content hash and is read, split, coded, stored and modelled like a
+new report. The text repeats, so the topic model sees each chunk K times: run
+time at that size, not topic quality.
 
 Measured in this one process, one after another:
 1. the floor: a fresh Python process reading every page's raw text with
@@ -86,10 +93,13 @@ def default_sources() -> list[Path]:
     return [p for p in (shared, REPO / "corpus") if p.is_dir()]
 
 
-def build_corpus(sources: list[Path], target: Path, every: int = 1) -> list[Path]:
+def build_corpus(sources: list[Path], target: Path, every: int = 1, copies: int = 1) -> list[Path]:
     """Copy every distinct real Ofsted PDF of `sources` into `target` with a manifest; the files.
 
     With `every` = k, only every k-th of them (in order of their path in the corpus).
+    With `copies` = K, each also K-1 more times under `copy-2/` ... `copy-K/`, with a
+    PDF comment appended after its end (distinct bytes, the same pages), each copy
+    with its original's manifest row.
     """
     rows: dict[str, dict] = {}
     seen: dict[str, Path] = {}
@@ -115,6 +125,17 @@ def build_corpus(sources: list[Path], target: Path, every: int = 1) -> list[Path
     for relative in chosen:
         (target / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(originals[relative], target / relative)
+    written = list(chosen)
+    for k in range(2, copies + 1):
+        for relative in chosen:
+            copy = Path(f"copy-{k}") / relative
+            (target / copy).parent.mkdir(parents=True, exist_ok=True)
+            data = originals[relative].read_bytes()
+            (target / copy).write_bytes(data + f"\n% textmine benchmark copy {k}\n".encode())
+            if relative.as_posix() in rows:
+                rows[copy.as_posix()] = dict(rows[relative.as_posix()], path=copy.as_posix())
+            written.append(copy)
+    seen = {str(relative): relative for relative in written}
     if fields:
         keep = [rows[p.as_posix()] for p in seen.values() if p.as_posix() in rows]
         with (target / "manifest.csv").open("w", newline="", encoding="utf-8") as handle:
@@ -247,6 +268,7 @@ def print_table(
     runs: list[RunMeasure],
     coder: str,
     workers: int,
+    copies: int = 1,
 ) -> None:
     """The benchmark's one table, then the target lines."""
     header = (
@@ -255,8 +277,14 @@ def print_table(
         + f" {'x floor':>8} {'cpu s':>7} {'cpu x':>6} {'peak MB':>8} {'main MB':>8} {'cores':>6}"
         + f" {'load':>10}"
     )
+    what = (
+        f"{documents} Ofsted PDFs ({documents // copies} distinct reports x {copies} "
+        "byte-distinct copies)"
+        if copies > 1
+        else f"{documents} distinct Ofsted PDFs"
+    )
     print(
-        f"corpus: {documents} distinct Ofsted PDFs, {pages:,} pages; coder {coder}, "
+        f"corpus: {what}, {pages:,} pages; coder {coder}, "
         f"{workers} worker process(es); {os.cpu_count()} cores"
     )
     print(header)
@@ -345,6 +373,13 @@ def main() -> None:
         default=1,
         help="only every k-th distinct report, by path (2: half the corpus; default 1: all)",
     )
+    parser.add_argument(
+        "--copies",
+        type=int,
+        default=1,
+        help="K byte-distinct copies of each report (same pages, own content hash): "
+        "run time at K times the corpus size (default 1: none)",
+    )
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="textmine-e2e-"))
@@ -352,7 +387,7 @@ def main() -> None:
     try:
         corpus = work / "corpus"
         shutil.rmtree(corpus, ignore_errors=True)
-        files = build_corpus(args.source or default_sources(), corpus, args.every)
+        files = build_corpus(args.source or default_sources(), corpus, args.every, args.copies)
         if not files:
             sys.exit("no Ofsted PDFs found under the sources")
         print(
@@ -384,7 +419,9 @@ def main() -> None:
                 run_textmine(label, corpus, out, cache, args.coder, args.workers, eager=eager)
             )
             print(f"{label}: {runs[-1].wall_s:.1f} s", flush=True)
-        print_table(floor, floor_cpu, pages, len(files), runs, args.coder, args.workers)
+        print_table(
+            floor, floor_cpu, pages, len(files), runs, args.coder, args.workers, args.copies
+        )
         counts = runs[-1].counts
         print(
             f"sentences {counts.get('sentences_total', 0):,}; documents {counts.get('documents_total', 0)}; "

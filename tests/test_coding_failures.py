@@ -108,7 +108,10 @@ def test_a_document_the_coder_fails_on_is_reported_the_rest_coded(tmp_path, monk
     assert run_json["counts"]["coding_failed"] == 1
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "Documents the coder failed on" in html and "b-bad.txt" in html
-    assert pd.read_csv(out / "failures.csv").empty  # files that cannot be read: none
+    listed = pd.read_csv(out / "failures.csv")  # no file failed to be read: b only
+    assert listed[["path", "reason", "message"]].values.tolist() == [
+        [failure["path"], CODING_FAILURE_REASON, failure["message"]]
+    ]
     sentences = pd.read_csv(out / "sentences.csv")
     b_sentences = sentences[sentences["path"].str.endswith("b-bad.txt")]
     assert len(b_sentences) > 0  # read and stored, only not coded
@@ -131,6 +134,7 @@ def test_a_document_the_coder_fails_on_is_reported_the_rest_coded(tmp_path, monk
     fixed = run_pipeline(settings(corpus, out))
     assert fixed.failures == [] and fixed.counts.sentences_coded == len(b_sentences)
     assert coded_files(out) == set(DOCUMENTS)
+    assert pd.read_csv(out / "failures.csv").empty
     assert "Documents the coder failed on" not in (out / "report.html").read_text(encoding="utf-8")
     idle = run_pipeline(settings(corpus, out))
     assert idle.counts.sentences_coded == 0 and not idle.outputs_regenerated

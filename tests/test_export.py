@@ -245,6 +245,21 @@ def test_only_text_cells_are_escaped():
     assert escaped["note"].tolist() == ["'-2+3", "fine"]
 
 
+@pytest.mark.parametrize("dtype", [object, "string[pyarrow]", "string[python]", "category"])
+def test_text_cells_are_escaped_in_every_kind_of_text_column(dtype):
+    import numpy as np
+
+    values = ["=1+1", None, "fine", "'@x", "plain", np.str_("-3"), ""]
+    if dtype is object:
+        values = [*values, 7, 2.5]  # numbers in a text column stay as they are
+    column = pd.Series(values, dtype=dtype)
+    escaped = escape_formula_cells(pd.DataFrame({"note": column}))["note"]
+    expected = [escape_formula(v) if isinstance(v, str) else v for v in values]
+    assert [None if pd.isna(v) else v for v in escaped.astype(object)] == expected
+    harmless = pd.DataFrame({"note": pd.Series(["fine", None, "a=b"], dtype=dtype)})
+    assert escape_formula_cells(harmless) is harmless  # nothing to escape: no copy
+
+
 def test_csv_export_is_spreadsheet_safe(tmp_path, corpus):
     documents, sentences = injected_frames(corpus)
     write_exports(documents, sentences, tmp_path, formats=["csv"])

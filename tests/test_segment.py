@@ -1,5 +1,7 @@
 """Sentence segmentation: abbreviations, offsets, the lemmatizer switch."""
 
+import functools
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -237,3 +239,47 @@ def test_sentences_on_ocr_pages_are_marked(nlp):
         ("Typed text.", 0),
         ("Scanned text.", 1),
     ]
+
+
+SENTENCE_PUNCT = st.sampled_from(
+    ["!", "?", ".", "\u3002", "\u061f", "\u0964", "\u2026", "?!", ".)"]
+)
+
+
+@functools.cache
+def sentencizers():
+    """spaCy's sentencizer and textmine's, each alone in a blank English pipeline."""
+    import spacy
+
+    from textmine.segment import SENTENCIZER
+
+    theirs, ours = spacy.blank("en"), spacy.blank("en")
+    theirs.add_pipe("sentencizer")
+    ours.add_pipe(SENTENCIZER)
+    return theirs, ours
+
+
+def spacy_and_fast_starts(text: str) -> tuple[list[bool], list[bool]]:
+    theirs, ours = sentencizers()
+    return (
+        [bool(t.is_sent_start) for t in theirs(text)],
+        [bool(t.is_sent_start) for t in ours(text)],
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(WORDS, SENTENCE_PUNCT), min_size=0, max_size=40).map(" ".join))
+def test_the_fast_sentencizer_starts_sentences_where_spacys_does(text):
+    theirs, ours = spacy_and_fast_starts(text)
+    assert ours == theirs
+
+
+def test_the_fast_sentencizer_agrees_with_spacys_on_the_bundled_corpus():
+    from pathlib import Path
+
+    seeds = sorted((Path(__file__).resolve().parents[1] / "corpus" / "seeds").glob("*.txt"))
+    assert seeds
+    for path in seeds:
+        for paragraph in path.read_text(encoding="utf-8").split("\n\n"):
+            theirs, ours = spacy_and_fast_starts(paragraph)
+            assert ours == theirs, paragraph[:80]

@@ -4,6 +4,8 @@ import json
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from textmine.codebook import default_codebook_path, load_codebook, parse_codebook
 from textmine.coding import code_texts, get_coder
@@ -294,3 +296,14 @@ def test_mat_means_multi_academy_trust_unless_multi_agency(codebook):
 )
 def test_doing_things_together_counts_only_between_institutions(codebook, sentence, expected):
     assert codes_of(codebook, sentence) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.text(alphabet="ab .-(*\\", max_size=5), max_size=12),
+    st.text(alphabet="ab .-(*\\", max_size=30),
+)
+def test_any_of_strings_finds_a_text_holding_any_of_them(strings, text):
+    from textmine.tagger import any_of_strings
+
+    assert (any_of_strings(strings).search(text) is not None) == any(s in text for s in strings)

@@ -19,7 +19,7 @@ import spacy
 import textmine
 from textmine.codebook import Codebook, CodebookError, load_codebook
 from textmine.columns import CODEBOOK_VERSION, EVIDENCE, TEXTMINE_VERSION
-from textmine.tagger import TextmineTagger
+from textmine.tagger import TextmineTagger, any_of_strings
 
 
 class Coder:
@@ -145,6 +145,7 @@ class Prefilter:
     ):
         self.words = frozenset(words)
         self.substrings = tuple(sorted(substrings))
+        self.any_substring = any_of_strings(self.substrings) if self.substrings else None
         self.regex = re.compile("|".join(f"(?:{r})" for r in sorted(regexes))) if regexes else None
 
     def is_candidate(self, text: str) -> bool:
@@ -156,7 +157,7 @@ class Prefilter:
             return True
         if self.substrings or self.regex is not None:
             flat = " ".join(low.split())
-            if any(s in flat for s in self.substrings):
+            if self.any_substring is not None and self.any_substring.search(flat):
                 return True
             return self.regex is not None and self.regex.search(flat) is not None
         return False

@@ -113,4 +113,5 @@ FAILURE_REASONS = {
     "special_file": "a named pipe, socket or device, not a regular file; not read",
     "not_a_document": "a data or code file (.csv, .json, manifest.csv, ...) in a folder; not read",
     "hidden": "a hidden file or folder (name starts with a dot); not read",
+    "coding_error": "read, but the coder raised an error on the document's sentences; they stay uncoded (0 for every code in documents.csv, in no coded output) and are coded again on the next run",
 }

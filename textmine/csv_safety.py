@@ -55,12 +55,15 @@ def _is_text_column(series: pd.Series) -> bool:
     )
 
 
+_FIRST_CHARACTERS = frozenset([*FORMULA_TRIGGERS, ESCAPE_PREFIX])
+
+
 def _needs_escaping(series: pd.Series) -> bool:
     """True when some string cell of the column starts with a trigger or a quote."""
-    strings = series[series.map(lambda v: isinstance(v, str))]
-    return bool(len(strings)) and bool(
-        strings.str[:1].isin([*FORMULA_TRIGGERS, ESCAPE_PREFIX]).any()
-    )
+    if isinstance(series.dtype, pd.StringDtype):  # missing cells are NA, never a string
+        return bool(series.str[:1].isin(list(_FIRST_CHARACTERS)).any())
+    firsts = {v[:1] for v in series.to_numpy(dtype=object) if isinstance(v, str)}
+    return not firsts.isdisjoint(_FIRST_CHARACTERS)
 
 
 def escape_formula_cells(frame: pd.DataFrame) -> pd.DataFrame:

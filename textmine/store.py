@@ -31,6 +31,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from textmine.columns import (
@@ -807,13 +808,16 @@ class Store:
         for code in codes:
             ids = set(positives.loc[positives["code"] == code, "sentence_id"])
             frame[code] = frame["sentence_id"].isin(ids).astype("int64")
-        if with_p:
-            probabilities = pd.DataFrame.from_records(
-                [json.loads(p) for p in frame["probabilities"]], index=frame.index
-            )
+        if with_p:  # one JSON object per row: parsed as one array, a column per code
+            parsed = json.loads("[" + ",".join(frame["probabilities"]) + "]")
+            missing = float("nan")
             for code in codes:
+                values = np.fromiter(
+                    (row.get(code, missing) for row in parsed), "float64", count=len(parsed)
+                )
+                present = any(code in row for row in parsed)
                 frame[probability_column(code)] = (
-                    probabilities[code].astype("float64") if code in probabilities else 0.0
+                    pd.Series(values, index=frame.index) if present else 0.0
                 )
         frame[CODEBOOK_VERSION] = coding.codebook_version
         frame[MODEL_VERSION] = coding.model_version

@@ -130,6 +130,8 @@ def _published_text(value: object) -> str:
 
 
 def _text(series: pd.Series) -> pd.Series:
+    if isinstance(series.dtype, pd.StringDtype):  # every cell a string or missing
+        return series.fillna("")
     return series.map(
         lambda v: "" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v)
     )

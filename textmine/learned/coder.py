@@ -115,14 +115,17 @@ def _assemble(
         TEXTMINE_VERSION,
     ]
     out = sentences.drop(columns=[c for c in generated if c in sentences.columns])
-    block = pd.DataFrame(labels.astype(np.int64), columns=codes, index=sentences.index)
+    columns: dict[str, object] = {
+        code: labels[:, j].astype(np.int64) for j, code in enumerate(codes)
+    }
     if probabilities is not None:
         for j, code in enumerate(codes):
-            block[probability_column(code)] = probabilities[:, j].astype(float)
-    block[EVIDENCE] = evidence
-    block[CODEBOOK_VERSION] = codebook.version
-    block[MODEL_VERSION] = version
-    block[TEXTMINE_VERSION] = textmine.__version__
+            columns[probability_column(code)] = probabilities[:, j].astype(float)
+    columns[EVIDENCE] = evidence
+    columns[CODEBOOK_VERSION] = codebook.version
+    columns[MODEL_VERSION] = version
+    columns[TEXTMINE_VERSION] = textmine.__version__
+    block = pd.DataFrame(columns, index=sentences.index)  # one frame: no column-by-column inserts
     return pd.concat([out, block], axis=1)
 
 

@@ -357,7 +357,7 @@ def word_feature_names(
     """
     if tokens is None:
         tokens = _TOKEN.findall(text.lower())
-    words = [lemmas.get(w, w) for w in tokens]
+    words: list[str] = list(map(lemmas.get, tokens, tokens))  # type: ignore[arg-type]  # the lemma, else the token
     names = ["w:" + w for w in words]
     if bigrams:
         names += ["w:" + a + " " + b for a, b in itertools.pairwise(words)]
@@ -370,16 +370,18 @@ def concept_feature_names(text: str, words: Sequence[str] | None = None) -> list
     if words is None:
         words = _TOKEN.findall(low)
     prefixes = CONCEPT_CUE_PREFIXES
+    heads = {word[:_PREFIX] for word in words}
+    if "-" in low:  # "pan-cheshire", "sub-regional": every part starts a word
+        for word in words:
+            if "-" in word:
+                heads.update(part[:_PREFIX] for part in word.split("-"))
     candidates: set[str] = set()
-    for word in words:
-        found = prefixes.get(word[:_PREFIX])
+    for head in heads:
+        found = prefixes.get(head)
         if found:
             candidates.update(found)
-        if "-" in word:  # "pan-cheshire", "sub-regional": every part starts a word
-            for part in word.split("-"):
-                found = prefixes.get(part[:_PREFIX])
-                if found:
-                    candidates.update(found)
+    if not candidates:
+        return []
     return [
         f"k:{name}"
         for name, regex in CONCEPT_CUES.items()

@@ -103,12 +103,13 @@ class FeatureSpace:
 
     def matrix(self, features: Sequence[SentenceFeatures]) -> sp.csr_matrix:
         """CSR [sentences, features]: word and n-gram blocks idf-weighted and unit length."""
-        index = self.index
+        lookup = self.index.get
         indptr = [0]
         indices: list[int] = []
         for f in features:
-            columns = {index[n] for n in f.names if n in index}
-            indices.extend(sorted(columns))
+            columns = set(map(lookup, f.names))
+            columns.discard(None)
+            indices.extend(sorted(columns))  # type: ignore[type-var,arg-type]  # None discarded
             indptr.append(len(indices))
         cols = np.asarray(indices, dtype=np.int64)
         values = self.idf[cols].astype(np.float32) if len(cols) else np.zeros(0, np.float32)

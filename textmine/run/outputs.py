@@ -19,7 +19,7 @@ import pandas as pd
 
 from textmine import __version__
 from textmine.atomic import write_csv_atomic, write_json_atomic
-from textmine.columns import DOCUMENT_COLUMNS
+from textmine.columns import DOCUMENT_COLUMNS, FAILURE_COLUMNS
 from textmine.run.settings import EXPORT_FORMATS, RunReport, RunSettings
 from textmine.store import Store
 
@@ -243,10 +243,27 @@ def _write_corpus_tables(
         )
         written["table"] = [path]
     written.setdefault("table", [])
-    for name, frame in (("sentences.csv", store.sentences()), ("failures.csv", store.failures())):
+    failures = failures_table(store, report)
+    for name, frame in (("sentences.csv", store.sentences()), ("failures.csv", failures)):
         write_csv_atomic(out / name, frame)
         written["table"].append(out / name)
     return written
+
+
+def failures_table(store: Store, report: RunReport) -> pd.DataFrame:
+    """The rows of failures.csv: unreadable files, then this run's coding failures.
+
+    A document the coder failed on has reason `coding_error`; it is coded again on
+    the next run.
+    """
+    read = store.failures()
+    coding = [f for f in report.failures if f.get("stage") == "coding"]
+    if not coding:
+        return read
+    rows = pd.DataFrame(
+        [{"path": f["path"], "reason": f["reason"], "message": f["message"]} for f in coding]
+    ).reindex(columns=FAILURE_COLUMNS, fill_value="")
+    return pd.concat([read, rows], ignore_index=True)[FAILURE_COLUMNS]
 
 
 def _figures(
