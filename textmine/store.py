@@ -812,12 +812,12 @@ class Store:
             parsed = json.loads("[" + ",".join(frame["probabilities"]) + "]")
             missing = float("nan")
             for code in codes:
-                values = np.fromiter(
-                    (row.get(code, missing) for row in parsed), "float64", count=len(parsed)
-                )
-                present = any(code in row for row in parsed)
-                frame[probability_column(code)] = (
-                    pd.Series(values, index=frame.index) if present else 0.0
+                if not any(code in row for row in parsed):  # stored without it: 0.0, as before
+                    frame[probability_column(code)] = 0.0
+                    continue
+                values = (row.get(code, missing) for row in parsed)  # NaN where a row lacks it
+                frame[probability_column(code)] = pd.Series(
+                    np.fromiter(values, "float64", count=len(parsed)), index=frame.index
                 )
         frame[CODEBOOK_VERSION] = coding.codebook_version
         frame[MODEL_VERSION] = coding.model_version
