@@ -260,10 +260,15 @@ def test_topics_fitted_alongside_give_the_outputs_of_one_process(tmp_path):
     """`--workers 2` fits topics in a second process while this one codes and writes."""
     corpus = make_corpus(tmp_path / "corpus")
     shutil.copy2(CORPUS / NEW_DOCUMENT, corpus / NEW_DOCUMENT)
+    # with two workers: a batch per document, coded here and in a worker process (shared_map)
     reports = {
         workers: run_pipeline(
             RunSettings(
-                paths=[corpus], out_dir=tmp_path / str(workers), coder="rules", workers=workers
+                paths=[corpus],
+                out_dir=tmp_path / str(workers),
+                coder="rules",
+                workers=workers,
+                code_batch_documents=1 if workers == 2 else 20,
             )
         )
         for workers in (1, 2)

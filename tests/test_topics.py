@@ -517,3 +517,18 @@ def test_run_progress_carries_details_and_accepts_three_argument_callbacks(tmp_p
         progress=lambda stage, done, total: plain.append((stage, done, total)),
     )
     assert report.status == "finished" and ("topics", 1, 1) in plain
+
+
+def test_umap_epochs_follow_the_corpus_size_unless_set():
+    from textmine.topics.fit import umap_epochs
+
+    default = TopicSettings()
+    assert [umap_epochs(n, default) for n in (500, 10_000, 10_001, 19_999, 20_000, 100_000)] == [
+        200,
+        200,
+        100,
+        100,
+        50,
+        50,
+    ]
+    assert umap_epochs(100_000, TopicSettings(umap_epochs=300)) == 300

@@ -10,6 +10,7 @@ from textmine.run.runner import (
     run_pipeline,
     run_stages,
     serial_map,
+    shared_map,
 )
 from textmine.run.settings import STAGES, RunCounts, RunReport, RunSettings, stage_timer
 from textmine.run.steps import CoderSpec, Extraction, code_documents, extract_files
@@ -35,6 +36,7 @@ __all__ = [
     "run_stages",
     "scan_files",
     "serial_map",
+    "shared_map",
     "stage_timer",
     "write_run_json",
 ]

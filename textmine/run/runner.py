@@ -24,6 +24,7 @@ Incremental rules (the store remembers everything by content hash):
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import contextlib
 import functools
@@ -133,6 +134,58 @@ def process_map(workers: int) -> BatchMapper:
                     yield BatchResult(futures[future], future.result())
                 except Exception as exc:  # a worker died (e.g. a crash in a C library)
                     yield BatchResult(futures[future], error=exc)
+
+    return mapper
+
+
+def shared_map(helpers: int) -> BatchMapper:
+    """A mapper running batches in this process and on `helpers` worker processes at once.
+
+    For work that runs while another process (the topic process) keeps a core
+    busy: this process takes batches from the front, the workers from the back
+    (each with one batch queued behind the one it runs), so the work splits
+    itself by speed. Results come in any order, as with `process_map`.
+    """
+
+    def mapper(
+        step: Callable[[Any], Any], batches: Sequence[Any], *, name: str = ""
+    ) -> Iterator[BatchResult]:
+        if helpers < 1 or len(batches) < 2:
+            yield from serial_map(step, batches, name=name)
+            return
+        waiting = collections.deque(batches)
+        with concurrent.futures.ProcessPoolExecutor(
+            max_workers=helpers,
+            mp_context=worker_context(),
+            initializer=use_settings_environment,
+            initargs=(settings_environment(),),
+        ) as pool:
+            sent: dict[concurrent.futures.Future, Any] = {}
+            broken: list[BaseException] = []  # a worker died: this process does the rest
+
+            def send() -> None:
+                while not broken and len(sent) < 2 * helpers and len(waiting) > 1:
+                    try:
+                        future = pool.submit(step, waiting[-1])
+                    except concurrent.futures.BrokenExecutor as exc:
+                        broken.append(exc)
+                        return
+                    sent[future] = waiting.pop()
+
+            send()
+            while waiting or sent:
+                for future in [f for f in sent if f.done()]:
+                    batch = sent.pop(future)
+                    try:
+                        yield BatchResult(batch, future.result())
+                    except Exception as exc:  # a worker died (e.g. a crash in a C library)
+                        yield BatchResult(batch, error=exc)
+                send()
+                if waiting:
+                    batch = waiting.popleft()
+                    yield BatchResult(batch, step(batch))
+                elif sent:
+                    concurrent.futures.wait(sent, return_when=concurrent.futures.FIRST_COMPLETED)
 
     return mapper
 
@@ -277,7 +330,8 @@ def run_stages(
         report.codebook_version = store.codebook_version
         report.model_version = store.model_version
         if "code" in settings.stages:
-            code_map = serial_map if jobs and jobs[0].started else map_batches
+            # the topic process keeps a core busy: code here and on the other workers
+            code_map = shared_map(settings.workers - 1) if jobs and jobs[0].started else map_batches
             with stage_timer(report, "code"):
                 codebook = code_stage(store, settings, report, run_id, code_map, tick)
         report.counts.set_totals(store.counts())

@@ -112,6 +112,20 @@ def _precomputed_knn(
     return approximate_neighbours(embeddings, n_neighbors, random_state=settings.random_state)
 
 
+def umap_epochs(n: int, settings: TopicSettings) -> int:
+    """UMAP's epochs for `n` chunks: the setting, else 200 up to 10,000, 100 below 20,000, then 50.
+
+    Fewer epochs cost coherence below 10,000 chunks; on 40,000 and 100,000
+    chunks 50 epochs gave the NPMI and diversity of 100 within the spread of
+    seeds and saved ~20 % of the fit (README, Topics).
+    """
+    if settings.umap_epochs:
+        return settings.umap_epochs
+    if n <= 10_000:
+        return 200
+    return 100 if n < 20_000 else 50
+
+
 def _auto_kmeans_topics(n: int) -> int:
     return int(max(2, min(10, round(math.sqrt(n / 2)))))
 
@@ -159,7 +173,7 @@ def _build_models(
         precomputed_knn=(knn[0], knn[1], None),
         low_memory=True,
         n_jobs=1,
-        n_epochs=settings.umap_epochs or (200 if n <= 10_000 else 100),
+        n_epochs=umap_epochs(n, settings),
     )
     clusterer = HDBSCAN(
         min_cluster_size=min_size,

@@ -33,7 +33,7 @@ class TopicSettings:
     n_neighbors: int = 15
     approximate_neighbours_from: int = 20_000  # from this many chunks: approximate k-NN (IVF)
     umap_components: int = 5
-    umap_epochs: int | None = None  # None: 200 up to 10,000 chunks, else 100
+    umap_epochs: int | None = None  # None: 200 up to 10,000 chunks, 100 below 20,000, then 50
     fallback_below: int = 150  # fewer chunks than this: PCA + KMeans instead of UMAP + HDBSCAN
     outlier_threshold: float = 0.1  # cosine similarity a chunk needs to join a topic
     top_n_words: int = 10
