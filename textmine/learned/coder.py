@@ -21,6 +21,8 @@ from textmine.columns import (
 )
 from textmine.learned.features import (
     RuleView,
+    analyse_rules,
+    feature_columns,
     featurize,
     is_inspection,
     lower_lemmas,
@@ -196,10 +198,16 @@ class LearnedCoder:
             neighbours = neighbour_indices(sentences["doc_id"].tolist(), order)
         else:
             neighbours = [(-1, -1)] * len(texts)
-        views, features = featurize(
-            get_coder(self.codebook), texts, genres, neighbours, self.model.config
-        )
-        x = self.model.design(features, texts)
+        coder, config = get_coder(self.codebook), self.model.config
+        if config.chars:
+            views, features = featurize(coder, texts, genres, neighbours, config)
+            x = self.model.design(features, texts)
+        else:  # straight to the columns, without writing out the word features
+            views = analyse_rules(coder, texts)
+            columns = feature_columns(
+                texts, views, genres, neighbours, lower_lemmas(coder), config, self.model.space
+            )
+            x = self.model.design_of_columns(columns, texts)
         return LinearPass(texts, genres, views, x, self.model.probabilities(x))
 
     def evidence(self, linear: LinearPass, labels: np.ndarray) -> list[str]:

@@ -42,6 +42,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from textmine.coding import Coder
+    from textmine.learned.model import FeatureSpace
 
 
 INSPECTION_GENRE = "inspection_report"
@@ -446,6 +447,53 @@ def sentence_features(
             if after >= 0:
                 names.extend(f"next:{n}" for n in rule_names[after] if n[0] in "rc")
         out.append(SentenceFeatures(names=names, words=words if config.chars else None))
+    return out
+
+
+def feature_columns(
+    texts: Sequence[str],
+    views: Sequence[RuleView],
+    genres: Sequence[bool],
+    neighbours: Sequence[tuple[int, int]],
+    lemmas: dict[str, str],
+    config: FeatureConfig,
+    space: FeatureSpace,
+) -> list[list[int]]:
+    """The columns of `space` that each sentence's feature names fill, ascending.
+
+    The same as looking up the names of `sentence_features` in `space.index`
+    (names outside the vocabulary dropped), without writing out the word features:
+    unigrams and bigrams go straight to their columns. Character n-grams are not
+    included (`config.chars` needs `sentence_features`).
+    """
+    column = space.index.get
+    word_column = space.word_columns.get
+    bigram_column = space.bigram_columns.get
+    rule_names = [rule_feature_names(v) for v in views] if config.rules else [[] for _ in views]
+    use_neighbours = config.neighbours and config.rules
+    out: list[list[int]] = []
+    for i, text in enumerate(texts):
+        low = text.lower()
+        tokens = _TOKEN.findall(low)
+        found: set[int | None] = set()
+        if config.words:
+            words = list(map(lemmas.get, tokens, tokens))
+            found.update(map(word_column, words))  # type: ignore[arg-type]  # the lemma, else the token
+            if config.bigrams:
+                found.update(map(bigram_column, zip(words, words[1:], strict=False)))  # type: ignore[arg-type]
+        own = rule_names[i] + concept_feature_names(text, tokens) if config.concepts else rule_names[i]
+        found.update(map(column, own))
+        if config.genre and genres[i]:
+            found.add(column("g:inspection"))
+            found.update(column("g:" + n) for n in own)
+        if use_neighbours:
+            before, after = neighbours[i]
+            if before >= 0:
+                found.update(column("prev:" + n) for n in rule_names[before] if n[0] in "rc")
+            if after >= 0:
+                found.update(column("next:" + n) for n in rule_names[after] if n[0] in "rc")
+        found.discard(None)
+        out.append(sorted(found))  # type: ignore[type-var]  # None discarded
     return out
 
 

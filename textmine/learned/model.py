@@ -21,7 +21,9 @@ that decide the predictions (MODEL_FILES and the embeddings when present).
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -101,29 +103,51 @@ class FeatureSpace:
         )
         return cls(names=names, idf=idf)
 
+    @functools.cached_property
+    def word_columns(self) -> dict[str, int]:
+        """Column of the word feature `w:<text>`, by its text (unigram or bigram)."""
+        return {name[2:]: i for name, i in self.index.items() if name.startswith("w:")}
+
+    @functools.cached_property
+    def bigram_columns(self) -> dict[tuple[str, str], int]:
+        """Column of `w:<a> <b>` by (a, b), for every split of a word feature at a space."""
+        pairs: dict[tuple[str, str], int] = {}
+        for text, i in self.word_columns.items():
+            at = text.find(" ")
+            while at >= 0:
+                pairs[(text[:at], text[at + 1 :])] = i
+                at = text.find(" ", at + 1)
+        return pairs
+
     def matrix(self, features: Sequence[SentenceFeatures]) -> sp.csr_matrix:
         """CSR [sentences, features]: word and n-gram blocks idf-weighted and unit length."""
         lookup = self.index.get
-        indptr = [0]
-        indices: list[int] = []
+        rows: list[list[int]] = []
         for f in features:
             columns = set(map(lookup, f.names))
             columns.discard(None)
-            indices.extend(sorted(columns))  # type: ignore[type-var,arg-type]  # None discarded
-            indptr.append(len(indices))
-        cols = np.asarray(indices, dtype=np.int64)
-        values = self.idf[cols].astype(np.float32) if len(cols) else np.zeros(0, np.float32)
-        word = self.is_word[cols] if len(cols) else np.zeros(0, bool)
-        squares = np.where(word, values * values, 0.0)
-        ptr = np.asarray(indptr)
-        row_of = np.repeat(np.arange(len(features)), np.diff(ptr))
-        norms = np.sqrt(np.bincount(row_of, weights=squares, minlength=len(features)))
-        norms[norms == 0] = 1.0
-        values = np.where(word, values / norms[row_of], values).astype(np.float32)
-        x = sp.csr_matrix((values, cols, ptr), shape=(len(features), len(self.names)))
+            rows.append(sorted(columns))  # type: ignore[type-var,arg-type]  # None discarded
+        x = self.matrix_of_columns(rows)
         if self.is_char.any():
             x = x + self.char_matrix(features)
         return x
+
+    def matrix_of_columns(self, rows: Sequence[Sequence[int]]) -> sp.csr_matrix:
+        """CSR [rows, features] of each row's present columns (ascending, no repeats).
+
+        Word features idf-weighted and unit length; the character n-gram block is not added.
+        """
+        ptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, rows), dtype=np.int64, count=len(rows)), out=ptr[1:])
+        cols = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=int(ptr[-1]))
+        values = self.idf[cols].astype(np.float32) if len(cols) else np.zeros(0, np.float32)
+        word = self.is_word[cols] if len(cols) else np.zeros(0, bool)
+        squares = np.where(word, values * values, 0.0)
+        row_of = np.repeat(np.arange(len(rows)), np.diff(ptr))
+        norms = np.sqrt(np.bincount(row_of, weights=squares, minlength=len(rows)))
+        norms[norms == 0] = 1.0
+        values = np.where(word, values / norms[row_of], values).astype(np.float32)
+        return sp.csr_matrix((values, cols, ptr), shape=(len(rows), len(self.names)))
 
     def char_matrix(self, features: Sequence[SentenceFeatures]) -> sp.csr_matrix:
         """The character n-gram block: n-grams present in a sentence's words, idf, unit length."""
@@ -176,6 +200,15 @@ class LearnedModel:
     def design(self, features: Sequence[SentenceFeatures], texts: Sequence[str]):
         """The model's input matrix: sparse features (+ static embeddings when used)."""
         x = self.space.matrix(features)
+        if self.config.embeddings and self.embeddings is not None:
+            x = sp.hstack([x, sp.csr_matrix(self.embeddings.embed(texts))], format="csr")
+        return x
+
+    def design_of_columns(self, rows: Sequence[Sequence[int]], texts: Sequence[str]):
+        """`design` from each row's columns (`features.feature_columns`); no character n-grams."""
+        if self.config.chars:
+            raise ValueError("a model with character n-grams needs design(features, texts)")
+        x = self.space.matrix_of_columns(rows)
         if self.config.embeddings and self.embeddings is not None:
             x = sp.hstack([x, sp.csr_matrix(self.embeddings.embed(texts))], format="csr")
         return x
