@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from tests.conftest import SHARED, TEST_DATA, codebook_file_with_code
@@ -472,3 +474,86 @@ def test_grouped_cv_on_the_shared_training_set(codebook, tmp_path):
     assert by_code.loc["micro_f1_types", "f1"] >= 0.80
     assert (by_code["kappa_low"].dropna() <= by_code["kappa"].dropna()).all()
     assert summary["seconds"] < 1200
+
+
+_WORDS = [
+    "schools",
+    "work",
+    "together",
+    "with",
+    "the",
+    "police",
+    "and",
+    "health",
+    "partners",
+    "in",
+    "the",
+    "local",
+    "area",
+    "compete",
+    "for",
+    "pupils",
+    "collaboration",
+    "federation",
+    "trust",
+    "academy",
+    "multi-agency",
+    "cluster",
+    "children's",
+    "services",
+    "staff",
+    "admissions",
+    "league",
+    "tables",
+    "pupil's",
+    "co-operation",
+    "-",
+    ".",
+    ",",
+    "'",
+    "Schools",
+    "PARTNERSHIP",
+    "partnerships",
+    "worked",
+    "competing",
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.sampled_from(_WORDS), min_size=0, max_size=25).map(" ".join),
+        min_size=1,
+        max_size=8,
+    ),
+    st.lists(st.booleans(), min_size=8, max_size=8),
+)
+def test_feature_columns_give_the_matrix_of_the_feature_names(codebook, texts, inspection):
+    """The fast path (columns from the words) builds the same design matrix as the names."""
+    from textmine.coding import get_coder
+    from textmine.learned.features import (
+        analyse_rules,
+        feature_columns,
+        featurize,
+        lower_lemmas,
+    )
+
+    coder = get_coder(codebook)
+    model = load_model(default_model_dir())
+    genres = inspection[: len(texts)]
+    neighbours = neighbour_indices(["d"] * len(texts))
+    # a vocabulary where some word features hold spaces inside a lemma
+    names = sorted({*model.space.names[:3000], "w:work together with", "w:the police and"})
+    spaces = (model.space, FeatureSpace(names=names, idf=np.linspace(1, 3, len(names))))
+    for config in (model.config, FeatureConfig(bigrams=False, genre=False, concepts=False)):
+        _, features = featurize(coder, texts, genres, neighbours, config)
+        views = analyse_rules(coder, texts)
+        for space in spaces:
+            plain = space.matrix(features)
+            rows = feature_columns(
+                texts, views, genres, neighbours, lower_lemmas(coder), config, space
+            )
+            fast = space.matrix_of_columns(rows)
+            assert (plain.indptr == fast.indptr).all()
+            assert (plain.indices == fast.indices).all()
+            assert (plain.data == fast.data).all()

@@ -1,6 +1,8 @@
 """The tagger component and each context rule, on sentences written for these tests."""
 
+import functools
 import json
+import re
 
 import pytest
 import yaml
@@ -10,7 +12,12 @@ from hypothesis import strategies as st
 from textmine.codebook import default_codebook_path, load_codebook, parse_codebook
 from textmine.coding import code_texts, get_coder
 from textmine.columns import CODE_COLUMNS
-from textmine.tagger import DROPPED_KEY, SPANS_KEY
+from textmine.tagger import (
+    DROPPED_KEY,
+    SPANS_KEY,
+    search_with_scout,
+    without_leading_boundary,
+)
 
 
 @pytest.fixture(scope="module")
@@ -307,3 +314,94 @@ def test_any_of_strings_finds_a_text_holding_any_of_them(strings, text):
     from textmine.tagger import any_of_strings
 
     assert (any_of_strings(strings).search(text) is not None) == any(s in text for s in strings)
+
+
+_TAG_WORDS = [
+    "schools",
+    "work",
+    "closely",
+    "together",
+    "with",
+    "partners",
+    ",",
+    "but",
+    "not",
+    "in",
+    "a",
+    "formal",
+    "federation",
+    ";",
+    "help",
+    "others",
+    "beyond",
+    "their",
+    "own",
+    "school",
+    "all",
+    "pupils",
+    "in",
+    "the",
+    "local",
+    "area",
+    "multi-agency",
+    "police",
+    "health",
+    "collaboration",
+    "partnership",
+    "Trust",
+    "competing",
+    "",
+    "spoke",
+    "with",
+    "",
+    "\t",
+    "co-operate",
+    "Children's",
+    "services",
+    "é",
+    "’",
+    "-",
+    ".",
+    "teamwork",
+    "with",
+    "xwith",
+    "self-help",
+    "others",
+]
+
+
+@functools.cache
+def _default_coder():
+    return get_coder(load_codebook())
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.sampled_from(_TAG_WORDS), max_size=30).map(" ".join))
+def test_tag_hands_the_text_to_the_tagger_with_the_same_result_as_pipe(text):
+    """Coder.tag (the text given, not rebuilt from tokens) tags exactly as nlp.pipe."""
+    coder = _default_coder()
+    (fast,) = coder.tag([text])
+    (plain,) = coder.nlp.pipe([text])
+    assert fast.text == text
+    for key in (SPANS_KEY, DROPPED_KEY):
+        assert [(s.start, s.end, s.label_, s.id_) for s in fast.spans[key]] == [
+            (s.start, s.end, s.label_, s.id_) for s in plain.spans[key]
+        ]
+    assert coder.tagger.label(fast) == coder.tagger.label(plain)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(_TAG_WORDS), max_size=30).map(" ".join))
+def test_a_regex_searched_after_its_scout_finds_what_it_finds_alone(text):
+    """search_with_scout (the regex without its leading \\b first) == regex.search."""
+    tagger = _default_coder().tagger
+    low = text.lower()
+    assert tagger.by_regex_scouted
+    for regex, scout, _ in tagger.by_regex_scouted:
+        assert search_with_scout(regex, scout, low) == (regex.search(low) is not None)
+    for pattern in (r"\bwith\b", r"\b(?:help|support)\S*\W+others\b", r"\bé", r"\b\w+-\w+"):
+        regex = re.compile(pattern)
+        scout = without_leading_boundary(regex)
+        assert scout is not None and scout.pattern == pattern[2:]
+        assert search_with_scout(regex, scout, low) == (regex.search(low) is not None)
+    assert without_leading_boundary(re.compile(r"with\b")) is None

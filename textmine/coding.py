@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import cast
 
 import pandas as pd
 import spacy
+from spacy.tokens import Doc
 
 import textmine
 from textmine.codebook import Codebook, CodebookError, load_codebook
 from textmine.columns import CODEBOOK_VERSION, EVIDENCE, TEXTMINE_VERSION
-from textmine.tagger import TextmineTagger, any_of_strings
+from textmine.tagger import TEXT_KEY, TextmineTagger, any_of_strings
 
 
 class Coder:
@@ -37,6 +38,20 @@ class Coder:
         """True if the text contains any trigger form (a superset of real matches)."""
         return self.prefilter.is_candidate(text)
 
+    def tag(self, texts: Iterable[str]) -> Iterator[Doc]:
+        """The tagged Doc of each text: `nlp.pipe`, with each text handed to the tagger.
+
+        spaCy's tokenizer keeps the text (`doc.text == text`), so the tagger reads the
+        text it was given instead of joining it back from the tokens.
+        """
+        make_doc, pipeline = self.nlp.make_doc, [proc for _, proc in self.nlp.pipeline]
+        for text in texts:
+            doc = make_doc(text)
+            doc.user_data[TEXT_KEY] = text
+            for proc in pipeline:
+                doc = proc(doc)
+            yield doc
+
     def code(self, texts: Sequence[str]) -> tuple[list[dict[str, int]], list[dict]]:
         """Codes and evidence for each text (each text is coded as one unit)."""
         columns = self.codebook.code_columns
@@ -46,7 +61,7 @@ class Coder:
         candidates = [
             i for i, t in enumerate(texts) if isinstance(t, str) and t and self.is_candidate(t)
         ]
-        docs = self.nlp.pipe((texts[i] for i in candidates), batch_size=256)
+        docs = self.tag(texts[i] for i in candidates)
         for i, doc in zip(candidates, docs, strict=True):
             labels[i], evidence[i] = self.tagger.label(doc)
         return labels, evidence

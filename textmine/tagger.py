@@ -231,6 +231,9 @@ class TextmineTagger:
                         index = self.by_lemma if kind == "lemma" else self.by_lower
                         index[vocab.strings.add(value)].add(match_id)
         self.any_substring = any_of_strings(self.by_substring)
+        self.by_regex_scouted = [
+            (regex, without_leading_boundary(regex), ids) for regex, ids in self.by_regex.items()
+        ]
         self.flags = pattern_flags(codebook)
         self.requires: dict[tuple[str, ...], re.Pattern] = {
             p.requires: regex
@@ -254,27 +257,39 @@ class TextmineTagger:
         """A tokenized, lemmatized Doc (no matching): how patterns and prefilter see text."""
         return self._lemmatize(self.nlp.make_doc(text))
 
-    def _single_token_matches(self, values) -> list[tuple[int, int, int]]:
-        """Matches of the one-token patterns, by dictionary lookup per token."""
+    def _single_token_matches(
+        self, lowers: list[int], lemmas: list[int], orths: list[int]
+    ) -> list[tuple[int, int, int]]:
+        """Matches of the one-token patterns, by dictionary lookup per token.
+
+        In token order; for one token, the LOWER, then LEMMA, then ORTH patterns.
+        """
+        single = self.single
+        hits = list(
+            zip(
+                map(single["LOWER"].get, lowers),
+                map(single["LEMMA"].get, lemmas),
+                map(single["ORTH"].get, orths),
+                strict=True,
+            )
+        )
         matches: list[tuple[int, int, int]] = []
-        lower, lemma, orth = self.single["LOWER"], self.single["LEMMA"], self.single["ORTH"]
-        for i, (low, lem, text) in enumerate(values.tolist()):
-            for table, key in ((lower, low), (lemma, lem), (orth, text)):
-                ids = table.get(key)
+        for i, found in enumerate(hits):
+            for ids in found:
                 if ids:
                     matches.extend((match_id, i, i + 1) for match_id in ids)
         return matches
 
-    def _active_token_matchers(self, doc: Doc, lower_text: str, values=None) -> set[int]:
+    def _active_token_matchers(
+        self, lower_text: str, lowers: list[int], lemmas: list[int]
+    ) -> set[int]:
         active = set(self.always)
-        if values is None:
-            values = doc.to_array([LOWER, LEMMA, ORTH])
         by_lower, by_lemma = self.by_lower, self.by_lemma
-        for key in set(values[:, 0].tolist()):
+        for key in set(lowers):
             hit = by_lower.get(key)
             if hit:
                 active |= hit
-        for key in set(values[:, 1].tolist()):
+        for key in set(lemmas):
             hit = by_lemma.get(key)
             if hit:
                 active |= hit
@@ -282,10 +297,20 @@ class TextmineTagger:
             for string, ids in self.by_substring.items():
                 if string in lower_text:
                     active |= ids
-        for regex, ids in self.by_regex.items():
-            if not ids <= active and regex.search(lower_text):
+        for regex, scout, ids in self.by_regex_scouted:
+            if not ids <= active and search_with_scout(regex, scout, lower_text):
                 active |= ids
         return active
+
+    def _lemmatized_values(self, doc: Doc) -> tuple[list[int], list[int], list[int]]:
+        """Lemmatize the Doc (as `_lemmatize`); its tokens' LOWER, LEMMA and ORTH ids."""
+        lower_orth = doc.to_array([LOWER, ORTH])
+        lowers: list[int] = lower_orth[:, 0].tolist()
+        lemma_of = self.lemma_of_lower
+        lemmas: list[int] = list(map(lemma_of.get, lowers, lowers))
+        if lemmas:
+            doc.from_array([LEMMA], numpy.array(lemmas, dtype="uint64").reshape(-1, 1))  # type: ignore[arg-type]  # spaCy types it as thinc's Ints2d
+        return lowers, lemmas, lower_orth[:, 1].tolist()
 
     def _lemmatize(self, doc: Doc) -> Doc:
         """Set every token's lemma to the lower-cased lookup lemma of its lower-case form."""
@@ -311,15 +336,16 @@ class TextmineTagger:
     def __call__(self, doc: Doc) -> Doc:
         """Write the kept matches to doc.spans[spans_key], the dropped ones (with reasons) apart."""
         self._require_codebook()
-        self._lemmatize(doc)
-        text = doc.text  # built from the tokens on every access: read it once
+        lowers, lemmas, orths = self._lemmatized_values(doc)
+        text = doc.user_data.get(TEXT_KEY)  # set by textmine.coding.Coder.tag
+        if not isinstance(text, str):
+            text = doc.text  # built from the tokens on every access: read it once
+            doc.user_data[TEXT_KEY] = text
         lower_text = text.lower()
-        doc.user_data[TEXT_KEY] = text
-        values = doc.to_array([LOWER, LEMMA, ORTH])
-        raw = self._single_token_matches(values)
+        raw = self._single_token_matches(lowers, lemmas, orths)
         active = [
             m
-            for m in self._active_token_matchers(doc, lower_text, values)
+            for m in self._active_token_matchers(lower_text, lowers, lemmas)
             if m in self.token_matchers
         ]
         patterns = self.patterns
@@ -427,6 +453,27 @@ class TextmineTagger:
                 if (span.start, span.end) not in covered
             ]
         return codes_from_evidence(by_code, cb.code_columns)
+
+
+def without_leading_boundary(regex: re.Pattern) -> re.Pattern | None:
+    r"""`regex` without its leading `\b`: a regex that matches wherever `regex` does.
+
+    Searched first, it rules out most texts faster (a leading `\b` stops the regex
+    engine from skipping to the possible first characters). None when the pattern
+    does not start with `\b` or the rest is no regex.
+    """
+    pattern = regex.pattern
+    if not isinstance(pattern, str) or not pattern.startswith(r"\b"):
+        return None
+    try:
+        return re.compile(pattern[2:], regex.flags)
+    except re.error:
+        return None
+
+
+def search_with_scout(regex: re.Pattern, scout: re.Pattern | None, text: str) -> bool:
+    """True if `regex` matches in `text`; `scout` (a regex matching wherever it does) first."""
+    return (scout is None or scout.search(text) is not None) and regex.search(text) is not None
 
 
 def any_of_strings(strings: Iterable[str]) -> re.Pattern:

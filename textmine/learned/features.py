@@ -317,7 +317,7 @@ def analyse_rules(coder: Coder, texts: Sequence[str]) -> list[RuleView]:
         views.append(RuleView(labels=dict.fromkeys(columns, 0), evidence={}))
         if text and coder.is_candidate(text):
             candidates.append(i)
-    docs = coder.nlp.pipe((texts[i] for i in candidates), batch_size=256)
+    docs = coder.tag(texts[i] for i in candidates)
     for i, doc in zip(candidates, docs, strict=True):
         labels, evidence = tagger.label(doc)
         view = views[i]
@@ -480,8 +480,12 @@ def feature_columns(
             words = list(map(lemmas.get, tokens, tokens))
             found.update(map(word_column, words))  # type: ignore[arg-type]  # the lemma, else the token
             if config.bigrams:
-                found.update(map(bigram_column, zip(words, words[1:], strict=False)))  # type: ignore[arg-type]
-        own = rule_names[i] + concept_feature_names(text, tokens) if config.concepts else rule_names[i]
+                found.update(map(bigram_column, itertools.pairwise(words)))  # type: ignore[arg-type]
+        own = (
+            rule_names[i] + concept_feature_names(text, tokens)
+            if config.concepts
+            else rule_names[i]
+        )
         found.update(map(column, own))
         if config.genre and genres[i]:
             found.add(column("g:inspection"))
@@ -493,7 +497,7 @@ def feature_columns(
             if after >= 0:
                 found.update(column("next:" + n) for n in rule_names[after] if n[0] in "rc")
         found.discard(None)
-        out.append(sorted(found))  # type: ignore[type-var]  # None discarded
+        out.append(sorted(found))  # type: ignore[type-var,arg-type]  # None discarded
     return out
 
 
