@@ -12,6 +12,7 @@ from typing import IO, Any
 
 import pandas as pd
 
+from textmine.csv_encoding import encode_csv
 from textmine.csv_safety import escape_formula_cells
 
 
@@ -64,5 +65,11 @@ def write_csv_atomic(
     """
     if escape_formulas:
         frame = escape_formula_cells(frame)
+    blocks = None if kwargs else encode_csv(frame)  # pandas' bytes, made column-wise
+    if blocks is not None:
+        with atomic_open(path, "wb") as binary:
+            for block in blocks:
+                binary.write(block)
+        return
     with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
         frame.to_csv(handle, index=False, lineterminator="\r\n", **kwargs)
