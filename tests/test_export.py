@@ -26,6 +26,8 @@ from textmine.export import (
     write_exports,
 )
 from textmine.tables import (
+    _map_distinct,
+    _published_text,
     coded_sentences_export_columns,
     coded_sentences_table,
     documents_export_columns,
@@ -499,3 +501,19 @@ def test_export_and_import_commands(tmp_path, corpus, monkeypatch):
 
     result = runner.invoke(app, ["export", "-f", "xlsx", "--corpus-dir", str(corpus_dir)])
     assert result.exit_code != 0 and "xlsx" in result.output
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.sampled_from(["", "2021", "2021-03", "2021-03-04", "2021-3-4", "no date", "2020"]),
+        ),
+        max_size=30,
+    ),
+    st.sampled_from(["str", object]),
+)
+def test_mapping_distinct_values_once_equals_series_map(values, dtype):
+    series = pd.Series(values, dtype=dtype, index=range(5, 5 + len(values)), name="published")
+    expected = series.map(_published_text)
+    pd.testing.assert_series_equal(_map_distinct(series, _published_text), expected)

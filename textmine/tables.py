@@ -11,7 +11,7 @@ coded sentences carry them. Writing files is `textmine.export`'s job.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 
 import pandas as pd
@@ -137,6 +137,14 @@ def _text(series: pd.Series) -> pd.Series:
     )
 
 
+def _map_distinct(series: pd.Series, function: Callable[[str], str]) -> pd.Series:
+    """`series.map(function)`, calling `function` once per distinct value (missing ones too)."""
+    codes, distinct = pd.factorize(series, use_na_sentinel=False)
+    mapped = pd.Series(distinct).map(function).take(codes)
+    mapped.index = series.index
+    return mapped.rename(series.name)
+
+
 def _int(series: pd.Series) -> pd.Series:
     return pd.to_numeric(series, errors="coerce").fillna(0).astype("int64")
 
@@ -187,7 +195,7 @@ def coded_sentences_table(
     for column in columns:
         if column not in int_columns and column not in float_columns:
             table[column] = _text(table[column])
-    table["published"] = table["published"].map(_published_text)
+    table["published"] = _map_distinct(table["published"], _published_text)
     table = table.sort_values(["path", DOC_ID, "sentence_index"], kind="stable")
     return table.reset_index(drop=True)
 
