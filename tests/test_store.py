@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from textmine.columns import (
     CODE_COLUMNS,
@@ -19,6 +23,7 @@ from textmine.store import (
     CodingVersion,
     Store,
     StoreNotFoundError,
+    _probability_json,
     open_store,
 )
 from textmine.types import Document, DocumentMeta, Paragraph
@@ -334,3 +339,26 @@ def test_rows_are_converted_a_column_at_a_time_as_value_by_value():
     assert by_column[0] == (3, 1.5, "x", True, '{"k": 1}', 1, "a")
     assert by_column[1][1] is None and by_column[1][2] is None
     assert _plain_rows(frame.iloc[:0]) == [] and _plain_rows(frame[[]]) == [(), (), ()]
+
+
+# -- fast paths equal the plain ones ---------------------------------------------------
+
+_PROBABILITIES = st.one_of(
+    st.floats(min_value=-1e300, max_value=1e300),  # x 10^4 stays finite (round(4))
+    st.sampled_from([0.0, -0.0, 1e-05, 0.00005, 0.99995, 1.0, 1e16, np.nan, np.inf, -np.inf]),
+    st.integers(0, 10_000).map(lambda n: n / 10_000),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from(["competition", "faith", 'q"uote', "é", "100%", "a\\b"]), max_size=4),
+    st.integers(0, 6),
+    st.data(),
+)
+def test_probability_json_equals_json_dumps_of_each_row(codes, n_rows, data):
+    values = np.array(
+        [[data.draw(_PROBABILITIES) for _ in codes] for _ in range(n_rows)], dtype=float
+    ).reshape(n_rows, len(codes))
+    expected = [json.dumps(dict(zip(codes, row.tolist(), strict=True))) for row in values.round(4)]
+    assert _probability_json(codes, values) == expected

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -598,24 +599,28 @@ class Store:
         has_p = all(c in coded.columns for c in p_columns)
         ids = coded["sentence_id"].astype(str).tolist()
         doc_ids = coded["doc_id"].astype(str).tolist()
-        evidence = coded[EVIDENCE].tolist() if EVIDENCE in coded else [None] * len(coded)
+        evidence = _plain_values(coded[EVIDENCE]) if EVIDENCE in coded else [None] * len(coded)
         versions = (
-            coded[TEXTMINE_VERSION].tolist() if TEXTMINE_VERSION in coded else [None] * len(coded)
+            _plain_values(coded[TEXTMINE_VERSION])
+            if TEXTMINE_VERSION in coded
+            else [None] * len(coded)
         )
-        probabilities: list[str | None]
+        probabilities: Sequence[str | None]
         if has_p:
-            p_values = coded[p_columns].to_numpy(dtype=float).round(4)
-            probabilities = [
-                json.dumps(dict(zip(codes, row.tolist(), strict=True))) for row in p_values
-            ]
+            probabilities = _probability_json(codes, coded[p_columns].to_numpy(dtype=float))
         else:
             probabilities = [None] * len(coded)
-        rows = [
-            (sid, key, did, p, _plain(ev), _plain(tm), run_id)
-            for sid, did, p, ev, tm in zip(
-                ids, doc_ids, probabilities, evidence, versions, strict=True
+        rows = list(
+            zip(
+                ids,
+                itertools.repeat(key),
+                doc_ids,
+                probabilities,
+                evidence,
+                versions,
+                itertools.repeat(run_id),
             )
-        ]
+        )
         values = coded[codes].to_numpy(dtype="int64")
         positives = [
             (ids[i], key, doc_ids[i], codes[j]) for i, j in zip(*values.nonzero(), strict=True)
@@ -967,6 +972,31 @@ def _plain_rows(frame: pd.DataFrame) -> list[tuple]:
 
 
 _PLAIN_TYPES = (str, int)  # exactly these types: `_plain` returns them unchanged (not bool)
+
+
+def _plain_values(column: pd.Series) -> list:
+    """`[_plain(v) for v in column]`, calling `_plain` only for values it would change."""
+    return [v if type(v) in _PLAIN_TYPES else _plain(v) for v in column.tolist()]
+
+
+def _probability_json(codes: list[str], values: np.ndarray) -> list[str]:
+    """`json.dumps(dict(zip(codes, row)))` of each row rounded to 4 places, made column-wise.
+
+    Each distinct value of a column is written once, as `json` writes a float
+    (its repr; NaN, Infinity, -Infinity), then every row is filled into one
+    template of the codes as `json` writes the keys.
+    """
+    rounded = values.round(4)
+    if not codes or len(set(codes)) != len(codes):
+        return [json.dumps(dict(zip(codes, row.tolist(), strict=True))) for row in rounded]
+    columns = []
+    for j in range(len(codes)):
+        bits = np.ascontiguousarray(rounded[:, j]).view(np.int64)
+        distinct, positions = np.unique(bits, return_inverse=True)  # by bits: -0.0 is kept
+        texts = [json.dumps(v) for v in distinct.view(np.float64).tolist()]
+        columns.append(np.array(texts, dtype=object)[positions.ravel()])
+    template = "{" + ", ".join(json.dumps(c).replace("%", "%%") + ": %s" for c in codes) + "}"
+    return [template % row for row in zip(*columns, strict=True)]
 
 
 def _plain(value):
