@@ -45,6 +45,8 @@ class AnalysisTables:
     trends: dict[str, pd.DataFrame] | None = None
     topic_outputs: TopicOutputs | None = None
     coded_sentences: pd.DataFrame | None = None  # read once from the store, shared with outputs
+    # `Store.sentences()` as read after reading; the sentences table is unchanged since
+    sentences: pd.DataFrame | None = None
     # the topic stage running in its own process (textmine.run.topic_job), until waited for
     topic_job: TopicJob | None = None
     topic_notes_at: int = 0  # where its notes go in the run's notes
@@ -244,7 +246,8 @@ def _write_corpus_tables(
         written["table"] = [path]
     written.setdefault("table", [])
     failures = failures_table(store, report)
-    for name, frame in (("sentences.csv", store.sentences()), ("failures.csv", failures)):
+    sentences = analysis.sentences if analysis.sentences is not None else store.sentences()
+    for name, frame in (("sentences.csv", sentences), ("failures.csv", failures)):
         write_csv_atomic(out / name, frame)
         written["table"].append(out / name)
     return written

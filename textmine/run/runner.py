@@ -303,6 +303,7 @@ def run_stages(
     started = time.perf_counter()
     tick = with_detail(progress)
     jobs: list[TopicJob] = []  # the topic process, once started
+    read_sentences: pd.DataFrame | None = None  # `Store.sentences()` after reading
 
     topics_after_reading = topics_alongside and {"code", "topics"} <= set(settings.stages)
 
@@ -325,7 +326,8 @@ def run_stages(
                 in_process_below_bytes=IN_PROCESS_READING_BYTES if small_reads_in_process else 0,
             )
             if topics_after_reading:
-                start_topics_after_reading(jobs, settings, store, report)
+                # coding changes no sentence: sentences.csv is written from this frame
+                read_sentences = start_topics_after_reading(jobs, settings, store, report)
         codebook = None
         report.codebook_version = store.codebook_version
         report.model_version = store.model_version
@@ -351,6 +353,7 @@ def run_stages(
                 alongside=topics_alongside,
             )
             jobs[:] = [analysis.topic_job] if analysis.topic_job is not None else []
+            analysis.sentences = read_sentences
             tick("outputs", 0, 1)
             with stage_timer(report, "outputs"):
                 write_outputs(
@@ -372,24 +375,26 @@ def run_stages(
 
 def start_topics_after_reading(
     jobs: list[TopicJob], settings: RunSettings, store: Store, report: RunReport
-) -> None:
+) -> pd.DataFrame | None:
     """Give the topic process (`jobs[0]`, else a new one) the sentences right after reading.
 
     Only when reading changed the store (so the outputs are not up to date).
     Topics need the sentences' text, not their codes: coding, trends and most
-    outputs run alongside.
+    outputs run alongside. Returns the sentences read (`Store.sentences()`),
+    None when none were read.
     """
     counts = report.counts
     if not (counts.documents_read or counts.documents_retired):
-        return
+        return None
     sentences = store.sentences()
     if sentences.empty:
-        return
+        return sentences
     if not jobs:
         from textmine.run.topic_job import TopicJob
 
         jobs.append(TopicJob(settings))
     jobs[0].start(sentences, store.documents())
+    return sentences
 
 
 def ingest_stage(
