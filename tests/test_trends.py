@@ -191,3 +191,22 @@ def test_the_run_report_says_which_documents_are_in_no_quarter():
         f"only to the year, so in no quarter ({undated['year_only_sentences']:,} sentences, "
         "period undated_in_quarter)."
     ) in page
+
+
+@pytest.mark.parametrize("by", ["year", "quarter"])
+def test_compute_trends_equals_each_table_made_on_its_own(by):
+    """compute_trends prepares the sentences once for the three tables: the same tables."""
+    from textmine.trends import document_shares, partnership_trends, stance_trends
+
+    sentences, documents = ofsted_corpus(limit=4)
+    seeds, seed_docs = seed_corpus()
+    sentences = pd.concat([sentences, seeds], ignore_index=True)
+    documents = pd.concat([documents, seed_docs], ignore_index=True)
+    sentences["federation"] = sentences["federation"].where(sentences.index % 3 > 0, 2.0)
+    trends = compute_trends(sentences, documents, by=by)
+    for name, table in (
+        ("stance_trends", stance_trends(sentences, documents, by)),
+        ("partnership_trends", partnership_trends(sentences, documents, by)),
+        ("document_shares", document_shares(sentences, documents, by)),
+    ):
+        pd.testing.assert_frame_equal(trends[name], table, check_exact=True)

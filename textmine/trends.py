@@ -95,7 +95,9 @@ def _grouped(frame: pd.DataFrame, by: str, codes: Sequence[str], make) -> pd.Dat
         group_values = frame[dimension] if dimension != ALL else pd.Series(ALL, index=frame.index)
         for over_time in (True, False):
             periods = frame["period"] if over_time else pd.Series(ALL, index=frame.index)
-            keyed = frame.assign(_group=group_values.to_numpy(), _period=periods.to_numpy())
+            keyed = frame[["doc_id", *codes]].assign(  # only the columns counted
+                _group=group_values.to_numpy(), _period=periods.to_numpy()
+            )
             agg = (
                 keyed.groupby(["_group", "_period"], sort=True)
                 .agg(
@@ -142,6 +144,11 @@ def stance_trends(
     """
     codes = _present(_codebook(codebook).stance_codes, coded_sentences)
     frame = sentences_with_periods(coded_sentences, documents, by, codes)
+    return _stance_trends(frame, by, codes)
+
+
+def _stance_trends(frame: pd.DataFrame, by: str, codes: list[str]) -> pd.DataFrame:
+    """`stance_trends` of `sentences_with_periods` (its `codes` 0/1 among them)."""
     return _grouped(frame, by, codes, lambda agg, n: stance_columns(agg, n, codes))
 
 
@@ -158,6 +165,11 @@ def partnership_trends(
     """
     codes = _present(_codebook(codebook).partnership_codes, coded_sentences)
     frame = sentences_with_periods(coded_sentences, documents, by, codes)
+    return _partnership_trends(frame, by, codes)
+
+
+def _partnership_trends(frame: pd.DataFrame, by: str, codes: list[str]) -> pd.DataFrame:
+    """`partnership_trends` of `sentences_with_periods` (its `codes` 0/1 among them)."""
     return _grouped(frame, by, codes, lambda agg, n: partnership_columns(agg, n, codes))
 
 
@@ -176,9 +188,16 @@ def document_shares(
     stance = _present(codebook.stance_codes, coded_sentences)
     partnership = _present(codebook.partnership_codes, coded_sentences)
     frame = sentences_with_periods(coded_sentences, documents, by, stance + partnership)
+    return _document_shares(frame, stance, partnership)
+
+
+def _document_shares(
+    frame: pd.DataFrame, stance: list[str], partnership: list[str]
+) -> pd.DataFrame:
+    """`document_shares` of `sentences_with_periods` (the stance and partnership codes 0/1)."""
     meta = ["doc_id", "path", "title", "publisher", "doc_type", "published", "period"]
     if "path" not in frame.columns:
-        frame["path"] = ""
+        frame = frame.assign(path="")
     agg = (
         frame.groupby("doc_id", sort=True)
         .agg(
@@ -218,10 +237,14 @@ def compute_trends(
     if by not in PERIODS:
         raise ValueError(f"by must be one of {PERIODS}, not {by!r}")
     codebook = _codebook(codebook)
+    stance = _present(codebook.stance_codes, coded_sentences)
+    partnership = _present(codebook.partnership_codes, coded_sentences)
+    # one frame for the three tables: a code's column is the same whichever codes are made 0/1
+    frame = sentences_with_periods(coded_sentences, documents, by, stance + partnership)
     trends = {
-        "stance_trends": stance_trends(coded_sentences, documents, by, codebook=codebook),
-        "partnership_trends": partnership_trends(coded_sentences, documents, by, codebook=codebook),
-        "document_shares": document_shares(coded_sentences, documents, by, codebook=codebook),
+        "stance_trends": _stance_trends(frame, by, stance),
+        "partnership_trends": _partnership_trends(frame, by, partnership),
+        "document_shares": _document_shares(frame, stance, partnership),
     }
     if validation is not None:
         from textmine.validation import corrected_trends
