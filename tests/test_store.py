@@ -23,6 +23,7 @@ from textmine.store import (
     CodingVersion,
     Store,
     StoreNotFoundError,
+    _code_flags,
     _probability_json,
     open_store,
 )
@@ -362,3 +363,52 @@ def test_probability_json_equals_json_dumps_of_each_row(codes, n_rows, data):
     ).reshape(n_rows, len(codes))
     expected = [json.dumps(dict(zip(codes, row.tolist(), strict=True))) for row in values.round(4)]
     assert _probability_json(codes, values) == expected
+
+
+def _one_query_frame(store: Store, select: list[str], join: str = "", params=()) -> pd.DataFrame:
+    """The rows `_sentences_by_path` reads, as the one ORDER BY query gives them."""
+    return store._frame(
+        f"SELECT {', '.join(select)} FROM sentences s "
+        f"JOIN documents d ON d.doc_id = s.doc_id AND d.retired = 0 {join} "
+        "ORDER BY d.path, s.sentence_index",
+        params,
+    )
+
+
+@pytest.mark.parametrize("shared_path", [False, True])
+def test_sentences_read_a_document_at_a_time_in_the_order_of_one_query(tmp_path, shared_path):
+    store = Store(tmp_path / "textmine.sqlite")
+    texts = {"c" * 16: "z/b.txt", "a" * 16: "z/c.txt", "b" * 16: "z/a.txt", "d" * 16: "Z/é.txt"}
+    for doc_id, path in texts.items():  # paths in another order than doc_ids
+        path = "z/same.txt" if shared_path and doc_id in ("a" * 16, "b" * 16) else path
+        save(store, make_document(doc_id=doc_id, path=path, text=f"{doc_id}. {TEXT}"))
+    store.save_codes(code(store.pending_sentences(coding("v1")), "v1"), coding("v1"), None)
+    store.set_coding(coding("v1"))
+    select = [f"s.{c}" for c in SENTENCE_COLUMNS]
+    expected = _one_query_frame(store, select)
+    if shared_path:  # two documents share a path: their sentences interleave by index
+        shared = expected[expected["path"] == "z/same.txt"]
+        assert shared["doc_id"].iloc[:2].nunique() == 2
+    pd.testing.assert_frame_equal(store._sentences_by_path(select), expected, check_exact=True)
+    pd.testing.assert_frame_equal(
+        store.sentences(), expected.astype({"page": "int64", "ocr": "int64"}), check_exact=True
+    )
+    join = "JOIN codings c ON c.sentence_id = s.sentence_id AND c.coding_version = ?"
+    coded = [*select, "c.probabilities", "c.evidence"]
+    pd.testing.assert_frame_equal(
+        store._sentences_by_path(coded, join, ("v1/rules",)),
+        _one_query_frame(store, coded, join, ("v1/rules",)),
+        check_exact=True,
+    )
+    store.close()
+
+
+@pytest.mark.parametrize("ids", [["s1", "s2", "s3"], ["s1", "s2", "s1"], []])
+def test_code_flags_equal_isin_of_each_codes_sentences(ids):
+    sentence_ids = pd.Series(ids, dtype="str")
+    positives = [("s1", "x"), ("s3", "x"), ("s2", "y"), ("s9", "x"), ("s1", "other")]
+    flags = _code_flags(sentence_ids, positives, ["x", "y", "z"])
+    for code in ("x", "y", "z"):
+        ids_of_code = {sid for sid, c in positives if c == code}
+        assert list(flags[code]) == sentence_ids.isin(ids_of_code).astype("int64").tolist()
+        assert np.asarray(flags[code]).dtype == np.int64

@@ -262,6 +262,57 @@ class Store:
             rows = cursor.fetchall()
         return pd.DataFrame.from_records(rows, columns=names)
 
+    def _sentences_by_path(
+        self, select: list[str], join: str = "", params: tuple = ()
+    ) -> pd.DataFrame:
+        """Current documents' sentences ordered by document path, then sentence index.
+
+        The frame of `SELECT select FROM sentences s JOIN documents d (current
+        ones) join ORDER BY d.path, s.sentence_index`, read a document at a time.
+        Each document's sentences come in its index's order (no sort of every
+        row). That is the order of the one query when no two current documents
+        share a path and each document's sentence indexes are distinct integers,
+        as checked here; else the one query is run.
+        """
+        columns = ", ".join(select)
+        one_query = (
+            f"SELECT {columns} FROM sentences s "
+            f"JOIN documents d ON d.doc_id = s.doc_id AND d.retired = 0 {join} "
+            "ORDER BY d.path, s.sentence_index"
+        )
+        per_document = (
+            f"SELECT {columns} FROM sentences s {join} WHERE s.doc_id = ? ORDER BY s.sentence_index"
+        )
+        position = select.index("s.sentence_index")
+        with self._lock:
+            own_transaction = not self._conn.in_transaction
+            if own_transaction:  # one snapshot for all the reads
+                self._conn.execute("BEGIN")
+            try:
+                documents = self._conn.execute(
+                    "SELECT doc_id, path FROM documents WHERE retired = 0 ORDER BY path"
+                ).fetchall()
+                paths = [path for _, path in documents]
+                rows: list[tuple] = []
+                names: list[str] = []
+                ordered = bool(documents) and _distinct_texts(paths)
+                for doc_id, _ in documents if ordered else []:
+                    cursor = self._conn.execute(per_document, (*params, doc_id))
+                    names = [d[0] for d in cursor.description]
+                    found = cursor.fetchall()
+                    if not _increasing_integers([row[position] for row in found]):
+                        ordered = False
+                        break
+                    rows += found
+                if not ordered:
+                    cursor = self._conn.execute(one_query, params)
+                    names = [d[0] for d in cursor.description]
+                    rows = cursor.fetchall()
+            finally:
+                if own_transaction:
+                    self._conn.execute("COMMIT")
+        return pd.DataFrame.from_records(rows, columns=names)
+
     # -- meta -----------------------------------------------------------------
     def get_meta(self, key: str, default: str | None = None) -> str | None:
         """The meta value stored under `key`, or `default` when there is none."""
@@ -794,11 +845,9 @@ class Store:
         codes = list(coding.code_columns)
         select = [f"s.{c}" for c in SENTENCE_COLUMNS]
         select += ["c.probabilities", f"c.{EVIDENCE}", f"c.{TEXTMINE_VERSION}"]
-        frame = self._frame(
-            f"SELECT {', '.join(select)} FROM sentences s "
-            "JOIN documents d ON d.doc_id = s.doc_id AND d.retired = 0 "
-            "JOIN codings c ON c.sentence_id = s.sentence_id AND c.coding_version = ? "
-            "ORDER BY d.path, s.sentence_index",
+        frame = self._sentences_by_path(
+            select,
+            "JOIN codings c ON c.sentence_id = s.sentence_id AND c.coding_version = ?",
             (coding.key,),
         )
         with_p = bool(len(frame)) and frame["probabilities"].notna().all()
@@ -806,13 +855,12 @@ class Store:
         if frame.empty:
             return pd.DataFrame(columns=columns)
         frame = _typed_sentences(frame)
-        positives = self._frame(
+        positives = self._query(
             "SELECT sentence_id, code FROM sentence_codes WHERE coding_version = ?",
             (coding.key,),
         )
-        for code in codes:
-            ids = set(positives.loc[positives["code"] == code, "sentence_id"])
-            frame[code] = frame["sentence_id"].isin(ids).astype("int64")
+        for code, flags in _code_flags(frame["sentence_id"], positives, codes).items():
+            frame[code] = flags
         if with_p:  # one JSON object per row: parsed as one array, a column per code
             parsed = json.loads("[" + ",".join(frame["probabilities"]) + "]")
             missing = float("nan")
@@ -830,11 +878,7 @@ class Store:
 
     def sentences(self) -> pd.DataFrame:
         """SENTENCE_COLUMNS for current documents."""
-        frame = self._frame(
-            f"SELECT {', '.join('s.' + c for c in SENTENCE_COLUMNS)} FROM sentences s "
-            "JOIN documents d ON d.doc_id = s.doc_id AND d.retired = 0 "
-            "ORDER BY d.path, s.sentence_index"
-        )
+        frame = self._sentences_by_path([f"s.{c}" for c in SENTENCE_COLUMNS])
         if frame.empty:
             return pd.DataFrame(columns=SENTENCE_COLUMNS)
         return _typed_sentences(frame)
@@ -956,6 +1000,37 @@ def _migrate(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE failures ADD COLUMN duplicate_of TEXT NOT NULL DEFAULT ''")
     conn.execute("DELETE FROM meta WHERE key IN ('codebook_version', 'outputs_fingerprint')")
     conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION,))
+
+
+def _distinct_texts(values: list) -> bool:
+    """True when every value is a string and no two are equal."""
+    return all(type(v) is str for v in values) and len(set(values)) == len(values)
+
+
+def _increasing_integers(values: list) -> bool:
+    """True when every value is an int and each is larger than the one before."""
+    return all(type(v) is int for v in values) and all(a < b for a, b in itertools.pairwise(values))
+
+
+def _code_flags(
+    sentence_ids: pd.Series, positives: list[tuple], codes: list[str]
+) -> dict[str, np.ndarray | pd.Series]:
+    """{code: 0/1 int64 per sentence}: 1 where (sentence_id, code) is a row of `positives`.
+
+    As `sentence_ids.isin(ids of the code)`, in one pass over `positives`.
+    """
+    row_of = {sid: row for row, sid in enumerate(sentence_ids.tolist())}
+    if len(row_of) != len(sentence_ids):  # a sentence twice: test each code's ids
+        return {
+            code: sentence_ids.isin({sid for sid, c in positives if c == code}).astype("int64")
+            for code in codes
+        }
+    flags = {code: np.zeros(len(sentence_ids), dtype=np.int64) for code in codes}
+    for sentence_id, code in positives:
+        row = row_of.get(sentence_id)
+        if row is not None and code in flags:
+            flags[code][row] = 1
+    return flags
 
 
 def _plain_rows(frame: pd.DataFrame) -> list[tuple]:
