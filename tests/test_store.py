@@ -25,6 +25,7 @@ from textmine.store import (
     StoreNotFoundError,
     _code_flags,
     _probability_json,
+    _written_probabilities,
     open_store,
 )
 from textmine.types import Document, DocumentMeta, Paragraph
@@ -412,3 +413,49 @@ def test_code_flags_equal_isin_of_each_codes_sentences(ids):
         ids_of_code = {sid for sid, c in positives if c == code}
         assert list(flags[code]) == sentence_ids.isin(ids_of_code).astype("int64").tolist()
         assert np.asarray(flags[code]).dtype == np.int64
+
+
+def _json_columns(texts: list[str], codes: list[str]) -> dict[str, np.ndarray]:
+    """The probability columns as `coded_sentences` reads them with `json`."""
+    parsed = json.loads("[" + ",".join(texts) + "]")
+    return {
+        code: np.fromiter((row.get(code, np.nan) for row in parsed), "float64", len(parsed))
+        for code in codes
+    }
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from(["competition", "faith", 'q"uote', "é", "100%", "a\\b"]), max_size=4),
+    st.integers(1, 6),
+    st.data(),
+)
+def test_written_probabilities_equal_json_of_each_row(codes, n_rows, data):
+    codes = list(dict.fromkeys(codes))
+    values = np.array(
+        [[data.draw(_PROBABILITIES) for _ in codes] for _ in range(n_rows)], dtype=float
+    ).reshape(n_rows, len(codes))
+    texts = _probability_json(codes, values)
+    read = _written_probabilities(pd.Series(texts, dtype="str"), codes)
+    if not codes:
+        assert read is None
+        return
+    assert read is not None  # what save_codes writes is read without json
+    for code, column in _json_columns(texts, codes).items():
+        np.testing.assert_array_equal(read[code], column)
+        assert np.array_equal(np.signbit(read[code]), np.signbit(column))
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ['{"a": 0.5, "b": 1}', '{"a":0.5, "b": 1}'],  # other spacing
+        ['{"a": 0.5, "b": 1}', '{"b": 1, "a": 0.5}'],  # other order
+        ['{"a": 0.5, "b": 1}', '{"a": 0.5}'],  # a key missing
+        ['{"a": 0.5, "b": 1}', '{"a": 0.5, "b": 1, "c": 2}'],  # another key
+        ['{"a": 0.5, "b": 1}', '{"a": "0.5", "b": 1}'],  # a string
+        ['{"a": 0.5, "b": 01}'],  # not a JSON number
+    ],
+)
+def test_other_probability_layouts_are_left_to_json(texts):
+    assert _written_probabilities(pd.Series(texts, dtype="str"), ["a", "b"]) is None

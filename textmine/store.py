@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from textmine.columns import (
     CODEBOOK_VERSION,
@@ -861,7 +863,11 @@ class Store:
         )
         for code, flags in _code_flags(frame["sentence_id"], positives, codes).items():
             frame[code] = flags
-        if with_p:  # one JSON object per row: parsed as one array, a column per code
+        written = _written_probabilities(frame["probabilities"], codes) if with_p else None
+        if written is not None:  # every row as save_codes writes it: a column per code
+            for code, column_values in written.items():
+                frame[probability_column(code)] = pd.Series(column_values, index=frame.index)
+        elif with_p:  # one JSON object per row: parsed as one array, a column per code
             parsed = json.loads("[" + ",".join(frame["probabilities"]) + "]")
             missing = float("nan")
             for code in codes:
@@ -1000,6 +1006,45 @@ def _migrate(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE failures ADD COLUMN duplicate_of TEXT NOT NULL DEFAULT ''")
     conn.execute("DELETE FROM meta WHERE key IN ('codebook_version', 'outputs_fingerprint')")
     conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION,))
+
+
+_JSON_NUMBER = r"-?[0-9][0-9.eE+-]*|NaN|-?Infinity"  # what json.loads may read as a number
+
+
+def _written_probabilities(texts: pd.Series, codes: list[str]) -> dict[str, np.ndarray] | None:
+    """The probability columns of JSON objects all written as `_probability_json` writes them.
+
+    {code: float64 per row}, the values `json.loads` reads from each row, or
+    None when a row has another layout (other keys, order or spacing): parse
+    those with `json`. Each distinct number text of a column is read once by
+    `json.loads`.
+    """
+    if not codes or len(set(codes)) != len(codes) or len(texts) == 0:
+        return None
+    keys = ", ".join(
+        f"{re.escape(json.dumps(code))}: (?P<p{i}>{_JSON_NUMBER})" for i, code in enumerate(codes)
+    )
+    try:
+        strings = pa.array(texts.array, type=pa.large_string())
+        if isinstance(strings, pa.ChunkedArray):
+            strings = strings.combine_chunks()
+        found = pc.extract_regex(strings, f"^\\{{{keys}\\}}$")
+    except (pa.ArrowException, TypeError, ValueError):
+        return None
+    if found.null_count:  # a row of another layout
+        return None
+    columns: dict[str, np.ndarray] = {}
+    for index, code in enumerate(codes):
+        encoded = pc.dictionary_encode(found.field(index))
+        try:
+            numbers = [json.loads(text) for text in encoded.dictionary.to_pylist()]
+        except ValueError:  # not a JSON number after all: `json` says why
+            return None
+        if not all(type(n) in (int, float) for n in numbers):
+            return None
+        distinct = np.array([float(n) for n in numbers], dtype="float64")
+        columns[code] = distinct[encoded.indices.to_numpy(zero_copy_only=False)]
+    return columns
 
 
 def _distinct_texts(values: list) -> bool:
