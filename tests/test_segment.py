@@ -283,3 +283,72 @@ def test_the_fast_sentencizer_agrees_with_spacys_on_the_bundled_corpus():
         for paragraph in path.read_text(encoding="utf-8").split("\n\n"):
             theirs, ours = spacy_and_fast_starts(paragraph)
             assert ours == theirs, paragraph[:80]
+
+
+# Text built from the pieces the fast path has to get right: abbreviations, initials,
+# paragraph numbers, brackets and quotes after a full stop, odd spaces, other scripts'
+# sentence ends, and paragraphs without any sentence-final character.
+SENTENCE_PIECES = st.sampled_from(
+    [
+        "The",
+        "school",
+        "cf.",
+        "et al.",
+        "No.",
+        "3",
+        "para.",
+        "e.g.",
+        "J.",
+        "Smith",
+        "12.",
+        "2.1",
+        "(Recommendation)",
+        "“Good”",
+        ".",
+        "!",
+        "?",
+        "...",
+        "。",
+        "‼",
+        "-",
+        "(",
+        ")",
+        "'",
+        "a",
+        "B.",
+        "x.y",
+        "51.",
+        "Mr.",
+        "  ",
+        "\t",
+        "\n",
+        "vs.",
+        "1.",
+        "Ofsted",
+    ]
+)
+PARAGRAPH_TEXTS = st.lists(
+    st.lists(SENTENCE_PIECES, min_size=0, max_size=14).map(" ".join)
+    | st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=30),
+    min_size=1,
+    max_size=8,
+)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(PARAGRAPH_TEXTS)
+def test_array_spans_equal_the_spacy_pipeline(nlp, texts):
+    from textmine.segment import _paragraph_spans, _sentence_spans
+
+    assert _paragraph_spans(nlp, texts) == list(_sentence_spans(nlp, texts))
+
+
+def test_another_pipeline_takes_the_spacy_path(nlp, monkeypatch):
+    import textmine.segment as segment
+
+    monkeypatch.setattr(segment, "_is_default_pipeline", lambda nlp: False)
+    monkeypatch.setattr(segment, "_token_spans", None)  # would fail if called
+    texts = ["One. Two cf. three.", "No stop here"]
+    assert segment._paragraph_spans(nlp, texts) == [[(0, 4), (5, 19)], [(0, 12)]]

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import numpy
 import pandas as pd
 import spacy
-from spacy.attrs import IS_PUNCT, ORTH, SENT_START
+from spacy.attrs import IDX, IS_PUNCT, LENGTH, ORTH, SENT_START, SPACY
 from spacy.language import Language
 from spacy.pipeline import Sentencizer
 from spacy.tokens import Doc
@@ -105,6 +105,12 @@ class FastSentencizer:
 
     def __init__(self, vocab) -> None:
         self.final = frozenset(vocab.strings.add(c) for c in Sentencizer.default_punct_chars)
+        # Text without a match holds no sentence-final token: it is one sentence.
+        self.final_text = re.compile(
+            "|".join(
+                re.escape(c) for c in sorted(Sentencizer.default_punct_chars, key=len, reverse=True)
+            )
+        )
 
     def __call__(self, doc: Doc) -> Doc:
         """Set Token.is_sent_start where it is not set yet."""
@@ -207,6 +213,160 @@ def _sentence_spans(nlp: Language, texts: list[str]) -> Iterable[list[tuple[int,
             yield spans
 
 
+def _is_default_pipeline(nlp: Language) -> bool:
+    """True when `nlp` splits sentences with build_nlp()'s own components only."""
+    return (
+        [name for name in nlp.pipe_names if name != LEMMATIZER] == [SENTENCIZER, SENTENCE_FIX]
+        and isinstance(nlp.get_pipe(SENTENCIZER), FastSentencizer)
+        and nlp.get_pipe(SENTENCE_FIX) is fix_abbreviation_boundaries
+    )
+
+
+def _paragraph_spans(nlp: Language, texts: list[str]) -> list[list[tuple[int, int]]]:
+    """Sentence spans (start, end) of each text, as `_sentence_spans` finds them.
+
+    With build_nlp()'s default pipeline the sentence starts are found from the
+    tokenizer's arrays, all texts of a document at once (no Doc pipeline, no
+    Span objects), and a text without sentence-final punctuation, one sentence
+    by the sentencizer's rule, is not tokenized; any other pipeline runs as it is.
+    """
+    if not _is_default_pipeline(nlp):
+        return list(_sentence_spans(nlp, texts))
+    sentencizer: FastSentencizer = nlp.get_pipe(SENTENCIZER)
+    found: list[list[tuple[int, int]]] = []
+    arrays: list[numpy.ndarray] = []
+    split: list[int] = []  # indexes of the texts that are tokenized
+    for number, text in enumerate(texts):
+        if sentencizer.final_text.search(text):
+            doc = nlp.make_doc(text)
+            arrays.append(doc.to_array([ORTH, IS_PUNCT, IDX, LENGTH, SPACY]))
+            split.append(number)
+            found.append([])
+        else:
+            stripped = text.strip()
+            start = len(text) - len(text.lstrip())
+            found.append([(start, start + len(stripped))] if stripped else [])
+    if split:
+        for number, spans in zip(
+            split, _token_spans(texts, split, arrays, sentencizer.final), strict=True
+        ):
+            found[number] = spans
+    return found
+
+
+def _token_spans(
+    texts: list[str], split: list[int], arrays: list[numpy.ndarray], final: frozenset[int]
+) -> list[list[tuple[int, int]]]:
+    """Sentence spans of the texts `split` from their tokens' ORTH, IS_PUNCT, IDX, LENGTH, SPACY.
+
+    The rule of FastSentencizer then fix_abbreviation_boundaries, on arrays: a
+    token that is neither punctuation nor sentence-final starts a sentence when
+    a sentence-final token lies between it and the word token before it in its
+    text; each text's first token starts one.
+    """
+    counts = numpy.asarray([len(array) for array in arrays], dtype=numpy.int64)
+    tokens = numpy.concatenate(arrays).astype(numpy.int64)
+    orth, punct, idx, length, space = tokens.T
+    offsets = numpy.cumsum(counts) - counts
+    first = numpy.zeros(len(tokens), dtype=bool)
+    first[offsets[counts > 0]] = True
+    final_ids = numpy.sort(
+        numpy.fromiter(final, dtype=numpy.uint64, count=len(final)).astype(numpy.int64)
+    )
+    # membership by binary search: numpy.isin would sort every token's ORTH
+    is_final = final_ids[numpy.searchsorted(final_ids, orth).clip(0, len(final_ids) - 1)] == orth
+    finals_before = numpy.cumsum(is_final) - is_final
+    word = (punct == 0) & ~is_final
+    # a word starts a sentence when a final token lies between it and the word before
+    # it in its text (or its text's first token): compare the counts of finals before them
+    marks = numpy.flatnonzero(word | first)
+    previous = numpy.zeros(len(marks), dtype=numpy.int64)
+    previous[1:] = finals_before[marks[:-1]]
+    starts = first.copy()
+    starts[marks] |= word[marks] & (finals_before[marks] > previous)
+    text_of = numpy.searchsorted(offsets, numpy.arange(len(tokens)), side="right") - 1
+    local = numpy.arange(len(tokens)) - offsets[text_of]
+    candidates = numpy.flatnonzero(starts & (local >= 2))
+    if len(candidates):
+        _fix_starts(
+            [texts[number] for number in split],
+            candidates,
+            starts,
+            text_of,
+            local,
+            idx,
+            length,
+            space,
+            punct,
+        )
+    begins = numpy.flatnonzero(starts)
+    lasts = numpy.append(begins[1:], len(tokens)) - 1
+    found: list[list[tuple[int, int]]] = [[] for _ in split]
+    for position, start, end in zip(
+        text_of[begins].tolist(),
+        idx[begins].tolist(),
+        (idx[lasts] + length[lasts]).tolist(),
+        strict=True,
+    ):
+        text = texts[split[position]][start:end]
+        stripped = text.strip()
+        if not stripped:
+            continue
+        start += len(text) - len(text.lstrip())
+        found[position].append((start, start + len(stripped)))
+    return found
+
+
+def _fix_starts(
+    texts: list[str],
+    candidates: numpy.ndarray,
+    starts: numpy.ndarray,
+    text_of: numpy.ndarray,
+    local: numpy.ndarray,
+    idx: numpy.ndarray,
+    length: numpy.ndarray,
+    space: numpy.ndarray,
+    punct: numpy.ndarray,
+) -> None:
+    """fix_abbreviation_boundaries on token arrays: change `starts` at the candidate starts."""
+
+    def token(index: int) -> str:
+        begin = int(idx[index])
+        return texts[int(text_of[index])][begin : begin + int(length[index])]
+
+    for index in candidates.tolist():
+        position = int(local[index])
+        text = token(index)
+        before = token(index - 1)
+        paragraph_number = position == 2 and token(index - 2).isdigit() and before in {".", ")"}
+        if paragraph_number or _continues(token, space, index, position, text, before):
+            starts[index] = False
+        elif before in OPENING and not space[index - 1] and punct[index - 2]:
+            starts[index - 1] = True  # "... opportunity. (Recommendation)"
+            starts[index] = False
+
+
+def _continues(token, space: numpy.ndarray, index: int, position: int, text: str, dot: str) -> bool:
+    """_continues_sentence on token arrays."""
+    if dot != "." or space[index - 2]:
+        return False
+    word = token(index - 2)
+    lower = word.lower()
+    if lower in ALWAYS_CONTINUE:
+        return True
+    if lower in BEFORE_NUMBER and text[:1].isdigit():
+        return True
+    if text[:1].islower():
+        return True
+    return (
+        len(word) == 1
+        and word.isupper()
+        and text[:1].isupper()
+        and position >= 3
+        and token(index - 3)[:1].isupper()
+    )
+
+
 def paragraph_number(text: str) -> tuple[str, int]:
     """(number, characters it takes) for a numbered paragraph's start, else ("", 0).
 
@@ -257,7 +417,7 @@ def segment_document(document: Document, nlp: Language) -> pd.DataFrame:
     rows = []
     index = 0
     carried = ""
-    for paragraph, text, spans in zip(paragraphs, texts, _sentence_spans(nlp, texts), strict=True):
+    for paragraph, text, spans in zip(paragraphs, texts, _paragraph_spans(nlp, texts), strict=True):
         numbered, carried = _numbered_spans(text, spans, carried)
         for start, end, number in numbered:
             absolute_start, absolute_end = paragraph.start + start, paragraph.start + end
