@@ -1,5 +1,8 @@
 """Cleaning rules: characters, running lines, hyphenation, paragraphs, boilerplate."""
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from textmine.ingest import boilerplate, clean
 
 
@@ -237,3 +240,41 @@ def test_a_paragraph_number_glued_to_its_word_starts_a_paragraph():
     ]
     paragraphs = clean.lines_to_paragraphs(lines, wrapped=True)
     assert [p[:8] for p in paragraphs] == ["Co-worki", "10.When "]
+
+
+def test_other_whitespace_lists_every_space_but_space_and_newline():
+    expected = [chr(c) for c in range(0x110000) if chr(c).isspace() and chr(c) not in " \n"]
+    assert [c for c in map(chr, range(0x110000)) if clean.OTHER_WHITESPACE.match(c)] == expected
+
+
+LINE_TEXT = st.lists(
+    st.sampled_from(
+        [*"aB1 \n\t.\u00a0\u2028\x1c9\u0130\u2003\u200bz\r\ue000\u00ad", "\ufb01", "  "]
+    ),
+    max_size=40,
+).map("".join)
+
+
+@given(st.lists(LINE_TEXT | st.just("a" * 121) | st.just(" " + "b" * 120), max_size=8))
+def test_page_line_keys_equal_line_key(lines):
+    expected = [clean.line_key(line) if line and len(line) <= 120 else "" for line in lines]
+    assert clean._line_keys(lines) == expected
+
+
+def normalize_plain(text):
+    """normalize_characters with SPACES applied to every text."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = text.replace("\ufffe", "-\n").replace("\u00ad\n", "-\n").replace("\u00ad", "")
+    text = text.replace("\u2011", "-").replace("\x0c", "\n")
+    for ligature, letters in clean.LIGATURES.items():
+        text = text.replace(ligature, letters)
+    text = clean.ZERO_WIDTH.sub("", text)
+    text = clean.SURROGATE.sub("\ufffd", text)
+    if clean.PRIVATE_USE.search(text):
+        text = clean.PRIVATE_USE.sub("", clean.LEADING_PRIVATE_USE.sub("\u2022 ", text))
+    return clean.SPACES.sub(" ", text)
+
+
+@given(LINE_TEXT | st.text(max_size=30))
+def test_normalize_characters_equals_the_plain_substitution(text):
+    assert clean.normalize_characters(text) == normalize_plain(text)

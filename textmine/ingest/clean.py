@@ -63,6 +63,8 @@ PAGE_NUMBER = re.compile(
 )
 TERMINAL = re.compile(r"[.!?:;][\"'\u2019\u201d)\]]*$")
 SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+# A space other than " ": with no such character and no "  ", SPACES changes nothing.
+ODD_SPACE = re.compile(r"[\t\u00a0\u2000-\u200a\u202f\u205f\u3000]")
 ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
 # Lone surrogates (from broken UTF-16 in a file) cannot be written as UTF-8.
 SURROGATE = re.compile("[\ud800-\udfff]")
@@ -124,7 +126,9 @@ def normalize_characters(text: str) -> str:
     if PRIVATE_USE.search(text):
         # private-use symbols (Wingdings/Symbol) at a line start are bullets; elsewhere noise
         text = PRIVATE_USE.sub("", LEADING_PRIVATE_USE.sub("\u2022 ", text))
-    return SPACES.sub(" ", text)
+    if "  " in text or ODD_SPACE.search(text):
+        text = SPACES.sub(" ", text)
+    return text
 
 
 def split_lines(text: str) -> list[str]:
@@ -138,6 +142,38 @@ DIGITS = re.compile(r"\d+")
 def line_key(line: str) -> str:
     """Comparison key for running lines: lower case, digits and spaces folded."""
     return " ".join(DIGITS.sub("#", line.lower()).split())
+
+
+# Every character for which str.isspace() is true but " " and "\n" (a test checks the list).
+OTHER_WHITESPACE = re.compile(
+    "[\t\x0b\x0c\r\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+)
+
+
+def _even_spaces(text: str) -> bool:
+    """True when every line of `text` is unchanged by " ".join(line.split())."""
+    return not (
+        "  " in text
+        or " \n" in text
+        or "\n " in text
+        or text.startswith(" ")
+        or text.endswith(" ")
+        or OTHER_WHITESPACE.search(text)
+    )
+
+
+def _line_keys(lines: list[str]) -> list[str]:
+    """line_key of each line up to 120 characters long, "" for the others.
+
+    The page is lower-cased and its digits folded at once; a line is split and
+    joined on its own only where the page holds whitespace that would change.
+    """
+    page = "\n".join(lines)
+    folded = DIGITS.sub("#", page.lower())
+    keys = folded.split("\n")
+    if len(keys) != len(lines) or not _even_spaces(folded):
+        return [line_key(line) if line and len(line) <= 120 else "" for line in lines]
+    return [key if line and len(line) <= 120 else "" for line, key in zip(lines, keys, strict=True)]
 
 
 def is_page_number(line: str) -> bool:
@@ -162,9 +198,7 @@ def remove_running_lines(pages: list[list[str]]) -> list[list[str]]:
     """
     n_pages = len(pages)
     zones = [_zone_indices(lines) for lines in pages]
-    keys = [
-        [line_key(line) if line and len(line) <= 120 else "" for line in lines] for lines in pages
-    ]
+    keys = [_line_keys(lines) for lines in pages]
     zone_counts: Counter[str] = Counter()
     any_counts: Counter[str] = Counter()
     for page_keys, zone in zip(keys, zones, strict=True):
