@@ -1,6 +1,6 @@
 """Cleaning rules: characters, running lines, hyphenation, paragraphs, boilerplate."""
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from textmine.ingest import boilerplate, clean
@@ -256,6 +256,11 @@ LINE_TEXT = st.lists(
 
 
 @given(st.lists(LINE_TEXT | st.just("a" * 121) | st.just(" " + "b" * 120), max_size=8))
+@example(["a ", "b"])
+@example(["a", " b"])
+@example([" a"])
+@example(["a "])
+@example(["a  b"])
 def test_page_line_keys_equal_line_key(lines):
     expected = [clean.line_key(line) if line and len(line) <= 120 else "" for line in lines]
     assert clean._line_keys(lines) == expected
