@@ -232,7 +232,8 @@ def _paragraph_spans(nlp: Language, texts: list[str]) -> list[list[tuple[int, in
     """
     if not _is_default_pipeline(nlp):
         return list(_sentence_spans(nlp, texts))
-    sentencizer: FastSentencizer = nlp.get_pipe(SENTENCIZER)
+    sentencizer = nlp.get_pipe(SENTENCIZER)
+    assert isinstance(sentencizer, FastSentencizer)  # _is_default_pipeline checked it
     found: list[list[tuple[int, int]]] = []
     arrays: list[numpy.ndarray] = []
     split: list[int] = []  # indexes of the texts that are tokenized
