@@ -4,6 +4,12 @@ Blank English + sentencizer + abbreviation fix, with a lookup lemmatizer
 (spacy-lookups-data) that callers can enable. A paragraph's own number
 ("29. ...") is moved out of its sentences into their `paragraph_number`;
 sentences on pages read by OCR are marked `ocr`.
+
+With that default pipeline the run finds sentence starts on the tokenizer's
+arrays (`_token_spans`, `_fix_starts`: the rule of `FastSentencizer` then of
+`fix_abbreviation_boundaries`, a document at a time); any other pipeline runs
+its components. The two must change together: tests/test_segment.py checks
+that they give the same sentences on generated text.
 """
 
 from __future__ import annotations
