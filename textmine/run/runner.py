@@ -3,8 +3,10 @@
 `run_stages` is called by `textmine run`, `textmine ingest` and the Prefect
 flow. They differ only in the batch mapper they hand it: a plain loop
 (`serial_map`), a process pool (`process_map`, `textmine run --workers N`) or
-Prefect's task runner (flows/). Pure work (reading, coding) runs in the
-mapper; everything that touches the store runs here, in one process.
+Prefect's task runner (flows/); while the topic process fits, `textmine run`
+codes with `shared_map` (this process and N - 1 workers). Pure work (reading,
+coding) runs in the mapper; everything that touches the store runs here, in
+one process.
 
 Incremental rules (the store remembers everything by content hash):
 - a file whose bytes and manifest row are unchanged is skipped; a known path
