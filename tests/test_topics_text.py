@@ -6,7 +6,9 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.feature_extraction.text import CountVectorizer
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from typer.testing import CliRunner
 
 from tests.topic_data import ofsted_corpus, seed_corpus
@@ -126,6 +128,107 @@ def test_period_word_counts_are_count_vectorizer_counts(milton_keynes):
     counts = count_vocabulary(texts, vocabulary)
     assert counts.shape == expected.shape and counts.dtype == expected.dtype
     assert (counts != expected).nnz == 0 and expected.sum() > 50
+
+
+# words, stop words, and characters at the edges of tokens: apostrophes, hyphens,
+# underscores, digits, white space that is not a space, combining marks, and
+# letters whose lower case depends on their neighbours or differs in length
+_TEXT_PIECES = st.sampled_from(
+    [
+        "Social",
+        "work",
+        "social-work",
+        "the",
+        "and",
+        "Ofsted",
+        "children\u2019s",
+        "it's",
+        "a",
+        "x1",
+        "1x",
+        "_ab",
+        "ab_",
+        "a_b",
+        "--",
+        "-ab-",
+        "ab--",
+        "12",
+        "\u00b2b",
+        "caf\u00e9",
+        "cafe\u0301",
+        "\u03a3\u03a3",
+        "O\u03a3",
+        "\u017fa",
+        "\u212a\u212a",
+        "\u0130i",
+        "\u00df",
+        " ",
+        "  ",
+        "\t",
+        "\n",
+        "\xa0",
+        "\x1c",
+        "\u2028",
+        ".",
+        ",",
+        "(",
+        ")",
+        ":",
+    ]
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    documents=st.lists(st.lists(_TEXT_PIECES, max_size=30).map("".join), min_size=1, max_size=8),
+    phrases=st.booleans(),
+    lowercase=st.booleans(),
+    tfidf=st.booleans(),
+)
+def test_fast_counting_equals_scikit_learn(documents, phrases, lowercase, tfidf):
+    from textmine.topics.counting import FastCountVectorizer, FastTfidfVectorizer
+
+    plain_class, fast_class = (
+        (TfidfVectorizer, FastTfidfVectorizer) if tfidf else (CountVectorizer, FastCountVectorizer)
+    )
+    options = dict(
+        stop_words=stop_words(),
+        token_pattern=token_pattern(),
+        ngram_range=(1, 2) if phrases else (1, 1),
+        lowercase=lowercase,
+    )
+    plain, fast = plain_class(**options), fast_class(**options)
+    try:
+        expected = plain.fit_transform(documents)
+    except ValueError as exc:  # nothing but stop words
+        with pytest.raises(ValueError, match=str(exc)):
+            fast.fit_transform(documents)
+        return
+    result = fast.fit_transform(documents)
+    assert fast.get_params() == plain.get_params()
+    assert list(fast.vocabulary_.items()) == list(plain.vocabulary_.items())
+    for found, wanted in (
+        (result, expected),
+        (fast.transform(documents[::-1]), plain.transform(documents[::-1])),
+    ):
+        assert type(found) is type(wanted) and found.dtype == wanted.dtype
+        for part in ("data", "indices", "indptr"):
+            assert getattr(found, part).dtype == getattr(wanted, part).dtype
+            assert np.array_equal(getattr(found, part), getattr(wanted, part))
+
+
+def test_fast_counting_falls_back_to_scikit_learn_for_other_settings():
+    from textmine.topics.counting import FastCountVectorizer
+
+    documents = ["Social work, social workers", "Children\u2019s homes and social work"]
+    for options in (
+        {"token_pattern": r"(?u)\b\w\w+\b"},
+        {"ngram_range": (1, 3)},
+        {"strip_accents": "unicode"},
+        {"analyzer": "char_wb"},
+    ):
+        expected = CountVectorizer(**options).fit_transform(documents)
+        assert (FastCountVectorizer(**options).fit_transform(documents) != expected).nnz == 0
 
 
 def test_chunks_leave_out_front_matter(milton_keynes):

@@ -12,6 +12,8 @@ import hashlib
 import json
 import os
 import warnings
+from collections.abc import Callable
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +110,25 @@ def token_pattern() -> str:
     return r"(?u)\b[^\W\d_][\w-]*[^\W_]\b"
 
 
+class PieceTokens(dict):
+    """{piece of text between white space: its tokens (stop words left out)}, each tokenised once."""
+
+    def __init__(self, find_tokens: Callable[[str], list[str]], stop_words: frozenset | None):
+        """Tokenise with `find_tokens`; leave out `stop_words` (None: none)."""
+        super().__init__()
+        self.find_tokens = find_tokens
+        self.stop_words = stop_words or frozenset()
+
+    def __missing__(self, piece: str) -> tuple[str, ...]:
+        tokens = tuple(t for t in self.find_tokens(piece) if t not in self.stop_words)
+        self[piece] = tokens
+        return tokens
+
+    def tokens(self, text: str) -> list[str]:
+        """The tokens of `text` (already lower-cased where wanted), stop words left out, in order."""
+        return list(chain.from_iterable(map(self.__getitem__, text.split())))
+
+
 class TfidfSvdEmbedder:
     """TF-IDF -> TruncatedSVD -> L2 normalisation, saved without pickle.
 
@@ -125,12 +146,13 @@ class TfidfSvdEmbedder:
     def fit_transform(self, texts: list[str]) -> np.ndarray:
         """Fit TF-IDF and SVD on `texts`; return their L2-normalised embeddings."""
         from sklearn.decomposition import TruncatedSVD
-        from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import Normalizer
 
+        from textmine.topics.counting import FastTfidfVectorizer
+
         n = len(texts)
-        vectorizer = TfidfVectorizer(
+        vectorizer = FastTfidfVectorizer(
             stop_words=stop_words(),
             token_pattern=token_pattern(),
             lowercase=True,

@@ -188,9 +188,10 @@ def _build_models(
 
 
 def _vectorizer(n: int):
-    from sklearn.feature_extraction.text import CountVectorizer
+    """BERTopic's vectorizer of topic words (scikit-learn's, with faster equal counting)."""
+    from textmine.topics.counting import FastCountVectorizer
 
-    return CountVectorizer(
+    return FastCountVectorizer(
         stop_words=stop_words(),
         token_pattern=token_pattern(),
         ngram_range=(1, 2),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from itertools import compress, islice, repeat
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from scipy import sparse
 
 from textmine import __version__
 from textmine.periods import period_label, period_start
-from textmine.topics.embed import token_pattern
+from textmine.topics.embed import PieceTokens, token_pattern
 from textmine.topics.persist import write_topic_tables
 from textmine.topics.settings import TopicSettings
 
@@ -284,34 +285,31 @@ def count_vocabulary(texts: list[str], vocabulary: list[str]) -> sparse.csr_matr
 
     The counts of `CountVectorizer(vocabulary=vocabulary, ngram_range=(1, 2),
     token_pattern=token_pattern(), lowercase=True).transform(texts)`, without
-    building every two-word phrase of every text: a phrase is looked up only
+    building every two-word phrase of every text: a phrase is made only
     when its first word starts a phrase of the vocabulary.
     """
-    pattern = re.compile(token_pattern())
+    pieces = PieceTokens(re.compile(token_pattern()).findall, None)
     index = {word: i for i, word in enumerate(vocabulary)}
     phrase_starts = {word.split(" ", 1)[0] for word in vocabulary if " " in word}
+    known = index.__contains__
     rows: list[int] = []
     columns: list[int] = []
     for row, text in enumerate(texts):
-        tokens = pattern.findall(text.lower())
-        last = len(tokens) - 1
-        for i, token in enumerate(tokens):
-            column = index.get(token)
-            if column is not None:
-                rows.append(row)
-                columns.append(column)
-            if i < last and token in phrase_starts:
-                column = index.get(f"{token} {tokens[i + 1]}")
-                if column is not None:
-                    rows.append(row)
-                    columns.append(column)
-    counts = sparse.csr_matrix(
+        tokens = pieces.tokens(text.lower())
+        found = list(filter(known, tokens))
+        if phrase_starts:  # the pairs of words whose first word starts a phrase
+            firsts = map(phrase_starts.__contains__, tokens)
+            pairs = compress(zip(tokens, islice(tokens, 1, None)), firsts)  # noqa: B905
+            found.extend(filter(known, map(" ".join, pairs)))
+        columns.extend(map(index.__getitem__, found))
+        rows.extend(repeat(row, len(found)))
+    matrix = sparse.csr_matrix(
         (np.ones(len(rows), dtype=np.int64), (rows, columns)),
         shape=(len(texts), len(vocabulary)),
         dtype=np.int64,
     )
-    counts.sum_duplicates()
-    return counts
+    matrix.sum_duplicates()
+    return matrix
 
 
 def empty_table(columns: list[str]) -> pd.DataFrame:
