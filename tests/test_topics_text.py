@@ -130,6 +130,59 @@ def test_period_word_counts_are_count_vectorizer_counts(milton_keynes):
     assert (counts != expected).nnz == 0 and expected.sum() > 50
 
 
+def test_judgement_lines_are_searched_for_at_the_end_only():
+    """JUDGEMENT_LINE ends the text and holds at most JUDGEMENT_LINE_LONGEST characters."""
+    from re import _parser  # type: ignore[attr-defined]
+
+    from textmine.topics.chunks import JUDGEMENT_LINE, JUDGEMENT_LINE_LONGEST
+
+    parsed = _parser.parse(JUDGEMENT_LINE.pattern, JUDGEMENT_LINE.flags)
+    assert parsed.getwidth()[1] == JUDGEMENT_LINE_LONGEST
+    assert parsed[-1] == (_parser.AT, _parser.AT_END)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "good",
+                "Good",
+                "GOOD",
+                "outstanding",
+                "requires improvement",
+                " to be good",
+                "Inadequate",
+                " ",
+                "  ",
+                ":",
+                "\n",
+                "\t",
+                "x",
+                "word ",
+                "Leadership",
+                ".",
+            ]
+        ),
+        max_size=12,
+    ).map("".join)
+)
+def test_judgement_lines_found_at_the_end_are_those_found_anywhere(text):
+    from textmine.topics.chunks import (
+        _ANYWHERE,
+        _AT_START,
+        JUDGEMENT_LINE,
+        JUDGEMENT_LINE_MAX_WORDS,
+    )
+
+    plain = len(text.split()) <= JUDGEMENT_LINE_MAX_WORDS and (
+        JUDGEMENT_LINE.search(text) is not None
+        or _AT_START.match(text) is not None
+        or _ANYWHERE.search(text) is not None
+    )
+    assert bool(is_front_matter(pd.Series([text])).iloc[0]) == plain
+
+
 # words, stop words, and characters at the edges of tokens: apostrophes, hyphens,
 # underscores, digits, white space that is not a space, combining marks, and
 # letters whose lower case depends on their neighbours or differs in length
@@ -315,3 +368,24 @@ def test_run_rejects_a_bad_number_of_topics_up_front(tmp_path):
     )
     assert result.exit_code == 2 and "at least 2" in " ".join(result.output.split())
     assert not (out / "textmine.sqlite").exists()
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["d1", "d2", "d3", None]),
+            st.integers(0, 4),
+            st.sampled_from(["", "a", "b c", "Good.", "x"]),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_paragraph_texts_are_their_non_empty_sentences_joined(rows):
+    from textmine.topics.chunks import _joined_texts
+
+    frame = pd.DataFrame(rows, columns=["doc_id", "paragraph_index", "text"])
+    grouped = frame.groupby(["doc_id", "paragraph_index"], sort=True)
+    expected = grouped["text"].agg(lambda t: " ".join(x for x in t if x)).tolist()
+    assert _joined_texts(frame["text"], grouped.ngroup(), grouped.ngroups) == expected

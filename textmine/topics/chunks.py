@@ -9,8 +9,10 @@ of their own.
 
 from __future__ import annotations
 
+import itertools
 import re
 
+import numpy as np
 import pandas as pd
 
 # Sentences of inspection-report front matter, left out of topic chunks. Only
@@ -61,6 +63,10 @@ JUDGEMENT_LINE = re.compile(
 )
 FRONT_MATTER_MAX_WORDS = 60
 JUDGEMENT_LINE_MAX_WORDS = 30
+# The most characters a JUDGEMENT_LINE match holds (a test checks it). As the
+# match ends the text (or comes before its final newline), it is searched for
+# in the text's last JUDGEMENT_LINE_LONGEST + 1 characters only.
+JUDGEMENT_LINE_LONGEST = 32
 
 CHUNK_COLUMNS = [
     "chunk_id",
@@ -104,9 +110,13 @@ def build_chunks(
         end_char=("end_char", "max"),
         n_sentences=("text", "size"),
     ).reset_index()
-    paragraphs["text"] = grouped["text"].agg(lambda t: " ".join(x for x in t if x)).to_numpy()
+    paragraphs["text"] = _joined_texts(sentences["text"], grouped.ngroup(), len(paragraphs))
     paragraphs["path"] = paragraphs["path"].astype(str)
-    rows = paragraphs.to_dict("records")
+    columns = list(paragraphs.columns)
+    rows = [
+        dict(zip(columns, values, strict=True))
+        for values in zip(*(paragraphs[c].tolist() for c in columns), strict=True)
+    ]
     chunks: list[dict] = []
     pending: dict | None = None
     previous_doc = None
@@ -154,6 +164,8 @@ def is_front_matter(texts: pd.Series) -> pd.Series:
     for sentences of at most JUDGEMENT_LINE_MAX_WORDS words; missing texts are not front matter.
     """
     at_start, anywhere, judgement = _AT_START.match, _ANYWHERE.search, JUDGEMENT_LINE.search
+    # `search(text, pos)` sees the text before `pos` (`^` still means its start)
+    tail = JUDGEMENT_LINE_LONGEST + 1
 
     def front(text: object) -> bool:
         if not isinstance(text, str):
@@ -163,9 +175,25 @@ def is_front_matter(texts: pd.Series) -> pd.Series:
             return False
         if at_start(text) is not None or anywhere(text) is not None:
             return True
-        return words <= JUDGEMENT_LINE_MAX_WORDS and judgement(text) is not None
+        return (
+            words <= JUDGEMENT_LINE_MAX_WORDS
+            and judgement(text, max(0, len(text) - tail)) is not None
+        )
 
     return pd.Series([front(t) for t in texts], index=texts.index, dtype=bool)
+
+
+def _joined_texts(texts: pd.Series, group: pd.Series, n_groups: int) -> list[str]:
+    """The non-empty `texts` of each group joined by spaces, in their order; groups numbered 0..n-1.
+
+    `group` is each text's group number (`GroupBy.ngroup`; rows of no group are left out).
+    """
+    numbers = group.to_numpy(dtype=float, na_value=-1.0).astype(np.int64)
+    kept = np.flatnonzero(numbers >= 0)
+    order = kept[np.argsort(numbers[kept], kind="stable")]
+    values = texts.to_numpy(dtype=object)[order].tolist()
+    bounds = np.searchsorted(numbers[order], np.arange(n_groups + 1)).tolist()
+    return [" ".join(filter(None, values[a:b])) for a, b in itertools.pairwise(bounds)]
 
 
 def _close_chunk(chunks: list[dict], pending: dict, min_words: int) -> None:
