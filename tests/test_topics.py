@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -213,6 +214,64 @@ def test_same_corpus_and_settings_give_the_same_topics(ofsted_400, tmp_path):
     pd.testing.assert_frame_equal(first.topics, second.topics)
     pd.testing.assert_frame_equal(first.topics_over_time, second.topics_over_time)
     assert (first.doc_topics["topic"] == -1).mean() <= 0.15
+
+
+@pytest.mark.parametrize("n_topics", ["auto", 4])
+def test_topic_words_made_once_after_outlier_reduction_equal_those_made_twice(
+    ofsted_400, tmp_path, monkeypatch, n_topics
+):
+    """The fit skips its own topic words when update_topics remakes them: same tables, same model files."""
+    import textmine.topics.fit as fit
+
+    sentences, documents = ofsted_400
+    settings = TopicSettings(n_topics=n_topics, seed_topics_from_codebook=True)
+    skipped = []
+    only_vectors = fit._topic_vectors_only_with_outliers
+
+    def counted(model):
+        extract = only_vectors(model)
+
+        def wrapper(documents, *args, **kwargs):
+            skipped.append(not model.nr_topics and (documents["Topic"] == -1).any())
+            return extract(documents, *args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(fit, "_topic_vectors_only_with_outliers", counted)
+    once, _ = _topics_with_files(sentences, documents, tmp_path / "once", settings)
+    monkeypatch.setattr(
+        fit, "_topic_vectors_only_with_outliers", lambda model: model._extract_topics
+    )
+    twice, _ = _topics_with_files(sentences, documents, tmp_path / "twice", settings)
+    assert set(skipped) == {n_topics == "auto"}  # topic reduction reads the words
+    assert any(
+        "outliers" in note and "% before" in note and "0.0% before" not in note
+        for note in once.notes
+    )
+    for name in ("topics", "doc_topics", "topics_over_time"):
+        pd.testing.assert_frame_equal(getattr(once, name), getattr(twice, name))
+    files = sorted(
+        p.relative_to(tmp_path / "once") for p in (tmp_path / "once").rglob("*") if p.is_file()
+    )
+    assert files == sorted(
+        p.relative_to(tmp_path / "twice") for p in (tmp_path / "twice").rglob("*") if p.is_file()
+    )
+    for path in files:
+        first, second = (
+            (tmp_path / "once" / path).read_bytes(),
+            (tmp_path / "twice" / path).read_bytes(),
+        )
+        if path.name == "fitted.json":
+            first, second = (
+                {k: v for k, v in json.loads(text).items() if k != "fitted_at"}
+                for text in (first, second)
+            )
+        elif path.suffix == ".html":  # plotly's random element ids
+            first, second = (
+                re.sub(rb"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}", b"", b)
+                for b in (first, second)
+            )
+        assert first == second, path
 
 
 def test_saved_model_assigns_new_chunks_without_refitting(ofsted_400, tmp_path):

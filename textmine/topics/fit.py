@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import inspect
 import json
 import math
 import os
@@ -230,10 +231,44 @@ def _fit_bertopic(
     # embedding); BERTopic's own pass re-vectorises up to 500 chunks per topic.
     if hasattr(model, "_save_representative_docs"):
         model._save_representative_docs = lambda documents: None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        topics, _ = model.fit_transform(texts, embeddings=embeddings.copy())
+    if hasattr(model, "_extract_topics") and hasattr(model, "_create_topic_vectors"):
+        model._extract_topics = _topic_vectors_only_with_outliers(model)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            topics, _ = model.fit_transform(texts, embeddings=embeddings.copy())
+    finally:
+        vars(model).pop("_extract_topics", None)
     return model, np.asarray(topics, dtype=int), method
+
+
+def _topic_vectors_only_with_outliers(model) -> Callable:
+    """BERTopic's `_extract_topics` for the fit in `_fit_bertopic`, without topic words when there are outliers.
+
+    With outlier chunks (and no topic reduction, which reads the topic words),
+    `_fit_and_save` reduces the outliers and `update_topics` recomputes the topic
+    words from scratch: a new vectorizer and c-TF-IDF model, the c-TF-IDF matrix
+    and the topic representations. The fit's own would never be read, so only
+    the topic embeddings (the chunks' mean, which outlier reduction reads) are
+    made. Without outliers the fit extracts its topics as always.
+    """
+    extract_topics = model._extract_topics
+    signature = inspect.signature(extract_topics)
+
+    def extract(*args, **kwargs):
+        call = signature.bind(*args, **kwargs)
+        call.apply_defaults()
+        documents = call.arguments["documents"]
+        if model.nr_topics or not (documents["Topic"] == -1).any():
+            return extract_topics(*args, **kwargs)
+        model._create_topic_vectors(
+            documents=documents,
+            embeddings=call.arguments["embeddings"],
+            mappings=call.arguments["mappings"],
+        )
+        return None
+
+    return extract
 
 
 def run_topics(
