@@ -541,6 +541,38 @@ print(len(distances.euclidean.signatures), numba.njit is decorators.njit, numba.
     assert done.stdout.split() == ["0", "True", "True"]
 
 
+def test_model_libraries_are_imported_without_spacy_which_imports_as_usual_afterwards():
+    """BERTopic needs spaCy only for a representation model textmine does not use."""
+    script = """
+import sys
+from textmine.topics.fit import import_model_libraries
+import_model_libraries()
+print("spacy" in sys.modules, "bertopic" in sys.modules)
+import spacy
+print(spacy.blank("en").lang)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["False", "True", "en"]
+
+
+def test_the_topic_stage_reads_no_codebook_without_seeded_topics(seeds, tmp_path, monkeypatch):
+    import textmine.codebook
+    from textmine.run.settings import RunSettings
+    from textmine.run.topic_job import run_topic_stage
+
+    def no_codebook(*args, **kwargs):
+        raise AssertionError("the codebook was read")
+
+    monkeypatch.setattr(textmine.codebook, "load_codebook", no_codebook)
+    sentences, documents = seeds
+    settings = RunSettings(paths=[tmp_path], out_dir=tmp_path / "out")
+    result = run_topic_stage(settings, sentences, documents, None, with_figure=False)
+    assert result.error is None and len(result.outputs.topics) >= 2
+
+
 # progress ------------------------------------------------------------------------------
 
 

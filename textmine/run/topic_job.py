@@ -48,19 +48,26 @@ def topic_outputs_of(
     settings: RunSettings,
     sentences: pd.DataFrame,
     documents: pd.DataFrame,
-    codebook: Codebook,
+    codebook: Codebook | None,
     status: Callable[[str], None] | None = None,
 ) -> TopicOutputs:
     """Fit (first time, or when asked) or extend the run's topic model; its tables.
 
-    `sentences` needs the sentence columns only (codes are not used).
+    `sentences` needs the sentence columns only (codes are not used). The
+    codebook (the run's, loaded here when None) is read only for topics seeded
+    with its words.
     """
     from textmine.topics import TopicSettings, run_topics
 
+    topic_settings = TopicSettings(by=settings.by, n_topics=settings.n_topics)
+    if codebook is None and topic_settings.seed_topics_from_codebook:
+        from textmine.codebook import load_codebook
+
+        codebook = load_codebook(settings.codebook) if settings.codebook else load_codebook()
     return run_topics(
         sentences,
         documents,
-        TopicSettings(by=settings.by, n_topics=settings.n_topics),
+        topic_settings,
         settings.out_dir / "topic_model",
         refit=settings.refit_topics,
         codebook=codebook,
@@ -86,10 +93,6 @@ def run_topic_stage(
 ) -> TopicResult:
     """The topic stage (and the topic figure when `with_figure`); errors are returned, not raised."""
     started = time.perf_counter()
-    if codebook is None:
-        from textmine.codebook import load_codebook
-
-        codebook = load_codebook(settings.codebook) if settings.codebook else load_codebook()
     try:
         outputs = topic_outputs_of(settings, sentences, documents, codebook, status)
     except Exception as exc:  # an analysis on top of the corpus: reported, the run goes on
