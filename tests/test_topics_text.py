@@ -389,3 +389,18 @@ def test_paragraph_texts_are_their_non_empty_sentences_joined(rows):
     grouped = frame.groupby(["doc_id", "paragraph_index"], sort=True)
     expected = grouped["text"].agg(lambda t: " ".join(x for x in t if x)).tolist()
     assert _joined_texts(frame["text"], grouped.ngroup(), grouped.ngroups) == expected
+
+
+def test_period_of_each_value_is_worked_out_once_per_distinct_value():
+    from textmine.periods import period_label
+    from textmine.topics.tables import _each
+
+    values = pd.Series(["2021-12-17", "2021", None, "2021-12-17", "", "2020-02-01", None, "bad"])
+    calls: list[object] = []
+
+    def label(value):
+        calls.append(value)
+        return period_label(value, "quarter") or ""
+
+    assert _each(label, values) == [period_label(v, "quarter") or "" for v in values]
+    assert len(calls) == 6

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import compress, islice, repeat
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -152,7 +154,7 @@ def topic_tables(
         )
     doc_topics = chunks[DOC_TOPIC_COLUMNS[: DOC_TOPIC_COLUMNS.index("published") + 1]].copy()
     by = settings.by
-    doc_topics["period"] = [period_label(p, by) or "" for p in doc_topics["published"]]
+    doc_topics["period"] = _each(lambda p: period_label(p, by) or "", doc_topics["published"])
     doc_topics["topic"] = topics
     doc_topics["topic_name"] = [names.get(t, "") for t in topics]
     doc_topics["similarity"] = np.round(similarity, 6)
@@ -204,7 +206,7 @@ def topics_over_time_table(chunks, topics, names, settings, model, notes) -> pd.
     equal-width bins over the dates. `words` lists the topic's own top words
     ordered by how often its chunks of that period use them (five at most).
     """
-    starts = [period_start(p, settings.by) for p in chunks["published"]]
+    starts = _each(lambda p: period_start(p, settings.by), chunks["published"])
     known = np.array([s is not None for s in starts])
     if not known.all():
         what = "a month" if settings.by == "quarter" else "a year"
@@ -228,9 +230,9 @@ def topics_over_time_table(chunks, topics, names, settings, model, notes) -> pd.
         frame["start"] = pd.to_datetime(edges[index].astype(np.int64)).normalize()
         frame["period"] = frame["start"].dt.strftime("%Y-%m-%d")
     else:
-        frame["period"] = [
-            period_label(s.strftime("%Y-%m-%d"), settings.by) for s in frame["start"]
-        ]
+        frame["period"] = _each(
+            lambda s: period_label(s.strftime("%Y-%m-%d"), settings.by), frame["start"]
+        )
     words = _period_words(frame, model, settings.top_n_words)
     counts = frame.groupby(["topic", "period", "start"]).size().rename("n_chunks").reset_index()
     totals = frame.groupby("period").size()
@@ -243,6 +245,13 @@ def topics_over_time_table(chunks, topics, names, settings, model, notes) -> pd.
     ]
     counts = counts.sort_values(["start", "topic"], kind="stable").reset_index(drop=True)
     return counts[TOPICS_OVER_TIME_COLUMNS]
+
+
+def _each(function: Callable[[Any], Any], values: pd.Series) -> list:
+    """`[function(v) for v in values]`, with `function` (a pure one) called once per distinct value."""
+    items = values.tolist()
+    results = {value: function(value) for value in dict.fromkeys(items)}
+    return [results[value] for value in items]
 
 
 def _period_words(frame: pd.DataFrame, model, top_n: int) -> dict[tuple[int, str], str]:
