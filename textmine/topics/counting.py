@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
-from textmine.topics.embed import PieceTokens, token_pattern
+from textmine.topics.tokens import PieceTokens, token_pattern
 
 try:  # scikit-learn's own conversion of its count matrix (private: without it, its own loop)
     from sklearn.utils._sparse import _align_api_if_sparse

@@ -12,8 +12,6 @@ import hashlib
 import json
 import os
 import warnings
-from collections.abc import Callable
-from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ import numpy as np
 from textmine.atomic import write_json_atomic
 from textmine.topics.persist import read_cached_embeddings, write_embedding_cache
 from textmine.topics.settings import TFIDF_SVD, TopicModelError, TopicSettings
+from textmine.topics.tokens import token_pattern
 
 # Words that occur in nearly every paragraph of the corpus or are report
 # boilerplate (publisher, licence and contact text). They are removed from the
@@ -98,35 +97,6 @@ def stop_words() -> list[str]:
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
     return sorted(set(ENGLISH_STOP_WORDS) | set(DOMAIN_STOP_WORDS))
-
-
-def token_pattern() -> str:
-    """Regex of a token: words of 2+ letters (hyphens inside), no bare numbers.
-
-    Apostrophes, straight or curly, end a token: "Majesty’s" and "Majesty's"
-    are both "majesty" (a stop word) and the "s" is dropped, so a curly
-    apostrophe never smuggles a stop word or a possessive into the topics.
-    """
-    return r"(?u)\b[^\W\d_][\w-]*[^\W_]\b"
-
-
-class PieceTokens(dict):
-    """{piece of text between white space: its tokens (stop words left out)}, each tokenised once."""
-
-    def __init__(self, find_tokens: Callable[[str], list[str]], stop_words: frozenset | None):
-        """Tokenise with `find_tokens`; leave out `stop_words` (None: none)."""
-        super().__init__()
-        self.find_tokens = find_tokens
-        self.stop_words = stop_words or frozenset()
-
-    def __missing__(self, piece: str) -> tuple[str, ...]:
-        tokens = tuple(t for t in self.find_tokens(piece) if t not in self.stop_words)
-        self[piece] = tokens
-        return tokens
-
-    def tokens(self, text: str) -> list[str]:
-        """The tokens of `text` (already lower-cased where wanted), stop words left out, in order."""
-        return list(chain.from_iterable(map(self.__getitem__, text.split())))
 
 
 class TfidfSvdEmbedder:

@@ -20,9 +20,9 @@ from scipy import sparse
 
 from textmine import __version__
 from textmine.periods import period_label, period_start
-from textmine.topics.embed import PieceTokens, token_pattern
 from textmine.topics.persist import write_topic_tables
 from textmine.topics.settings import TopicSettings
+from textmine.topics.tokens import PieceTokens, token_pattern
 
 
 @dataclass
