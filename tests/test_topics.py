@@ -541,23 +541,6 @@ print(len(distances.euclidean.signatures), numba.njit is decorators.njit, numba.
     assert done.stdout.split() == ["0", "True", "True"]
 
 
-def test_model_libraries_are_imported_without_spacy_which_imports_as_usual_afterwards():
-    """BERTopic needs spaCy only for a representation model textmine does not use."""
-    script = """
-import sys
-from textmine.topics.fit import import_model_libraries
-import_model_libraries()
-print("spacy" in sys.modules, "bertopic" in sys.modules)
-import spacy
-print(spacy.blank("en").lang)
-"""
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=300
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.split() == ["False", "True", "en"]
-
-
 def test_the_topic_stage_reads_no_codebook_without_seeded_topics(seeds, tmp_path, monkeypatch):
     import textmine.codebook
     from textmine.run.settings import RunSettings

@@ -323,39 +323,17 @@ def import_model_libraries() -> None:
     """Import the modelling libraries (and the BLAS/OpenMP runtimes they load).
 
     pynndescent (imported by UMAP) is imported first with its numba functions
-    compiled when first called rather than at import (see `lazy_numba_signatures`);
-    BERTopic without spaCy, which it needs only for a representation model
-    textmine does not use (see `without_module`).
+    compiled when first called rather than at import (see `lazy_numba_signatures`).
     """
     if "pynndescent" not in sys.modules:
         with lazy_numba_signatures():
             import pynndescent  # noqa: F401
-    with without_module("spacy"):  # only for BERTopic's part-of-speech representation
-        import bertopic  # noqa: F401
+    import bertopic  # noqa: F401
     import hdbscan  # noqa: F401
     import scipy.sparse.linalg  # noqa: F401
     import sklearn.cluster
     import sklearn.decomposition  # noqa: F401
     import umap  # noqa: F401
-
-
-@contextlib.contextmanager
-def without_module(name: str) -> Iterator[None]:
-    """While the block runs, `import name` fails as if the module were not installed.
-
-    A module already imported stays as it is. Afterwards the module imports
-    as usual. BERTopic imports spaCy (~0.5 s) for its part-of-speech
-    representation model alone, and makes that model a stub without it.
-    """
-    if name in sys.modules:
-        yield
-        return
-    sys.modules[name] = None  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        if sys.modules.get(name, "") is None:
-            del sys.modules[name]
 
 
 @contextlib.contextmanager
