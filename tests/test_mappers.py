@@ -51,18 +51,3 @@ def test_shared_map_without_helpers_or_with_one_batch_is_serial():
             r.result for r in serial_map(square_with_pid, batches)
         ]
         assert {r.result[0] for r in results} == {os.getpid()}
-
-
-def pid_and_niceness(_: int) -> tuple[int, int]:
-    """The process running a batch, and its niceness."""
-    return os.getpid(), os.nice(0)
-
-
-def test_shared_map_workers_run_at_a_lower_priority():
-    from textmine.run.runner import HELPER_NICENESS
-
-    here = os.nice(0)
-    results = list(shared_map(1)(pid_and_niceness, list(range(4)), name="code"))
-    by_process = {pid: niceness for pid, niceness in (r.result for r in results)}
-    assert by_process.pop(os.getpid()) == here
-    assert list(by_process.values()) == [min(19, here + HELPER_NICENESS)]

@@ -31,7 +31,6 @@ import concurrent.futures
 import contextlib
 import functools
 import inspect
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -160,7 +159,7 @@ def shared_map(helpers: int) -> BatchMapper:
         with concurrent.futures.ProcessPoolExecutor(
             max_workers=helpers,
             mp_context=worker_context(),
-            initializer=_helper_initializer,
+            initializer=use_settings_environment,
             initargs=(settings_environment(),),
         ) as pool:
             sent: dict[concurrent.futures.Future, Any] = {}
@@ -191,22 +190,6 @@ def shared_map(helpers: int) -> BatchMapper:
                     concurrent.futures.wait(sent, return_when=concurrent.futures.FIRST_COMPLETED)
 
     return mapper
-
-
-HELPER_NICENESS = 5
-"""How much lower `shared_map`'s workers run than the run's process and the topic process.
-
-They take the cycles those two leave: measured at the issue's corpus size (420
-reports, two alternating pairs), 47.6 / 46.2 s at the same priority against
-43.8 / 44.1 s with 5 (the topic process, the longer path, then keeps its core).
-"""
-
-
-def _helper_initializer(environment: dict[str, str]) -> None:
-    """In a `shared_map` worker: the run's environment, and a lower priority."""
-    use_settings_environment(environment)
-    with contextlib.suppress(OSError, AttributeError):  # raising one's niceness is always allowed
-        os.nice(HELPER_NICENESS)
 
 
 def default_mapper(settings: RunSettings) -> BatchMapper:
