@@ -352,16 +352,25 @@ _PROBABILITIES = st.one_of(
 )
 
 
+@st.composite
+def _codes_and_probabilities(draw, min_rows: int = 0, distinct: bool = False):
+    """(code names, rows x codes probabilities), names with JSON-escaped characters."""
+    codes = draw(
+        st.lists(
+            st.sampled_from(["competition", "faith", 'q"uote', "é", "100%", "a\\b"]),
+            max_size=4,
+            unique=distinct,
+        )
+    )
+    n_rows = draw(st.integers(min_rows, 6))
+    values = [[draw(_PROBABILITIES) for _ in codes] for _ in range(n_rows)]
+    return codes, np.array(values, dtype=float).reshape(n_rows, len(codes))
+
+
 @settings(max_examples=200, deadline=None)
-@given(
-    st.lists(st.sampled_from(["competition", "faith", 'q"uote', "é", "100%", "a\\b"]), max_size=4),
-    st.integers(0, 6),
-    st.data(),
-)
-def test_probability_json_equals_json_dumps_of_each_row(codes, n_rows, data):
-    values = np.array(
-        [[data.draw(_PROBABILITIES) for _ in codes] for _ in range(n_rows)], dtype=float
-    ).reshape(n_rows, len(codes))
+@given(_codes_and_probabilities())
+def test_probability_json_equals_json_dumps_of_each_row(codes_and_values):
+    codes, values = codes_and_values
     expected = [json.dumps(dict(zip(codes, row.tolist(), strict=True))) for row in values.round(4)]
     assert _probability_json(codes, values) == expected
 
@@ -425,16 +434,9 @@ def _json_columns(texts: list[str], codes: list[str]) -> dict[str, np.ndarray]:
 
 
 @settings(max_examples=200, deadline=None)
-@given(
-    st.lists(st.sampled_from(["competition", "faith", 'q"uote', "é", "100%", "a\\b"]), max_size=4),
-    st.integers(1, 6),
-    st.data(),
-)
-def test_written_probabilities_equal_json_of_each_row(codes, n_rows, data):
-    codes = list(dict.fromkeys(codes))
-    values = np.array(
-        [[data.draw(_PROBABILITIES) for _ in codes] for _ in range(n_rows)], dtype=float
-    ).reshape(n_rows, len(codes))
+@given(_codes_and_probabilities(min_rows=1, distinct=True))
+def test_written_probabilities_equal_json_of_each_row(codes_and_values):
+    codes, values = codes_and_values
     texts = _probability_json(codes, values)
     read = _written_probabilities(pd.Series(texts, dtype="str"), codes)
     if not codes:

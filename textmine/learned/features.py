@@ -433,21 +433,33 @@ def sentence_features(
     for i, text in enumerate(texts):
         words = _TOKEN.findall(text.lower())
         names = word_feature_names(text, lemmas, config.bigrams, words) if config.words else []
-        own = (
-            rule_names[i] + concept_feature_names(text, words) if config.concepts else rule_names[i]
-        )
-        names.extend(own)
-        if config.genre and genres[i]:
-            names.append("g:inspection")
-            names.extend(f"g:{n}" for n in own)
-        if config.neighbours and config.rules:
-            before, after = neighbours[i]
-            if before >= 0:
-                names.extend(f"prev:{n}" for n in rule_names[before] if n[0] in "rc")
-            if after >= 0:
-                names.extend(f"next:{n}" for n in rule_names[after] if n[0] in "rc")
+        names += _rule_and_context_names(i, text, words, rule_names, genres, neighbours, config)
         out.append(SentenceFeatures(names=names, words=words if config.chars else None))
     return out
+
+
+def _rule_and_context_names(
+    i: int,
+    text: str,
+    words: list[str],
+    rule_names: Sequence[list[str]],
+    genres: Sequence[bool],
+    neighbours: Sequence[tuple[int, int]],
+    config: FeatureConfig,
+) -> list[str]:
+    """Sentence i's rule and concept names, their genre copies and its neighbours' rule names."""
+    own = rule_names[i] + concept_feature_names(text, words) if config.concepts else rule_names[i]
+    names = list(own)
+    if config.genre and genres[i]:
+        names.append("g:inspection")
+        names.extend(f"g:{n}" for n in own)
+    if config.neighbours and config.rules:
+        before, after = neighbours[i]
+        if before >= 0:
+            names.extend(f"prev:{n}" for n in rule_names[before] if n[0] in "rc")
+        if after >= 0:
+            names.extend(f"next:{n}" for n in rule_names[after] if n[0] in "rc")
+    return names
 
 
 def feature_columns(
@@ -470,32 +482,17 @@ def feature_columns(
     word_column = space.word_columns.get
     bigram_column = space.bigram_columns.get
     rule_names = [rule_feature_names(v) for v in views] if config.rules else [[] for _ in views]
-    use_neighbours = config.neighbours and config.rules
     out: list[list[int]] = []
     for i, text in enumerate(texts):
-        low = text.lower()
-        tokens = _TOKEN.findall(low)
+        tokens = _TOKEN.findall(text.lower())
         found: set[int | None] = set()
         if config.words:
             words = list(map(lemmas.get, tokens, tokens))
             found.update(map(word_column, words))  # type: ignore[arg-type]  # the lemma, else the token
             if config.bigrams:
                 found.update(map(bigram_column, itertools.pairwise(words)))  # type: ignore[arg-type]
-        own = (
-            rule_names[i] + concept_feature_names(text, tokens)
-            if config.concepts
-            else rule_names[i]
-        )
-        found.update(map(column, own))
-        if config.genre and genres[i]:
-            found.add(column("g:inspection"))
-            found.update(column("g:" + n) for n in own)
-        if use_neighbours:
-            before, after = neighbours[i]
-            if before >= 0:
-                found.update(column("prev:" + n) for n in rule_names[before] if n[0] in "rc")
-            if after >= 0:
-                found.update(column("next:" + n) for n in rule_names[after] if n[0] in "rc")
+        context = _rule_and_context_names(i, text, tokens, rule_names, genres, neighbours, config)
+        found.update(map(column, context))
         found.discard(None)
         out.append(sorted(found))  # type: ignore[type-var,arg-type]  # None discarded
     return out
